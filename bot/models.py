@@ -1,0 +1,49 @@
+"""Plain data carried between the pipeline stages; no behaviour beyond derived fields."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+ABS_URL = "https://arxiv.org/abs/"
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    """One arXiv paper as announced in a feed, identified by its id without version."""
+
+    arxiv_id: str  # "2508.13167" or old style "hep-th/0505137"; never carries "vN"
+    title: str
+    authors: tuple[str, ...]
+    abstract: str  # without the "arXiv:… Announce Type: … Abstract:" prefix
+    categories: tuple[str, ...]  # primary category first
+    announce_type: str = "new"  # new | cross | replace | replace-cross
+    version: int = 1
+    announced: dt.date | None = None  # the day arXiv announced it (US/Eastern date)
+
+    @property
+    def url(self) -> str:
+        return ABS_URL + self.arxiv_id
+
+    @property
+    def is_revision(self) -> bool:
+        return self.announce_type.startswith("replace")
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A paper together with the chat's keywords that matched it."""
+
+    paper: Paper
+    keywords: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """A Telegram chat that talks to the bot and its delivery settings."""
+
+    chat_id: int
+    digest_time: dt.time
+    timezone: str
+    active: bool = True
+    last_digest_at: dt.datetime | None = None
