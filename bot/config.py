@@ -1,0 +1,232 @@
+"""Settings read once, at start, from a TOML file in config/ overridden by the environment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_CONFIG_FILE = Path("config/bot.toml")
+VERSION = "0.1.0"
+
+TOKEN_HELP = (
+    "BOT_TOKEN is not set. To get a token, open Telegram, talk to @BotFather "
+    "(https://t.me/BotFather), send /newbot and follow the steps; then start the bot with "
+    "the token in the environment, e.g.  BOT_TOKEN=123456789:AA... python -m bot"
+)
+
+_TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
+# arXiv category names: "cs.AI", "math.AP", "hep-th", "astro-ph.CO", "q-bio.NC", "stat.ML".
+_CATEGORY_RE = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
+_TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class ConfigError(Exception):
+    """A missing or malformed setting; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting the bot runs with. Built once by `load_config`."""
+
+    bot_token: str = field(repr=False)
+    bot_api_url: str = "https://api.telegram.org/bot"
+    arxiv_rss_base: str = "https://rss.arxiv.org/rss/"
+    arxiv_categories: tuple[str, ...] = ("cs.AI", "cs.CL", "cs.CV", "cs.LG")
+    database_path: Path = Path("data/bot.sqlite3")
+    admin_ids: frozenset[int] = frozenset()
+    digest_time: dt.time = dt.time(8, 0)
+    digest_timezone: str = "UTC"
+    poll_delay_minutes: int = 10
+    repoll_interval_hours: float = 6.0
+    digest_lookback_days: int = 7
+    http_timeout: float = 30.0
+    contact: str = ""
+    polling_timeout: int = 30
+    log_level: str = "INFO"
+
+    @property
+    def feed_url(self) -> str:
+        return self.arxiv_rss_base + "+".join(self.arxiv_categories)
+
+    @property
+    def user_agent(self) -> str:
+        contact = f"; {self.contact}" if self.contact else ""
+        return f"arxiv-digest-bot/{VERSION} (Telegram digest bot; polite polling{contact})"
+
+
+def load_config(environ: Mapping[str, str] | None = None, *, require_token: bool = True) -> Config:
+    """Read the config file (BOT_CONFIG or config/bot.toml), then apply environment overrides."""
+    env = os.environ if environ is None else environ
+    values = _read_file(env)
+    for key in _PARSERS:
+        raw = env.get(_env_name(key))
+        if raw is not None:
+            values[key] = raw
+    parsed: dict[str, Any] = {}
+    for key, raw in values.items():
+        if key not in _PARSERS:
+            raise ConfigError(f"{key}: unknown setting")
+        parsed[_FIELD_NAMES.get(key, key)] = _parse(key, raw)
+    token = parsed.get("bot_token", "")
+    if not token and require_token:
+        raise ConfigError(TOKEN_HELP)
+    parsed["bot_token"] = token
+    return Config(**parsed)
+
+
+def _env_name(key: str) -> str:
+    return key.upper()
+
+
+def _read_file(env: Mapping[str, str]) -> dict[str, Any]:
+    explicit = env.get("BOT_CONFIG")
+    path = Path(explicit) if explicit else DEFAULT_CONFIG_FILE
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"BOT_CONFIG: file {explicit!r} does not exist")
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return dict(tomllib.load(handle))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"BOT_CONFIG: {path} is not valid TOML: {exc}") from exc
+
+
+def _parse(key: str, raw: Any) -> Any:
+    try:
+        return _PARSERS[key](raw)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{_env_name(key)}: {exc}") from None
+
+
+def _text(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ValueError(f"expected text, got {raw!r}")
+    return raw.strip()
+
+
+def _token(raw: Any) -> str:
+    token = _text(raw)
+    if token and not _TOKEN_RE.match(token):
+        # Never echo the value: it is a secret even when malformed.
+        raise ValueError("malformed bot token (expected digits, a colon and the secret part)")
+    return token
+
+
+def _url(raw: Any) -> str:
+    url = _text(raw)
+    if not re.match(r"^https?://[^\s/]+", url):
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    return url
+
+
+def _categories(raw: Any) -> tuple[str, ...]:
+    items = raw.split("+") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"expected categories joined with '+', got {raw!r}")
+    cats = tuple(str(item).strip() for item in items if str(item).strip())
+    if not cats:
+        raise ValueError("no category given")
+    for cat in cats:
+        if not _CATEGORY_RE.match(cat):
+            raise ValueError(f"{cat!r} is not an arXiv category name (e.g. cs.AI, hep-th)")
+    return tuple(dict.fromkeys(cats))
+
+
+def _database(raw: Any) -> Path:
+    url = _text(raw)
+    if not url.startswith("sqlite:///"):
+        raise ValueError(f"only sqlite:///path URLs are supported for now, got {url!r}")
+    path = url.removeprefix("sqlite:///")
+    if not path:
+        raise ValueError("no database path after sqlite:///")
+    return Path(path)
+
+
+def _admin_ids(raw: Any) -> frozenset[int]:
+    items = re.split(r"[,\s]+", raw.strip()) if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"expected comma-separated Telegram user ids, got {raw!r}")
+    ids = set()
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        if not re.fullmatch(r"-?\d+", text):
+            raise ValueError(f"{text!r} is not a numeric Telegram user id")
+        ids.add(int(text))
+    return frozenset(ids)
+
+
+def parse_time(raw: Any) -> dt.time:
+    """Parse HH:MM (24-hour clock)."""
+    match = _TIME_RE.match(_text(raw))
+    if not match:
+        raise ValueError(f"expected a time as HH:MM (24-hour clock), got {raw!r}")
+    return dt.time(int(match.group(1)), int(match.group(2)))
+
+
+def parse_timezone(raw: Any) -> str:
+    """Accept an IANA time zone name such as Europe/Berlin or UTC."""
+    name = _text(raw)
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*", name):
+        raise ValueError(f"{name!r} is not a time zone name like Europe/Berlin")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (use a name like Europe/Berlin)") from None
+    return name
+
+
+def _int_in(low: int, high: int) -> Callable[[Any], int]:
+    def parse(raw: Any) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"{value} is outside {low}..{high}")
+        return value
+
+    return parse
+
+
+def _float_in(low: float, high: float) -> Callable[[Any], float]:
+    def parse(raw: Any) -> float:
+        value = float(raw)
+        if not low <= value <= high:
+            raise ValueError(f"{value} is outside {low}..{high}")
+        return value
+
+    return parse
+
+
+def _log_level(raw: Any) -> str:
+    level = _text(raw).upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return level
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "bot_token": _token,
+    "bot_api_url": _url,
+    "arxiv_rss_base": _url,
+    "arxiv_categories": _categories,
+    "database_url": _database,
+    "admin_ids": _admin_ids,
+    "digest_time": parse_time,
+    "digest_timezone": parse_timezone,
+    "poll_delay_minutes": _int_in(0, 180),
+    "repoll_interval_hours": _float_in(0.05, 48),
+    "digest_lookback_days": _int_in(1, 60),
+    "http_timeout": _float_in(1, 300),
+    "contact": _text,
+    "polling_timeout": _int_in(0, 60),
+    "log_level": _log_level,
+}
+_FIELD_NAMES = {"database_url": "database_path"}

@@ -1,0 +1,55 @@
+"""Numbered, append-only schema migrations, applied in order at start-up.
+
+Never edit a migration that has shipped: add a new one. Each is a list of portable SQL
+statements (SQLite today, PostgreSQL later), so types stay to INTEGER and TEXT.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: chats, their subscriptions, the papers seen, and what each chat has received.
+    (
+        """
+        CREATE TABLE chats (
+            chat_id INTEGER PRIMARY KEY,
+            active INTEGER NOT NULL DEFAULT 1,
+            digest_time TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            last_digest_at TEXT
+        )
+        """,
+        """
+        CREATE TABLE subscriptions (
+            chat_id INTEGER NOT NULL REFERENCES chats (chat_id) ON DELETE CASCADE,
+            keyword_key TEXT NOT NULL,
+            keyword TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (chat_id, keyword_key)
+        )
+        """,
+        """
+        CREATE TABLE papers (
+            arxiv_id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            authors TEXT NOT NULL,
+            abstract TEXT NOT NULL,
+            categories TEXT NOT NULL,
+            announce_type TEXT NOT NULL,
+            announced TEXT,
+            first_seen_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX papers_by_first_seen ON papers (first_seen_at)",
+        """
+        CREATE TABLE deliveries (
+            chat_id INTEGER NOT NULL,
+            arxiv_id TEXT NOT NULL,
+            delivered_at TEXT NOT NULL,
+            PRIMARY KEY (chat_id, arxiv_id)
+        )
+        """,
+    ),
+)

@@ -1,0 +1,325 @@
+"""Every SQL statement of the bot: chats, subscriptions, papers and the delivery ledger.
+
+Callers speak the domain (`subscriptions_for(chat)`, `mark_delivered(chat, papers)`); no SQL
+leaves this module. Statements are parameterised and portable (a PostgreSQL backend will
+implement the same methods).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.migrations import MIGRATIONS
+from bot.models import Chat, Paper
+
+log = logging.getLogger(__name__)
+
+# Announcement types a digest pushes; replacements only update what is stored.
+DIGEST_TYPES = ("new", "cross")
+_PAPER_COLUMNS = "arxiv_id, version, title, authors, abstract, categories, announce_type, announced"
+_CHAT_COLUMNS = "chat_id, digest_time, timezone, active, last_digest_at"
+# COALESCE keeps papers without a date last on every database (NULL ordering differs).
+_NEWEST_FIRST = "COALESCE(announced, '') DESC, first_seen_at DESC, arxiv_id DESC"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _stamp(moment: dt.datetime) -> str:
+    """A UTC timestamp as sortable text."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+class Store:
+    """The bot's database. Open with `await Store.open(path)`, close with `await close()`."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        """Open (creating it if needed) the database, in WAL mode, with migrations applied."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        store = cls(db)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await store._migrate()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _migrate(self) -> None:
+        await self._db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in await self._fetchall("SELECT version FROM schema_migrations")}
+        for number, statements in enumerate(MIGRATIONS, start=1):
+            if number in done:
+                continue
+            for statement in statements:
+                await self._db.execute(statement)
+            await self._db.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                (number, _stamp(utcnow())),
+            )
+            await self._db.commit()
+            log.info("Applied database migration %d", number)
+
+    async def schema_version(self) -> int:
+        rows = await self._fetchall("SELECT MAX(version) FROM schema_migrations")
+        return int(rows[0][0] or 0)
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        async with self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    # Chats ---------------------------------------------------------------------------
+
+    async def ensure_chat(
+        self, chat_id: int, digest_time: dt.time, timezone: str
+    ) -> tuple[Chat, bool]:
+        """Register a chat that writes to the bot; returns it and whether it was inactive."""
+        before = await self.get_chat(chat_id)
+        if before is None:
+            await self._db.execute(
+                "INSERT INTO chats (chat_id, active, digest_time, timezone, created_at)"
+                " VALUES (?, 1, ?, ?, ?) ON CONFLICT (chat_id) DO NOTHING",
+                (chat_id, digest_time.strftime("%H:%M"), timezone, _stamp(utcnow())),
+            )
+            await self._db.commit()
+        elif not before.active:
+            await self.set_active(chat_id, True)
+        chat = await self.get_chat(chat_id)
+        assert chat is not None
+        return chat, before is not None and not before.active
+
+    async def get_chat(self, chat_id: int) -> Chat | None:
+        rows = await self._fetchall(
+            f"SELECT {_CHAT_COLUMNS} FROM chats WHERE chat_id = ?", (chat_id,)
+        )
+        return _chat(rows[0]) if rows else None
+
+    async def active_chats(self) -> list[Chat]:
+        rows = await self._fetchall(
+            f"SELECT {_CHAT_COLUMNS} FROM chats WHERE active = 1 ORDER BY chat_id"
+        )
+        return [_chat(row) for row in rows]
+
+    async def set_active(self, chat_id: int, active: bool) -> None:
+        await self._db.execute(
+            "UPDATE chats SET active = ? WHERE chat_id = ?", (int(active), chat_id)
+        )
+        await self._db.commit()
+
+    async def set_digest_time(self, chat_id: int, when: dt.time) -> None:
+        await self._db.execute(
+            "UPDATE chats SET digest_time = ? WHERE chat_id = ?",
+            (when.strftime("%H:%M"), chat_id),
+        )
+        await self._db.commit()
+
+    async def set_timezone(self, chat_id: int, timezone: str) -> None:
+        await self._db.execute(
+            "UPDATE chats SET timezone = ? WHERE chat_id = ?", (timezone, chat_id)
+        )
+        await self._db.commit()
+
+    # Subscriptions -------------------------------------------------------------------
+
+    async def subscriptions_for(self, chat_id: int) -> list[str]:
+        """The chat's keywords as typed, oldest first."""
+        rows = await self._fetchall(
+            "SELECT keyword FROM subscriptions WHERE chat_id = ? ORDER BY created_at, keyword",
+            (chat_id,),
+        )
+        return [row[0] for row in rows]
+
+    async def add_subscriptions(self, chat_id: int, keywords: Iterable[tuple[str, str]]) -> int:
+        """Add (key, keyword) pairs; a key the chat already has is left alone. Returns added."""
+        now = utcnow()
+        added = 0
+        for offset, (key, keyword) in enumerate(keywords):
+            # Distinct timestamps keep the order the user typed them in.
+            stamp = _stamp(now + dt.timedelta(microseconds=offset))
+            cursor = await self._db.execute(
+                "INSERT INTO subscriptions (chat_id, keyword_key, keyword, created_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (chat_id, keyword_key) DO NOTHING",
+                (chat_id, key, keyword, stamp),
+            )
+            added += cursor.rowcount
+        await self._db.commit()
+        return added
+
+    async def remove_subscription(self, chat_id: int, key: str) -> bool:
+        cursor = await self._db.execute(
+            "DELETE FROM subscriptions WHERE chat_id = ? AND keyword_key = ?", (chat_id, key)
+        )
+        await self._db.commit()
+        return cursor.rowcount > 0
+
+    async def remove_all_subscriptions(self, chat_id: int) -> int:
+        cursor = await self._db.execute("DELETE FROM subscriptions WHERE chat_id = ?", (chat_id,))
+        await self._db.commit()
+        return cursor.rowcount
+
+    # Papers --------------------------------------------------------------------------
+
+    async def add_papers(self, papers: Iterable[Paper]) -> list[Paper]:
+        """Store papers; return only those never seen before.
+
+        A paper already stored is updated when the feed carries a higher version (a
+        replacement), and is not new. The same paper twice in the input counts once.
+        """
+        batch = {paper.arxiv_id: paper for paper in reversed(list(papers))}
+        ordered = list(reversed(batch.values()))  # first occurrence wins, order kept
+        if not ordered:
+            return []
+        known = await self._known_ids([paper.arxiv_id for paper in ordered])
+        stamp = _stamp(utcnow())
+        await self._db.executemany(
+            f"INSERT INTO papers ({_PAPER_COLUMNS}, first_seen_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (arxiv_id) DO UPDATE SET"
+            " version = excluded.version, title = excluded.title,"
+            " authors = excluded.authors, abstract = excluded.abstract,"
+            " categories = excluded.categories, announce_type = excluded.announce_type,"
+            " updated_at = excluded.updated_at"
+            " WHERE excluded.version > papers.version",
+            [(*_paper_row(paper), stamp, stamp) for paper in ordered],
+        )
+        await self._db.commit()
+        return [paper for paper in ordered if paper.arxiv_id not in known]
+
+    async def _known_ids(self, ids: Sequence[str]) -> set[str]:
+        known: set[str] = set()
+        chunk = 500  # stay well under SQLite's bound-parameter limit
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            marks = ", ".join("?" * len(part))
+            rows = await self._fetchall(
+                f"SELECT arxiv_id FROM papers WHERE arxiv_id IN ({marks})", part
+            )
+            known.update(row[0] for row in rows)
+        return known
+
+    async def get_paper(self, arxiv_id: str) -> Paper | None:
+        rows = await self._fetchall(
+            f"SELECT {_PAPER_COLUMNS} FROM papers WHERE arxiv_id = ?", (arxiv_id,)
+        )
+        return _paper(rows[0]) if rows else None
+
+    async def count_papers(self) -> int:
+        rows = await self._fetchall("SELECT COUNT(*) FROM papers")
+        return int(rows[0][0])
+
+    async def recent_papers(self, since: dt.datetime) -> list[Paper]:
+        """Papers first stored at or after `since`, newest first."""
+        rows = await self._fetchall(
+            f"SELECT {_PAPER_COLUMNS} FROM papers WHERE first_seen_at >= ?"
+            f" ORDER BY {_NEWEST_FIRST}",
+            (_stamp(since),),
+        )
+        return [_paper(row) for row in rows]
+
+    async def papers_newest_first(self, batch: int = 500) -> AsyncIterator[list[Paper]]:
+        """Every stored paper, newest first, in batches (for searches that stop early)."""
+        offset = 0
+        while True:
+            rows = await self._fetchall(
+                f"SELECT {_PAPER_COLUMNS} FROM papers ORDER BY {_NEWEST_FIRST} LIMIT ? OFFSET ?",
+                (batch, offset),
+            )
+            if not rows:
+                return
+            yield [_paper(row) for row in rows]
+            offset += batch
+
+    async def undelivered_papers(self, chat_id: int, since: dt.datetime) -> list[Paper]:
+        """New and cross-listed papers stored since `since` that the chat has not received."""
+        marks = ", ".join("?" * len(DIGEST_TYPES))
+        rows = await self._fetchall(
+            f"SELECT {_PAPER_COLUMNS} FROM papers p"
+            " WHERE p.first_seen_at >= ?"
+            f" AND p.announce_type IN ({marks})"
+            " AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            "  WHERE d.chat_id = ? AND d.arxiv_id = p.arxiv_id)"
+            f" ORDER BY {_NEWEST_FIRST}",
+            (_stamp(since), *DIGEST_TYPES, chat_id),
+        )
+        return [_paper(row) for row in rows]
+
+    # Delivery ledger -----------------------------------------------------------------
+
+    async def mark_delivered(self, chat_id: int, arxiv_ids: Iterable[str]) -> None:
+        """Record that the chat received these papers; it will never get them again."""
+        stamp = _stamp(utcnow())
+        await self._db.executemany(
+            "INSERT INTO deliveries (chat_id, arxiv_id, delivered_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (chat_id, arxiv_id) DO NOTHING",
+            [(chat_id, arxiv_id, stamp) for arxiv_id in arxiv_ids],
+        )
+        await self._db.commit()
+
+    async def delivered_ids(self, chat_id: int) -> set[str]:
+        rows = await self._fetchall("SELECT arxiv_id FROM deliveries WHERE chat_id = ?", (chat_id,))
+        return {row[0] for row in rows}
+
+    async def record_digest(self, chat_id: int, moment: dt.datetime) -> None:
+        await self._db.execute(
+            "UPDATE chats SET last_digest_at = ? WHERE chat_id = ?", (_stamp(moment), chat_id)
+        )
+        await self._db.commit()
+
+
+def _paper_row(paper: Paper) -> tuple[Any, ...]:
+    return (
+        paper.arxiv_id,
+        paper.version,
+        paper.title,
+        json.dumps(list(paper.authors), ensure_ascii=False),
+        paper.abstract,
+        json.dumps(list(paper.categories)),
+        paper.announce_type,
+        paper.announced.isoformat() if paper.announced else None,
+    )
+
+
+def _paper(row: Sequence[Any]) -> Paper:
+    arxiv_id, version, title, authors, abstract, categories, announce_type, announced = row
+    return Paper(
+        arxiv_id=arxiv_id,
+        version=int(version),
+        title=title,
+        authors=tuple(json.loads(authors)),
+        abstract=abstract,
+        categories=tuple(json.loads(categories)),
+        announce_type=announce_type,
+        announced=dt.date.fromisoformat(announced) if announced else None,
+    )
+
+
+def _chat(row: Sequence[Any]) -> Chat:
+    chat_id, digest_time, timezone, active, last_digest_at = row
+    return Chat(
+        chat_id=int(chat_id),
+        digest_time=dt.time.fromisoformat(digest_time),
+        timezone=timezone,
+        active=bool(active),
+        last_digest_at=dt.datetime.fromisoformat(last_digest_at) if last_digest_at else None,
+    )

@@ -1,0 +1,130 @@
+"""Configuration: a file in config/ overridden by the environment, refused loudly when wrong."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from bot.config import TOKEN_HELP, Config, ConfigError, load_config
+
+TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuv"
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "bot.toml"
+    path.write_text(
+        'arxiv_categories = ["cs.CV"]\n'
+        'digest_time = "07:15"\n'
+        'digest_timezone = "Europe/Berlin"\n'
+        "admin_ids = [42]\n"
+    )
+    return path
+
+
+def test_repository_example_config_loads() -> None:
+    """The documented example in config/ is valid and gives the documented defaults."""
+    config = load_config({"BOT_TOKEN": TOKEN, "BOT_CONFIG": "config/bot.toml"})
+    assert config.bot_api_url == "https://api.telegram.org/bot"
+    assert config.arxiv_rss_base == "https://rss.arxiv.org/rss/"
+    assert config.database_path == Path("data/bot.sqlite3")
+    assert config.feed_url.startswith("https://rss.arxiv.org/rss/cs.AI+")
+
+
+def test_file_values_are_read(config_file: Path) -> None:
+    """Values come from the file named by BOT_CONFIG."""
+    config = load_config({"BOT_TOKEN": TOKEN, "BOT_CONFIG": str(config_file)})
+    assert config.arxiv_categories == ("cs.CV",)
+    assert config.digest_time == dt.time(7, 15)
+    assert config.digest_timezone == "Europe/Berlin"
+    assert config.admin_ids == frozenset({42})
+
+
+def test_environment_overrides_file(config_file: Path) -> None:
+    """Each documented environment variable overrides the file."""
+    env = {
+        "BOT_CONFIG": str(config_file),
+        "BOT_TOKEN": TOKEN,
+        "BOT_API_URL": "http://127.0.0.1:8081/bot",
+        "ARXIV_RSS_BASE": "http://127.0.0.1:9/rss/",
+        "ARXIV_CATEGORIES": "cs.LG+math.OC+hep-th",
+        "DATABASE_URL": "sqlite:///var/db.sqlite3",
+        "ADMIN_IDS": "1, 2,3",
+        "DIGEST_TIME": "21:05",
+    }
+    config = load_config(env)
+    assert config.bot_api_url == "http://127.0.0.1:8081/bot"
+    assert config.feed_url == "http://127.0.0.1:9/rss/cs.LG+math.OC+hep-th"
+    assert config.database_path == Path("var/db.sqlite3")
+    assert config.admin_ids == frozenset({1, 2, 3})
+    assert config.digest_time == dt.time(21, 5)
+
+
+def test_config_is_frozen() -> None:
+    """The settings object cannot be changed after start."""
+    config = load_config({"BOT_TOKEN": TOKEN, "BOT_CONFIG": "config/bot.toml"})
+    with pytest.raises(AttributeError):
+        config.bot_token = "x"  # type: ignore[misc]
+
+
+def test_missing_token_says_how_to_get_one() -> None:
+    """Without BOT_TOKEN the error explains BotFather."""
+    with pytest.raises(ConfigError) as info:
+        load_config({"BOT_CONFIG": "config/bot.toml"})
+    assert str(info.value) == TOKEN_HELP
+    assert "@BotFather" in TOKEN_HELP and "BOT_TOKEN" in TOKEN_HELP
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("BOT_TOKEN", "not-a-token"),
+        ("BOT_API_URL", "ftp://example.org/bot"),
+        ("ARXIV_RSS_BASE", "rss.arxiv.org"),
+        ("ARXIV_CATEGORIES", "cs.AI+../etc"),
+        ("ARXIV_CATEGORIES", "+"),
+        ("DATABASE_URL", "postgres://localhost/db"),
+        ("DATABASE_URL", "sqlite:///"),
+        ("ADMIN_IDS", "alice"),
+        ("DIGEST_TIME", "25:00"),
+        ("DIGEST_TIMEZONE", "Mars/Olympus"),
+        ("DIGEST_TIMEZONE", "../../etc/passwd"),
+        ("POLL_DELAY_MINUTES", "soon"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_malformed_value_is_refused_naming_the_key(key: str, value: str) -> None:
+    """A malformed value stops the start with a message that names its key."""
+    env = {"BOT_TOKEN": TOKEN, "BOT_CONFIG": "config/bot.toml", key: value}
+    with pytest.raises(ConfigError) as info:
+        load_config(env)
+    assert str(info.value).startswith(f"{key}:")
+
+
+def test_malformed_token_is_not_echoed() -> None:
+    """Even a wrong token is a secret: the error does not print it."""
+    with pytest.raises(ConfigError) as info:
+        load_config({"BOT_TOKEN": "secret-value-xyz", "BOT_CONFIG": "config/bot.toml"})
+    assert "secret-value-xyz" not in str(info.value)
+
+
+def test_unknown_file_key_is_refused(tmp_path: Path) -> None:
+    """A typo in the file is reported instead of silently ignored."""
+    path = tmp_path / "bot.toml"
+    path.write_text('digest_tiem = "08:00"\n')
+    with pytest.raises(ConfigError, match="digest_tiem"):
+        load_config({"BOT_TOKEN": TOKEN, "BOT_CONFIG": str(path)})
+
+
+def test_missing_explicit_file_is_refused(tmp_path: Path) -> None:
+    """BOT_CONFIG naming a file that does not exist is an error, not a silent default."""
+    with pytest.raises(ConfigError, match="BOT_CONFIG"):
+        load_config({"BOT_TOKEN": TOKEN, "BOT_CONFIG": str(tmp_path / "nope.toml")})
+
+
+def test_token_is_hidden_from_repr() -> None:
+    """Printing the settings never shows the token."""
+    config = Config(bot_token=TOKEN)
+    assert TOKEN not in repr(config)

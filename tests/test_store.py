@@ -1,0 +1,166 @@
+"""The store on a real SQLite file: migrations, chats, subscriptions, papers, ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot.migrations import MIGRATIONS
+from bot.models import Paper
+from bot.store import Store, utcnow
+
+EIGHT = dt.time(8, 0)
+
+
+def paper(arxiv_id: str, **changes: object) -> Paper:
+    base = Paper(
+        arxiv_id=arxiv_id,
+        title=f"Title {arxiv_id}",
+        authors=("Ada Lovelace", "Jörg Müller"),
+        abstract="An abstract about diffusion.",
+        categories=("cs.LG", "cs.AI"),
+        announce_type="new",
+        version=1,
+        announced=dt.date(2025, 8, 20),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = await Store.open(tmp_path / "db" / "bot.sqlite3")
+    yield store
+    await store.close()
+
+
+async def test_fresh_database_gets_every_migration_in_wal_mode(tmp_path: Path) -> None:
+    """Opening a new file creates its folder, applies all migrations and turns WAL on."""
+    path = tmp_path / "new" / "bot.sqlite3"
+    store = await Store.open(path)
+    assert await store.schema_version() == len(MIGRATIONS)
+    await store.close()
+    async with aiosqlite.connect(path) as db, db.execute("PRAGMA journal_mode") as cur:
+        assert (await cur.fetchone()) == ("wal",)
+
+
+async def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
+    """Migrations already applied are skipped and data survives a restart."""
+    path = tmp_path / "bot.sqlite3"
+    store = await Store.open(path)
+    await store.add_papers([paper("2508.00001")])
+    await store.close()
+    store = await Store.open(path)
+    assert await store.count_papers() == 1
+    assert await store.schema_version() == len(MIGRATIONS)
+    await store.close()
+
+
+async def test_paper_round_trips_every_field(store: Store) -> None:
+    """A stored paper comes back equal, non-ASCII and old-style ids included."""
+    original = paper("hep-th/0505137", title="Gödel & <tags>", authors=('J\\"org',))
+    await store.add_papers([original])
+    assert await store.get_paper("hep-th/0505137") == original
+
+
+async def test_add_papers_reports_only_new_ones(store: Store) -> None:
+    """The same paper in two feeds or two days is stored once and new only once."""
+    first = await store.add_papers([paper("2508.00001"), paper("2508.00002")])
+    assert [p.arxiv_id for p in first] == ["2508.00001", "2508.00002"]
+    second = await store.add_papers([paper("2508.00002"), paper("2508.00003")])
+    assert [p.arxiv_id for p in second] == ["2508.00003"]
+    assert await store.count_papers() == 3
+
+
+async def test_duplicate_within_one_batch_counts_once(store: Store) -> None:
+    """A paper listed twice in one feed (e.g. two categories) is new once, first copy kept."""
+    new = await store.add_papers([paper("2508.00001"), paper("2508.00001", title="Other")])
+    assert len(new) == 1
+    stored = await store.get_paper("2508.00001")
+    assert stored is not None and stored.title == "Title 2508.00001"
+
+
+async def test_replacement_updates_row_and_is_not_new(store: Store) -> None:
+    """A higher version updates title, abstract and version; it is not reported as new."""
+    await store.add_papers([paper("2508.00001")])
+    revised = paper("2508.00001", version=2, title="Better title", announce_type="replace")
+    assert await store.add_papers([revised]) == []
+    stored = await store.get_paper("2508.00001")
+    assert stored is not None
+    assert (stored.version, stored.title, stored.announce_type) == (2, "Better title", "replace")
+
+
+async def test_older_version_never_overwrites_newer(store: Store) -> None:
+    """Seeing v1 again after v2 leaves v2 in place."""
+    await store.add_papers([paper("2508.00001", version=2, title="v2")])
+    await store.add_papers([paper("2508.00001", version=1, title="v1")])
+    stored = await store.get_paper("2508.00001")
+    assert stored is not None and (stored.version, stored.title) == (2, "v2")
+
+
+async def test_chat_is_created_with_defaults_and_reactivated(store: Store) -> None:
+    """A new chat gets the default time; an inactive chat that writes again is active."""
+    chat, reactivated = await store.ensure_chat(7, EIGHT, "UTC")
+    assert (chat.chat_id, chat.digest_time, chat.timezone, chat.active) == (7, EIGHT, "UTC", True)
+    assert not reactivated
+    await store.set_active(7, False)
+    assert await store.active_chats() == []
+    chat, reactivated = await store.ensure_chat(7, dt.time(9, 0), "Asia/Tokyo")
+    assert reactivated and chat.active
+    assert chat.digest_time == EIGHT, "an existing chat keeps its own settings"
+
+
+async def test_subscriptions_keep_order_and_ignore_duplicates(store: Store) -> None:
+    """Keywords come back in the order added; the same key twice is stored once."""
+    await store.ensure_chat(1, EIGHT, "UTC")
+    added = await store.add_subscriptions(1, [("gan", "GAN"), ("diffusion", "diffusion")])
+    assert added == 2
+    assert await store.add_subscriptions(1, [("gan", "gan")]) == 0
+    assert await store.subscriptions_for(1) == ["GAN", "diffusion"]
+    assert await store.remove_subscription(1, "gan")
+    assert not await store.remove_subscription(1, "gan")
+    assert await store.remove_all_subscriptions(1) == 1
+    assert await store.subscriptions_for(1) == []
+
+
+async def test_sql_in_arguments_is_only_data(store: Store) -> None:
+    """A keyword that looks like SQL is stored verbatim and harms nothing."""
+    await store.ensure_chat(1, EIGHT, "UTC")
+    evil = "x'); DROP TABLE subscriptions; --"
+    await store.add_subscriptions(1, [(evil, evil)])
+    assert await store.subscriptions_for(1) == [evil]
+
+
+async def test_ledger_hides_delivered_papers_from_that_chat_only(store: Store) -> None:
+    """A delivered paper is never pending again for that chat, but still is for others."""
+    await store.add_papers([paper("2508.00001"), paper("2508.00002")])
+    since = utcnow() - dt.timedelta(days=1)
+    await store.mark_delivered(1, ["2508.00001"])
+    await store.mark_delivered(1, ["2508.00001"])  # idempotent
+    assert [p.arxiv_id for p in await store.undelivered_papers(1, since)] == ["2508.00002"]
+    assert len(await store.undelivered_papers(2, since)) == 2
+    assert await store.delivered_ids(1) == {"2508.00001"}
+
+
+async def test_revisions_are_not_pending(store: Store) -> None:
+    """A paper first seen as a replacement is stored but not offered as new."""
+    await store.add_papers([paper("2508.00009", version=2, announce_type="replace")])
+    since = utcnow() - dt.timedelta(days=1)
+    assert await store.undelivered_papers(1, since) == []
+    assert await store.get_paper("2508.00009") is not None
+
+
+async def test_papers_newest_first_pages_through_everything(store: Store) -> None:
+    """Batches cover every paper once, newest announcement first."""
+    await store.add_papers(
+        [paper(f"2508.{n:05d}", announced=dt.date(2025, 8, 1 + n % 20)) for n in range(45)]
+    )
+    batches = [batch async for batch in store.papers_newest_first(batch=10)]
+    flat = [p for batch in batches for p in batch]
+    assert len(flat) == 45 and len({p.arxiv_id for p in flat}) == 45
+    dates = [p.announced for p in flat]
+    assert dates == sorted(dates, reverse=True)  # type: ignore[type-var]
