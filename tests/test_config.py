@@ -74,7 +74,8 @@ def test_missing_token_says_how_to_get_one() -> None:
     with pytest.raises(ConfigError) as info:
         load_config({"BOT_CONFIG": "config/bot.toml"})
     assert str(info.value) == TOKEN_HELP
-    assert "@BotFather" in TOKEN_HELP and "BOT_TOKEN" in TOKEN_HELP
+    assert "@BotFather" in TOKEN_HELP
+    assert "BOT_TOKEN" in TOKEN_HELP
 
 
 @pytest.mark.parametrize(

@@ -81,7 +81,8 @@ async def test_duplicate_within_one_batch_counts_once(store: Store) -> None:
     new = await store.add_papers([paper("2508.00001"), paper("2508.00001", title="Other")])
     assert len(new) == 1
     stored = await store.get_paper("2508.00001")
-    assert stored is not None and stored.title == "Title 2508.00001"
+    assert stored is not None
+    assert stored.title == "Title 2508.00001"
 
 
 async def test_replacement_updates_row_and_is_not_new(store: Store) -> None:
@@ -99,7 +100,8 @@ async def test_older_version_never_overwrites_newer(store: Store) -> None:
     await store.add_papers([paper("2508.00001", version=2, title="v2")])
     await store.add_papers([paper("2508.00001", version=1, title="v1")])
     stored = await store.get_paper("2508.00001")
-    assert stored is not None and (stored.version, stored.title) == (2, "v2")
+    assert stored is not None
+    assert (stored.version, stored.title) == (2, "v2")
 
 
 async def test_chat_is_created_with_defaults_and_reactivated(store: Store) -> None:
@@ -110,7 +112,8 @@ async def test_chat_is_created_with_defaults_and_reactivated(store: Store) -> No
     await store.set_active(7, False)
     assert await store.active_chats() == []
     chat, reactivated = await store.ensure_chat(7, dt.time(9, 0), "Asia/Tokyo")
-    assert reactivated and chat.active
+    assert reactivated
+    assert chat.active
     assert chat.digest_time == EIGHT, "an existing chat keeps its own settings"
 
 
@@ -161,6 +164,7 @@ async def test_papers_newest_first_pages_through_everything(store: Store) -> Non
     )
     batches = [batch async for batch in store.papers_newest_first(batch=10)]
     flat = [p for batch in batches for p in batch]
-    assert len(flat) == 45 and len({p.arxiv_id for p in flat}) == 45
+    assert len(flat) == 45
+    assert len({p.arxiv_id for p in flat}) == 45
     dates = [p.announced for p in flat]
     assert dates == sorted(dates, reverse=True)  # type: ignore[type-var]
