@@ -71,6 +71,9 @@ def setup_logging(level: str, secrets: Iterable[str]) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # httpx logs one INFO line per request (long polling makes that one every few seconds).
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # pylatexenc reports each LaTeX fragment it could not parse at INFO; the text is kept raw.
+    logging.getLogger("pylatexenc").setLevel(logging.WARNING)
+    if level != "DEBUG":
+        # httpx logs one INFO line per request: long polling makes that one every few seconds.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)

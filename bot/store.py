@@ -93,8 +93,8 @@ class Store:
 
     async def ensure_chat(
         self, chat_id: int, digest_time: dt.time, timezone: str
-    ) -> tuple[Chat, bool]:
-        """Register a chat that writes to the bot; returns it and whether it was inactive."""
+    ) -> tuple[Chat, Chat | None]:
+        """Register a chat that writes to the bot, active; returns it and how it was before."""
         before = await self.get_chat(chat_id)
         if before is None:
             await self._db.execute(
@@ -107,7 +107,7 @@ class Store:
             await self.set_active(chat_id, True)
         chat = await self.get_chat(chat_id)
         assert chat is not None
-        return chat, before is not None and not before.active
+        return chat, before
 
     async def get_chat(self, chat_id: int) -> Chat | None:
         rows = await self._fetchall(

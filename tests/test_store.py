@@ -106,13 +106,14 @@ async def test_older_version_never_overwrites_newer(store: Store) -> None:
 
 async def test_chat_is_created_with_defaults_and_reactivated(store: Store) -> None:
     """A new chat gets the default time; an inactive chat that writes again is active."""
-    chat, reactivated = await store.ensure_chat(7, EIGHT, "UTC")
+    chat, before = await store.ensure_chat(7, EIGHT, "UTC")
     assert (chat.chat_id, chat.digest_time, chat.timezone, chat.active) == (7, EIGHT, "UTC", True)
-    assert not reactivated
+    assert before is None
     await store.set_active(7, False)
     assert await store.active_chats() == []
-    chat, reactivated = await store.ensure_chat(7, dt.time(9, 0), "Asia/Tokyo")
-    assert reactivated
+    chat, before = await store.ensure_chat(7, dt.time(9, 0), "Asia/Tokyo")
+    assert before is not None
+    assert not before.active
     assert chat.active
     assert chat.digest_time == EIGHT, "an existing chat keeps its own settings"
 

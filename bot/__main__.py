@@ -1,0 +1,46 @@
+"""`python -m bot`: load the configuration, then run the bot with long polling until stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from telegram import Update
+from telegram.error import InvalidToken, NetworkError
+
+from bot.app import build_application
+from bot.config import ConfigError, load_config
+from bot.logs import setup_logging
+
+EXIT_CONFIG = 2
+
+log = logging.getLogger("bot")
+
+
+def main() -> int:
+    # Opt in to python-telegram-bot's timedelta durations now; the int form is deprecated.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"arxiv-digest-bot: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(config.log_level, [config.bot_token])
+    app = build_application(config)
+    try:
+        # run_polling stops cleanly on SIGINT (Ctrl-C) and SIGTERM.
+        app.run_polling(
+            allowed_updates=Update.ALL_TYPES, timeout=config.polling_timeout, close_loop=True
+        )
+    except InvalidToken:
+        log.error("Telegram refused the token in BOT_TOKEN; check it with @BotFather")
+        return EXIT_CONFIG
+    except NetworkError as exc:
+        log.error("Cannot reach the Telegram Bot API at %s: %s", config.bot_api_url, exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

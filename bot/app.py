@@ -1,0 +1,115 @@
+"""Wiring: build the application, its handlers and jobs, and its start-up and shutdown hooks."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot import handlers, texts
+from bot import services as services_mod
+from bot.config import Config
+from bot.feeds import make_http_client
+from bot.jobs import schedule_digest, schedule_polls
+from bot.services import Services
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+# 429s are answered by waiting retry_after and trying again; PTB's default is not to retry.
+RATE_LIMIT_RETRIES = 5
+
+COMMAND_HANDLERS = (
+    ("start", handlers.start),
+    ("help", handlers.help_command),
+    ("subscribe", handlers.subscribe),
+    ("unsubscribe", handlers.unsubscribe),
+    ("list", handlers.list_subscriptions),
+    ("latest", handlers.latest),
+    ("digest", handlers.digest_now),
+    ("time", handlers.set_time),
+    ("timezone", handlers.set_timezone),
+)
+
+
+def build_application(config: Config) -> Application:  # type: ignore[type-arg]
+    """The python-telegram-bot application with every handler; nothing is started yet."""
+    app = (
+        Application.builder()
+        .token(config.bot_token)
+        .base_url(config.bot_api_url)
+        .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        .post_init(on_startup)
+        .post_shutdown(on_shutdown)
+        .build()
+    )
+    app.bot_data["config"] = config
+    # Group -1 runs before the commands: every chat that writes is known and active.
+    app.add_handler(TypeHandler(Update, handlers.track_chat), group=-1)
+    for name, callback in COMMAND_HANDLERS:
+        app.add_handler(CommandHandler(name, callback))
+    app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
+    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT, handlers.not_a_command))
+    app.add_error_handler(handlers.on_error)
+    return app
+
+
+async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
+    """Open the database and HTTP client, register the command menu, schedule the jobs."""
+    config: Config = app.bot_data["config"]
+    store = await Store.open(config.database_path)
+    http = make_http_client(config.user_agent, timeout=config.http_timeout)
+    services_mod.attach(app.bot_data, Services(config=config, store=store, http=http))
+    await app.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
+    if app.job_queue is None:
+        raise RuntimeError("the job-queue extra of python-telegram-bot is not installed")
+    schedule_polls(app.job_queue, config)
+    chats = await store.active_chats()
+    for chat in chats:
+        schedule_digest(app.job_queue, chat)
+    log.info(
+        "Started as @%s: %d active chats, feed %s, database %s",
+        app.bot.username,
+        len(chats),
+        config.feed_url,
+        config.database_path,
+    )
+
+
+async def on_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+    """Close what on_startup opened."""
+    services = services_mod.detach(app.bot_data)
+    if services is not None:
+        await services.http.aclose()
+        await services.store.close()
+    log.info("Stopped")
+
+
+@contextlib.asynccontextmanager
+async def running(config: Config, poll_interval: float = 0.0) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+    """Run the application inside the current event loop, as `run_polling` does (for tests)."""
+    app = build_application(config)
+    await app.initialize()
+    try:
+        await on_startup(app)
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=poll_interval, timeout=config.polling_timeout)
+        await app.start()
+        try:
+            yield app
+        finally:
+            await app.updater.stop()
+            await app.stop()
+    finally:
+        await app.shutdown()
+        await on_shutdown(app)

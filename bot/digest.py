@@ -1,0 +1,293 @@
+"""Render hits as Telegram messages in HTML parse mode, split to fit Telegram's length limit.
+
+Lengths are measured the way Telegram measures them (visible text in UTF-16 code units).
+Escaping never changes the visible length of a text, so fields are shortened as plain text
+and escaped afterwards: a cut can never fall inside a tag or an entity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+import unicodedata
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.models import Hit, Paper
+
+MAX_MESSAGE_LENGTH = 4096
+
+_BLOCK_SEPARATOR = "\n\n"
+_ELLIPSIS = "\u2026"
+_EN_DASH = "\u2013"
+_MAX_AUTHORS = 3
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+_TAG = re.compile(r"<[^>]*>")
+# The only named entities Telegram understands, plus all numeric ones.
+_ENTITY = re.compile(r"&(?:(lt|gt|amp|quot)|#([0-9]+)|#[xX]([0-9a-fA-F]+));")
+_NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+# What is left after whitespace is collapsed: control characters Telegram rejects, and lone
+# surrogates, which cannot be encoded as UTF-8 at all.
+_UNSENDABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Characters that attach to the one before: a cut just before them would split a grapheme.
+_JOINING = frozenset("\u200c\u200d\ufe0e\ufe0f")
+# Fields are sacrificed in this order when a paper does not fit in one message.
+_SHRINK_ORDER = ("abstract", "meta", "authors", "title")
+
+
+# --- lengths ----------------------------------------------------------------------------------
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _decode_entity(match: re.Match[str]) -> str:
+    name, decimal, hexadecimal = match.groups()
+    if name:
+        return _NAMED_ENTITIES[name]
+    codepoint = int(decimal) if decimal else int(hexadecimal, 16)
+    return chr(codepoint) if codepoint <= 0x10FFFF else "\ufffd"
+
+
+def telegram_length(html_text: str) -> int:
+    """The length Telegram counts: visible text after entity parsing, in UTF-16 code units."""
+    return _utf16_length(_ENTITY.sub(_decode_entity, _TAG.sub("", html_text)))
+
+
+# --- text helpers -----------------------------------------------------------------------------
+
+
+def _clean(text: str) -> str:
+    """One line of sendable text: whitespace runs become one space, control characters go."""
+    return _UNSENDABLE.sub("", " ".join(text.split()))
+
+
+def _joins_previous(char: str) -> bool:
+    return char in _JOINING or unicodedata.category(char).startswith("M")
+
+
+def _truncate(text: str, max_units: int) -> str:
+    """Shorten to at most max_units UTF-16 units, at a word boundary if one is near, with '…'."""
+    if _utf16_length(text) <= max_units:
+        return text
+    if max_units < 1:
+        return ""
+    # Slicing the UTF-16 form and ignoring a dangling half never splits a surrogate pair.
+    cut = text.encode("utf-16-le")[: 2 * (max_units - 1)].decode("utf-16-le", "ignore")
+    while cut and (_joins_previous(text[len(cut)]) or cut[-1] == "\u200d"):
+        cut = cut[:-1]
+    space = cut.rfind(" ")
+    if space >= len(cut) // 2:  # no word boundary in the second half (e.g. CJK): cut anywhere
+        cut = cut[:space]
+    return cut.rstrip(" ,;:") + _ELLIPSIS
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+# --- one paper --------------------------------------------------------------------------------
+
+
+def _href(url: str) -> str:
+    """The URL percent-encoded where needed and escaped for a double-quoted attribute."""
+    return html.escape(urllib.parse.quote(_clean(url), safe=":/?#[]@!$&'()*+,;=%~"), quote=True)
+
+
+def _authors_text(authors: Sequence[str]) -> str:
+    names = [name for name in map(_clean, authors) if name]
+    shown = ", ".join(names[:_MAX_AUTHORS])
+    return shown + " et al." if len(names) > _MAX_AUTHORS else shown
+
+
+def _meta_text(hit: Hit) -> str:
+    """Categories and matched keywords: "cs.AI · cs.CL — matched: diffusion, GAN"."""
+    categories = " · ".join(filter(None, map(_clean, hit.paper.categories)))
+    keywords = ", ".join(filter(None, map(_clean, hit.keywords)))
+    matched = f"matched: {keywords}" if keywords else ""
+    return " — ".join(part for part in (categories, matched) if part)
+
+
+def _announce_mark(paper: Paper) -> str:
+    """How the paper was announced, when it is not a new submission: "cross-list", "revised v2"."""
+    kind = paper.announce_type
+    if kind == "new":
+        return ""
+    if kind == "cross":
+        return "cross-list"
+    if kind.startswith("replace"):
+        revised = f"revised v{paper.version}" if paper.version > 1 else "revised"
+        return f"{revised}, cross-list" if kind == "replace-cross" else revised
+    return _clean(kind)  # a type arXiv introduced later: show it as it is
+
+
+def _plain_fields(hit: Hit) -> dict[str, str]:
+    paper = hit.paper
+    return {
+        "title": _clean(paper.title) or f"arXiv:{_clean(paper.arxiv_id)}",
+        "authors": _authors_text(paper.authors),
+        "meta": _meta_text(hit),
+        "mark": _announce_mark(paper),
+        "abstract": _clean(paper.abstract),
+    }
+
+
+def _paper_html(paper: Paper, fields: dict[str, str], index: int | None) -> str:
+    number = f"{index}. " if index is not None else ""
+    title = html.escape(fields["title"] or _ELLIPSIS)
+    lines = [f'{number}<b><a href="{_href(paper.url)}">{title}</a></b>']
+    if fields["authors"]:
+        lines.append(html.escape(fields["authors"]))
+    if fields["meta"]:
+        lines.append(html.escape(fields["meta"]))
+    if fields["mark"]:
+        lines.append(f"<i>{html.escape(fields['mark'])}</i>")
+    if fields["abstract"]:
+        lines.append(f"<blockquote expandable>{html.escape(fields['abstract'])}</blockquote>")
+    return "\n".join(lines)
+
+
+def format_paper(
+    hit: Hit, index: int | None = None, *, max_length: int = MAX_MESSAGE_LENGTH
+) -> str:
+    """One paper as an HTML block of at most max_length (Telegram length), numbered if index.
+
+    Too long a block loses the end of its abstract first, then of the categories/keywords line,
+    the authors and the title. ValueError if even that cannot make it fit.
+    """
+    fields = _plain_fields(hit)
+    block = _paper_html(hit.paper, fields, index)
+    for name in _SHRINK_ORDER:
+        excess = telegram_length(block) - max_length
+        if excess <= 0:
+            return block
+        fields[name] = _truncate(fields[name], _utf16_length(fields[name]) - excess)
+        block = _paper_html(hit.paper, fields, index)
+    if telegram_length(block) > max_length:
+        raise ValueError(f"a paper cannot be shown in {max_length} characters")
+    return block
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def _continuation(number: int, total: int) -> str:
+    return f"<i>({number}/{total})</i>"
+
+
+def _pack(header: str, blocks: Sequence[str], limit: int, separator: str) -> list[range]:
+    """Greedily group consecutive blocks into messages; the indices of each message's blocks."""
+    gap = telegram_length(separator)
+    # Reserve room for the widest marker possible: there are never more messages than blocks.
+    marker_room = telegram_length(_continuation(len(blocks), len(blocks)))
+    starts = [0]
+    used = telegram_length(header)
+    for index, block in enumerate(blocks):
+        size = gap + telegram_length(block)
+        if used + size > limit and index > starts[-1]:
+            starts.append(index)
+            used = marker_room
+        if used + size > limit:
+            raise ValueError(f"a block of {size - gap} characters does not fit in {limit}")
+        used += size
+    return [
+        range(start, end) for start, end in zip(starts, [*starts[1:], len(blocks)], strict=True)
+    ]
+
+
+def _assemble(
+    header: str, blocks: Sequence[str], groups: Sequence[range], separator: str
+) -> list[str]:
+    """The messages: header or "(k/n)" line, then the group's blocks."""
+    heads = [header] + [_continuation(number, len(groups)) for number in range(2, len(groups) + 1)]
+    messages = []
+    for head, group in zip(heads, groups, strict=True):
+        parts = [blocks[index] for index in group]
+        messages.append(separator.join([head, *parts] if head else parts))
+    return messages
+
+
+def split_blocks(
+    header: str,
+    blocks: Sequence[str],
+    limit: int = MAX_MESSAGE_LENGTH,
+    *,
+    separator: str = _BLOCK_SEPARATOR,
+) -> list[str]:
+    """Pack blocks, in order, into as few messages as possible, each within limit.
+
+    The first message starts with header, the others with a "(2/3)" line; blocks are joined by
+    separator (a blank line) and never split. ValueError if a block cannot fit even alone.
+    """
+    if not blocks:
+        return [header] if header else []
+    return _assemble(header, blocks, _pack(header, blocks, limit, separator), separator)
+
+
+def _format_day(day: dt.date, *, with_year: bool = True) -> str:
+    """ "Wed 20 Aug 2025", in English whatever the locale."""
+    text = f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
+    return f"{text} {day.year}" if with_year else text
+
+
+def _date_range(hits: Sequence[Hit]) -> str:
+    """ "Wed 20 Aug 2025" or "Fri 8 Mar – Mon 11 Mar 2024"; "" when no paper has a date."""  # noqa: RUF002
+    days = [hit.paper.announced for hit in hits if hit.paper.announced is not None]
+    if not days:
+        return ""
+    first, last = min(days), max(days)
+    if first == last:
+        return _format_day(first)
+    start = _format_day(first, with_year=first.year != last.year)
+    return f"{start} {_EN_DASH} {_format_day(last)}"
+
+
+def _digest_header(hits: Sequence[Hit], heading: str) -> str:
+    summary = " · ".join(filter(None, [_date_range(hits), _plural(len(hits), "paper")]))
+    return f"<b>{html.escape(_clean(heading))}</b>\n{html.escape(summary)}"
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPart:
+    """One message of a digest and the ids of the papers it carries."""
+
+    text: str
+    arxiv_ids: tuple[str, ...]
+
+
+def render_parts(
+    hits: Sequence[Hit], *, heading: str = "arXiv digest", limit: int = MAX_MESSAGE_LENGTH
+) -> list[DigestPart]:
+    """The hits as numbered papers under a header with dates and count, split into messages."""
+    if not hits:
+        return []
+    header = _digest_header(hits, heading)
+    # Each paper must fit in a message of its own, after the header or a continuation line.
+    head_room = max(telegram_length(header), telegram_length(_continuation(len(hits), len(hits))))
+    room = limit - head_room - telegram_length(_BLOCK_SEPARATOR)
+    blocks = [format_paper(hit, index, max_length=room) for index, hit in enumerate(hits, 1)]
+    groups = _pack(header, blocks, limit, _BLOCK_SEPARATOR)
+    texts = _assemble(header, blocks, groups, _BLOCK_SEPARATOR)
+    return [
+        DigestPart(text, tuple(hits[index].paper.arxiv_id for index in group))
+        for text, group in zip(texts, groups, strict=True)
+    ]
+
+
+def render_digest(
+    hits: Sequence[Hit], *, heading: str = "arXiv digest", limit: int = MAX_MESSAGE_LENGTH
+) -> list[str]:
+    """The texts of render_parts: the messages of a digest, [] for no hits."""
+    return [part.text for part in render_parts(hits, heading=heading, limit=limit)]
+
+
+def render_paper_list(
+    hits: Sequence[Hit], heading: str = "Latest papers", *, limit: int = MAX_MESSAGE_LENGTH
+) -> list[str]:
+    """The same layout as the digest under another heading (for /latest)."""
+    return render_digest(hits, heading=heading, limit=limit)

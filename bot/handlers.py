@@ -1,0 +1,281 @@
+"""Thin command handlers: parse the arguments, call the store or the pipeline, reply."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import html
+import logging
+from collections.abc import Sequence
+
+from telegram import LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes
+
+from bot import services as services_mod
+from bot import texts
+from bot.config import parse_time, parse_timezone
+from bot.digest import MAX_MESSAGE_LENGTH, render_digest, split_blocks
+from bot.jobs import schedule_digest, send_digest
+from bot.matching import MAX_SUBSCRIPTIONS, KeywordError, match_papers, normalize, parse_keywords
+from bot.models import Chat
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+Context = ContextTypes.DEFAULT_TYPE
+LATEST_DEFAULT, LATEST_MAX = 5, 20
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def _services(context: Context) -> Services:
+    return services_mod.get(context.bot_data)
+
+
+def command_args(update: Update) -> str:
+    """The text after the command word (`/cmd@BotName rest` → `rest`)."""
+    message = update.effective_message
+    text = message.text if message and message.text else ""
+    parts = text.split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+async def reply(update: Update, text: str) -> None:
+    """Answer in the chat the update came from, HTML, no link previews, split if long."""
+    message = update.effective_message
+    if message is None:
+        return
+    for part in split_blocks("", text.split("\n"), MAX_MESSAGE_LENGTH, separator="\n"):
+        await message.reply_text(part, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW)
+
+
+async def _chat(update: Update, context: Context) -> Chat:
+    services = _services(context)
+    chat_id = update.effective_chat.id if update.effective_chat else 0
+    chat = await services.store.get_chat(chat_id)
+    if chat is None:  # track_chat runs first; this only guards against a missed update
+        chat, _ = await services.store.ensure_chat(
+            chat_id, services.config.digest_time, services.config.digest_timezone
+        )
+    return chat
+
+
+async def track_chat(update: Update, context: Context) -> None:
+    """Runs before every handler: register new chats, reactivate chats that came back."""
+    if update.effective_chat is None:
+        return
+    services = _services(context)
+    chat, before = await services.store.ensure_chat(
+        update.effective_chat.id, services.config.digest_time, services.config.digest_timezone
+    )
+    if before is not None and not before.active:
+        log.info("Chat %s is active again", chat.chat_id)
+    if (before is None or not before.active) and context.job_queue is not None:
+        schedule_digest(context.job_queue, chat)
+
+
+async def start(update: Update, context: Context) -> None:
+    """Welcome and how to begin."""
+    chat = await _chat(update, context)
+    await reply(
+        update,
+        texts.START.format(time=chat.digest_time.strftime("%H:%M"), timezone=chat.timezone),
+    )
+
+
+async def help_command(update: Update, context: Context) -> None:
+    await reply(update, texts.HELP.format(max_subs=MAX_SUBSCRIPTIONS, max_len=100))
+
+
+async def subscribe(update: Update, context: Context) -> None:
+    """/subscribe kw1, "a phrase", kw3"""
+    args = command_args(update)
+    if not args:
+        await reply(update, texts.SUBSCRIBE_USAGE)
+        return
+    try:
+        keywords = parse_keywords(args)
+    except KeywordError as exc:
+        await reply(update, f"{html.escape(str(exc))}\n{texts.SUBSCRIBE_USAGE}")
+        return
+    chat = await _chat(update, context)
+    store = _services(context).store
+    existing = await store.subscriptions_for(chat.chat_id)
+    have = {normalize(k) for k in existing}
+    fresh = [k for k in keywords if normalize(k) not in have]
+    already = [k for k in keywords if normalize(k) in have]
+    if len(existing) + len(fresh) > MAX_SUBSCRIPTIONS:
+        await reply(
+            update,
+            f"You follow {len(existing)} keywords; adding {len(fresh)} would pass the limit of "
+            f"{MAX_SUBSCRIPTIONS}. Nothing was changed — remove some with /unsubscribe first.",
+        )
+        return
+    await store.add_subscriptions(chat.chat_id, [(normalize(k), k) for k in fresh])
+    lines = []
+    if fresh:
+        lines.append("Subscribed to " + _quoted(fresh) + ".")
+    if already:
+        lines.append("Already following " + _quoted(already) + ".")
+    lines.append(
+        f"You follow {len(existing) + len(fresh)} keyword(s). Your digest comes daily at "
+        f"{chat.digest_time:%H:%M} ({html.escape(chat.timezone)}); /latest shows matches now."
+    )
+    await reply(update, "\n".join(lines))
+
+
+async def unsubscribe(update: Update, context: Context) -> None:
+    """/unsubscribe kw, /unsubscribe all"""
+    args = command_args(update)
+    if not args:
+        await reply(update, texts.UNSUBSCRIBE_USAGE)
+        return
+    chat = await _chat(update, context)
+    store = _services(context).store
+    if args.casefold() == "all":
+        removed = await store.remove_all_subscriptions(chat.chat_id)
+        await reply(update, f"Removed all your keywords ({removed}).")
+        return
+    try:
+        keywords = parse_keywords(args)
+    except KeywordError as exc:
+        await reply(update, f"{html.escape(str(exc))}\n{texts.UNSUBSCRIBE_USAGE}")
+        return
+    gone = [k for k in keywords if await store.remove_subscription(chat.chat_id, normalize(k))]
+    missing = [k for k in keywords if k not in gone]
+    lines = []
+    if gone:
+        lines.append("Unsubscribed from " + _quoted(gone) + ".")
+    if missing:
+        lines.append("You were not following " + _quoted(missing) + ". /list shows your keywords.")
+    await reply(update, "\n".join(lines))
+
+
+async def list_subscriptions(update: Update, context: Context) -> None:
+    """Show the chat's keywords and digest time."""
+    chat = await _chat(update, context)
+    keywords = await _services(context).store.subscriptions_for(chat.chat_id)
+    when = f"Daily digest at {chat.digest_time:%H:%M} ({html.escape(chat.timezone)})."
+    if not keywords:
+        await reply(update, f"{texts.NO_SUBSCRIPTIONS}\n{when}")
+        return
+    lines = [f"<b>You follow {len(keywords)} keyword(s):</b>"]
+    lines += [f"{n}. {html.escape(k)}" for n, k in enumerate(keywords, start=1)]
+    await reply(update, "\n".join([*lines, when]))
+
+
+async def latest(update: Update, context: Context) -> None:
+    """/latest [N] or /latest <query>: the newest stored matches, without marking them sent."""
+    args = command_args(update)
+    chat = await _chat(update, context)
+    services = _services(context)
+    count, notice = LATEST_DEFAULT, ""
+    if args and args.lstrip("+-").isdigit():
+        count = int(args)
+        if count < 1:
+            await reply(update, texts.LATEST_USAGE.format(max=LATEST_MAX))
+            return
+        if count > LATEST_MAX:
+            count, notice = LATEST_MAX, f"Showing at most {LATEST_MAX}."
+        args = ""
+    if args:
+        try:
+            keywords = parse_keywords(args)
+        except KeywordError as exc:
+            await reply(update, f"{html.escape(str(exc))}\n{texts.LATEST_USAGE.format(max=20)}")
+            return
+    else:
+        keywords = await services.store.subscriptions_for(chat.chat_id)
+        if not keywords:
+            await reply(update, texts.NO_SUBSCRIPTIONS)
+            return
+    hits = []
+    async for batch in services.store.papers_newest_first():
+        hits += await asyncio.to_thread(match_papers, batch, keywords)
+        if len(hits) >= count:
+            break
+    if not hits:
+        await reply(update, f"No stored paper matches {_quoted(keywords)} yet.")
+        return
+    if notice:
+        await reply(update, notice)
+    for text in render_digest(hits[:count], heading="Latest papers"):
+        await update.effective_message.reply_text(  # type: ignore[union-attr]
+            text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
+        )
+
+
+async def digest_now(update: Update, context: Context) -> None:
+    """/digest: send the pending digest now, or say that nothing is pending."""
+    chat = await _chat(update, context)
+    services = _services(context)
+    if not await services.store.subscriptions_for(chat.chat_id):
+        await reply(update, texts.NO_SUBSCRIPTIONS)
+        return
+    sent = await send_digest(context.bot, services, chat.chat_id)
+    if sent == 0:
+        await reply(update, texts.NOTHING_PENDING)
+
+
+async def set_time(update: Update, context: Context) -> None:
+    """/time HH:MM"""
+    chat = await _chat(update, context)
+    try:
+        when = parse_time(command_args(update))
+    except ValueError as exc:
+        usage = texts.TIME_USAGE.format(timezone=html.escape(chat.timezone))
+        await reply(update, f"{html.escape(_plain(exc))}\n{usage}")
+        return
+    await _reschedule(update, context, chat, when, chat.timezone)
+
+
+async def set_timezone(update: Update, context: Context) -> None:
+    """/timezone Area/City"""
+    chat = await _chat(update, context)
+    try:
+        zone = parse_timezone(command_args(update))
+    except ValueError as exc:
+        await reply(update, f"{html.escape(_plain(exc))}\n{texts.TIMEZONE_USAGE}")
+        return
+    await _reschedule(update, context, chat, chat.digest_time, zone)
+
+
+async def _reschedule(
+    update: Update, context: Context, chat: Chat, when: dt.time, zone: str
+) -> None:
+    store = _services(context).store
+    await store.set_digest_time(chat.chat_id, when)
+    await store.set_timezone(chat.chat_id, zone)
+    updated = await store.get_chat(chat.chat_id)
+    if updated is not None and context.job_queue is not None:
+        schedule_digest(context.job_queue, updated)
+    await reply(update, f"Your daily digest now comes at {when:%H:%M} ({html.escape(zone)}).")
+
+
+async def unknown_command(update: Update, context: Context) -> None:
+    text = update.effective_message.text if update.effective_message else ""
+    command = (text or "").split(maxsplit=1)[0] if text else "?"
+    await reply(update, texts.UNKNOWN_COMMAND.format(command=html.escape(command[:64])))
+
+
+async def not_a_command(update: Update, context: Context) -> None:
+    await reply(update, texts.NOT_A_COMMAND)
+
+
+async def on_error(update: object, context: Context) -> None:
+    """Log any handler error; tell the user something went wrong instead of going silent."""
+    log.error("Error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_message is not None:
+        try:
+            await reply(update, texts.INTERNAL_ERROR)
+        except Exception:  # the error may be Telegram itself being unreachable
+            log.warning("Could not tell the user about the error", exc_info=True)
+
+
+def _quoted(keywords: Sequence[str]) -> str:
+    return ", ".join(f"<b>{html.escape(k)}</b>" for k in keywords)
+
+
+def _plain(exc: Exception) -> str:
+    message = str(exc)
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")

@@ -1,0 +1,43 @@
+"""What handlers and jobs share at run time, kept in the application's bot_data."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from bot.config import Config
+from bot.store import Store
+
+_KEY = "services"
+
+
+@dataclass(frozen=True)
+class Services:
+    config: Config
+    store: Store
+    http: httpx.AsyncClient
+    poll_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # One digest at a time per chat, so /digest and the daily job cannot both send a paper.
+    digest_locks: defaultdict[int, asyncio.Lock] = field(
+        default_factory=lambda: defaultdict(asyncio.Lock)
+    )
+
+
+def attach(bot_data: dict[Any, Any], services: Services) -> None:
+    bot_data[_KEY] = services
+
+
+def get(bot_data: dict[Any, Any]) -> Services:
+    services = bot_data.get(_KEY)
+    if not isinstance(services, Services):
+        raise RuntimeError("services are not attached yet: the application did not start")
+    return services
+
+
+def detach(bot_data: dict[Any, Any]) -> Services | None:
+    services = bot_data.pop(_KEY, None)
+    return services if isinstance(services, Services) else None

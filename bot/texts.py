@@ -1,0 +1,75 @@
+"""User-facing texts (HTML parse mode). Kept together so they can move to message catalogs."""
+
+from __future__ import annotations
+
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("subscribe", 'Follow a keyword or "phrase"'),
+    ("unsubscribe", "Stop following a keyword (or all)"),
+    ("list", "Your keywords and digest time"),
+    ("latest", "Newest matching papers: /latest [N] or /latest <query>"),
+    ("digest", "Send my pending digest now"),
+    ("time", "Daily digest time, HH:MM"),
+    ("timezone", "Time zone for the digest, Area/City"),
+    ("help", "How to use this bot"),
+    ("start", "Welcome"),
+)
+
+START = (
+    "<b>Welcome to arXiv digest!</b>\n\n"
+    "I read arXiv's new announcements every day, pick the papers that match your keywords, "
+    "and send you one tidy digest a day — every matching paper, once.\n\n"
+    "Start by following a topic:\n"
+    "<code>/subscribe diffusion</code>\n"
+    '<code>/subscribe "large language model", GAN</code>\n\n'
+    "Curious right now? <code>/latest</code> shows the newest matches, "
+    "<code>/latest graph neural network</code> searches without subscribing.\n"
+    "Your digest comes daily at {time} ({timezone}); change it with /time and /timezone.\n"
+    "/help lists everything."
+)
+
+HELP = (
+    "<b>Commands</b>\n"
+    '/subscribe <i>keyword</i>, <i>"a phrase"</i> — follow keywords (comma-separated, '
+    "at most {max_subs}, up to {max_len} characters each)\n"
+    "/unsubscribe <i>keyword</i> — stop following one; <code>/unsubscribe all</code> — all\n"
+    "/list — your keywords and digest time\n"
+    "/latest [N] — the N newest stored papers matching your keywords (default 5, at most 20)\n"
+    "/latest <i>query</i> — search stored papers without subscribing\n"
+    "/digest — send my pending digest now\n"
+    "/time <i>HH:MM</i> — when the daily digest comes (24-hour clock)\n"
+    "/timezone <i>Area/City</i> — its time zone, e.g. <code>Europe/Berlin</code>\n"
+    "/help — this list; /start — the welcome message\n\n"
+    "<b>How matching works</b>\n"
+    "Whole words and phrases in titles and abstracts, ignoring case, hyphens and LaTeX: "
+    '<i>diffusion</i> matches "Diffusion-based", <i>GAN</i> does not match "organ".\n'
+    "New papers and cross-lists are sent once; revisions are not sent again."
+)
+
+SUBSCRIBE_USAGE = (
+    "Usage: <code>/subscribe diffusion</code> or "
+    '<code>/subscribe "flow matching", GAN</code> (comma-separated).'
+)
+UNSUBSCRIBE_USAGE = (
+    "Usage: <code>/unsubscribe diffusion</code>, or <code>/unsubscribe all</code> "
+    "to remove every keyword."
+)
+LATEST_USAGE = (
+    "Usage: <code>/latest</code>, <code>/latest 10</code> (at most {max}) or "
+    "<code>/latest diffusion</code>."
+)
+TIME_USAGE = "Usage: <code>/time 08:30</code> (24-hour clock, in your time zone {timezone})."
+TIMEZONE_USAGE = (
+    "Usage: <code>/timezone Europe/Berlin</code> (an IANA name such as America/New_York, "
+    "Asia/Shanghai or UTC)."
+)
+NO_SUBSCRIPTIONS = (
+    "You follow no keywords yet. Try <code>/subscribe diffusion</code>, or search once "
+    "with <code>/latest diffusion</code>."
+)
+NOTHING_PENDING = (
+    "Nothing new for you since your last digest: no stored paper that you have not received "
+    "matches your keywords. I poll arXiv after each daily announcement."
+)
+UNKNOWN_COMMAND = "I don't know the command {command}. /help lists what I can do."
+NOT_A_COMMAND = "I understand commands only. /help lists them."
+INTERNAL_ERROR = "Sorry, something went wrong on my side. Please try again in a minute."

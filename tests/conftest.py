@@ -1,0 +1,144 @@
+"""Shared fixtures: the fake Telegram Bot API, the loopback feed server, the real application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import services as services_mod
+from bot.app import running
+from bot.config import Config
+from bot.models import Paper
+from bot.services import Services
+from tests.fakes import FakeBotAPI, FeedServer, SentMessage
+
+# Opt in to python-telegram-bot's timedelta durations (RetryAfter.retry_after); the int form
+# warns, and warnings are errors here. The bot's entry point sets the same.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+FIXTURES = Path(__file__).parent / "fixtures" / "arxiv"
+TRUNCATED_ATOM = FIXTURES / "atom-cs.AI-2025-08-20-truncated.xml"
+TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuv"
+USER = 1001
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI(TOKEN) as api:
+        yield api
+
+
+@pytest.fixture
+async def feeds() -> AsyncIterator[FeedServer]:
+    async with FeedServer() as server:
+        server.set_response(
+            "/atom/cs.AI", TRUNCATED_ATOM.read_bytes(), content_type="application/atom+xml"
+        )
+        yield server
+
+
+@pytest.fixture
+def config(telegram: FakeBotAPI, feeds: FeedServer, tmp_path: Path) -> Config:
+    """Settings pointing the bot at the fakes and a real SQLite file."""
+    return Config(
+        bot_token=TOKEN,
+        bot_api_url=telegram.base_url,
+        arxiv_rss_base=feeds.url + "/atom/",
+        arxiv_categories=("cs.AI",),
+        database_path=tmp_path / "data" / "bot.sqlite3",
+        polling_timeout=1,
+        http_timeout=5,
+    )
+
+
+class BotUnderTest:
+    """The running application, and a user who talks to it through the fake Bot API."""
+
+    def __init__(self, app: Any, telegram: FakeBotAPI) -> None:
+        self.app = app
+        self.telegram = telegram
+
+    @property
+    def services(self) -> Services:
+        return services_mod.get(self.app.bot_data)
+
+    async def ask(
+        self, text: str, chat_id: int = USER, replies: int = 1, **kwargs: Any
+    ) -> list[SentMessage]:
+        """Send a message as the user and wait for `replies` new messages in that chat."""
+        before = len(self.telegram.messages_to(chat_id))
+        self.telegram.user_sends(chat_id, text, **kwargs)
+        messages = await self.telegram.wait_for_messages(chat_id, before + replies)
+        return messages[before:]
+
+    async def settle(self, chat_id: int = USER, quiet: float = 0.3) -> list[SentMessage]:
+        """Wait until the chat has had no new message for `quiet` seconds; return them all."""
+        count = -1
+        while count != len(self.telegram.messages_to(chat_id)):
+            count = len(self.telegram.messages_to(chat_id))
+            await asyncio.sleep(quiet)
+        return self.telegram.messages_to(chat_id)
+
+    async def wait_for_papers(self, count: int, timeout: float = 10.0) -> None:
+        """Wait until the start-up poll has stored at least `count` papers."""
+        async with asyncio.timeout(timeout):
+            while await self.services.store.count_papers() < count:
+                await asyncio.sleep(0.05)
+
+    async def run_job(self, name: str) -> None:
+        """Run a scheduled job now, as the scheduler would when it comes due."""
+        assert self.app.job_queue is not None
+        jobs = self.app.job_queue.get_jobs_by_name(name)
+        assert jobs, f"no job named {name}"
+        await jobs[0].run(self.app)
+
+
+StartBot = Callable[..., contextlib.AbstractAsyncContextManager[BotUnderTest]]
+
+
+@pytest.fixture
+def start_bot(config: Config, telegram: FakeBotAPI) -> StartBot:
+    """Start the real application (optionally with changed settings) inside the test's loop."""
+
+    @contextlib.asynccontextmanager
+    async def start(**changes: Any) -> AsyncIterator[BotUnderTest]:
+        async with running(dataclasses.replace(config, **changes)) as app:
+            yield BotUnderTest(app, telegram)
+
+    return start
+
+
+@pytest.fixture
+async def bot(start_bot: StartBot) -> AsyncIterator[BotUnderTest]:
+    """The bot, started, with the real cs.AI feed of 2025-08-20 ingested (86 papers)."""
+    async with start_bot() as running_bot:
+        await running_bot.wait_for_papers(86)
+        yield running_bot
+
+
+def mentions(keyword: str, paper: Paper) -> bool:
+    """Independent oracle: the keyword as a whole word or phrase in the title or abstract."""
+    pattern = r"(?<![^\W_])" + re.escape(keyword) + r"(?![^\W_])"
+    return re.search(pattern, f"{paper.title} {paper.abstract}", re.IGNORECASE) is not None
+
+
+def ids_in(messages: list[SentMessage]) -> list[str]:
+    """The arXiv ids linked from messages, in order."""
+    found: list[str] = []
+    for message in messages:
+        found += re.findall(r'href="https://arxiv\.org/abs/([^"]+)"', message.text)
+    return found
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.05)

@@ -1,0 +1,177 @@
+"""A small HTTP server standing in for arXiv's RSS endpoints, served by aiohttp on 127.0.0.1.
+
+Tests decide what each path answers (body, status, headers, delay) and read back every request
+that arrived, with its headers and arrival time, to check the User-Agent and request spacing.
+It honours conditional requests: a matching If-None-Match / If-Modified-Since gets a 304.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+__all__ = ["FeedServer", "RecordedRequest"]
+
+_NOT_FOUND_HTML = (
+    "<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>"
+    "<body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>"
+)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server saw it."""
+
+    method: str
+    path: str
+    query_string: str
+    headers: CIMultiDictProxy[str]  # case-insensitive: headers["user-agent"] works
+    time: float  # time.monotonic() on arrival
+
+
+@dataclass(frozen=True)
+class _Response:
+    body: bytes
+    status: int
+    content_type: str
+    headers: dict[str, str]
+    delay: float
+
+
+class FeedServer:
+    """An HTTP server whose answers are set per path by the test."""
+
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        self._responses: dict[str, _Response] = {}
+        self._signal = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    async def start(self) -> None:
+        """Start serving on 127.0.0.1 on a free port."""
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # handler_cancellation: a client that times out on a delayed answer ends the handler.
+        self._runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        """The server root, http://127.0.0.1:<port> (no trailing slash)."""
+        if self._port is None:
+            raise RuntimeError("FeedServer is not started")
+        return f"http://127.0.0.1:{self._port}"
+
+    def set_response(
+        self,
+        path: str,
+        body: bytes | str,
+        *,
+        status: int = 200,
+        content_type: str = "application/rss+xml; charset=utf-8",
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Make ``path`` (with leading slash, without query) answer like this from now on."""
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/': {path!r}")
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        self._responses[path] = _Response(data, status, content_type, dict(headers or {}), delay)
+
+    def clear_response(self, path: str) -> None:
+        """Make ``path`` answer 404 again."""
+        self._responses.pop(path, None)
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == path]
+
+    async def wait_for_requests(
+        self,
+        n: int,
+        timeout: float = 5.0,
+        *,
+        path: str | None = None,
+    ) -> list[RecordedRequest]:
+        """Wait until at least ``n`` requests (to ``path``, if given) arrived; return them."""
+
+        def matching() -> list[RecordedRequest]:
+            return self.requests if path is None else self.requests_to(path)
+
+        try:
+            async with asyncio.timeout(timeout):
+                while len(matching()) < n:
+                    await self._signal.wait()
+        except TimeoutError:
+            seen = [f"{r.method} {r.path}" for r in self.requests]
+            raise AssertionError(
+                f"expected {n} request(s){f' to {path}' if path else ''} within {timeout}s, "
+                f"got: {seen!r}"
+            ) from None
+        return list(matching())
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query_string=request.query_string,
+                headers=CIMultiDictProxy(CIMultiDict(request.headers)),
+                time=time.monotonic(),
+            )
+        )
+        self._notify()
+        response = self._responses.get(request.path)
+        if response is None:
+            return web.Response(status=404, text=_NOT_FOUND_HTML, content_type="text/html")
+        if response.delay > 0:
+            await asyncio.sleep(response.delay)
+        if _not_modified(request, response):
+            return web.Response(status=304, headers=response.headers)
+        headers = {"Content-Type": response.content_type, **response.headers}
+        return web.Response(status=response.status, body=response.body, headers=headers)
+
+    def _notify(self) -> None:
+        self._signal.set()
+        self._signal = asyncio.Event()
+
+
+def _not_modified(request: web.Request, response: _Response) -> bool:
+    """Whether a conditional GET matches the ETag / Last-Modified the test configured."""
+    if response.status != 200:
+        return False
+    headers = CIMultiDict(response.headers)
+    etag = headers.get("ETag")
+    if etag is not None and "If-None-Match" in request.headers:
+        candidates = [tag.strip() for tag in request.headers["If-None-Match"].split(",")]
+        return etag in candidates or "*" in candidates
+    last_modified = headers.get("Last-Modified")
+    return last_modified is not None and request.headers.get("If-Modified-Since") == last_modified
