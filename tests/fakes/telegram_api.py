@@ -21,10 +21,11 @@ import string
 import time
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.loopback import LoopbackServer
 
 JSONDict = dict[str, Any]
 
@@ -653,7 +654,7 @@ class _Fault:
     remaining: int
 
 
-class FakeBotAPI:
+class FakeBotAPI(LoopbackServer):
     """The Telegram Bot API, in-process, for end-to-end tests of a python-telegram-bot app.
 
     Point PTB at it with ``base_url=api.base_url`` (and ``base_file_url=api.base_file_url``).
@@ -661,6 +662,7 @@ class FakeBotAPI:
     """
 
     def __init__(self, token: str = DEFAULT_TOKEN, *, strict_entities: bool = True) -> None:
+        super().__init__()
         self.token = token
         self.strict_entities = strict_entities
         self.calls: list[tuple[str, JSONDict]] = []
@@ -683,8 +685,6 @@ class FakeBotAPI:
         self._poll_generation = 0
         self._signal = asyncio.Event()
         self._closing = False
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self._methods = {
             name.lower(): (name, handler)
             for name, handler in {
@@ -708,45 +708,14 @@ class FakeBotAPI:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start serving on 127.0.0.1 on a free port."""
         self._closing = False
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        # handler_cancellation: a client that gives up on a long poll ends our wait too.
-        self._runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
+        await super().start()
 
     async def stop(self) -> None:
         """Answer pending long polls and stop serving."""
         self._closing = True
         self._notify()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def url(self) -> str:
-        """The server root, http://127.0.0.1:<port>."""
-        if self._port is None:
-            raise RuntimeError("FakeBotAPI is not started")
-        return f"http://127.0.0.1:{self._port}"
+        await super().stop()
 
     @property
     def base_url(self) -> str:
