@@ -31,11 +31,20 @@ class Paper:
 
 
 @dataclass(frozen=True, slots=True)
+class Match:
+    """One of a chat's queries that matched a paper, and where it matched."""
+
+    query: str  # as the user typed it
+    fields: tuple[str, ...] = ()  # of "title", "abstract", "authors", "categories"
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
-    """A paper together with the chat's keywords that matched it."""
+    """A paper together with the chat's queries that matched it."""
 
     paper: Paper
     keywords: tuple[str, ...] = field(default_factory=tuple)
+    matches: tuple[Match, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True, slots=True)
