@@ -10,6 +10,7 @@ from telegram import BotCommand, Update
 from telegram.ext import (
     AIORateLimiter,
     Application,
+    CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
     TypeHandler,
@@ -39,6 +40,7 @@ COMMAND_HANDLERS = (
     ("digest", handlers.digest_now),
     ("time", handlers.set_time),
     ("timezone", handlers.set_timezone),
+    ("settings", handlers.settings),
 )
 
 
@@ -58,6 +60,9 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
     app.add_handler(TypeHandler(Update, handlers.track_chat), group=-1)
     for name, callback in COMMAND_HANDLERS:
         app.add_handler(CommandHandler(name, callback))
+    app.add_handler(
+        CallbackQueryHandler(handlers.settings_button, pattern=f"^{handlers.SETTINGS_PREFIX}")
+    )
     app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT, handlers.not_a_command))
     app.add_error_handler(handlers.on_error)

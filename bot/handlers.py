@@ -8,7 +8,7 @@ import html
 import logging
 from collections.abc import Sequence
 
-from telegram import LinkPreviewOptions, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
@@ -20,11 +20,13 @@ from bot.jobs import schedule_digest, send_digest
 from bot.matching import MAX_SUBSCRIPTIONS, KeywordError, match_papers, normalize, parse_keywords
 from bot.models import Chat
 from bot.services import Services
+from bot.store import utcnow
 
 log = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
 LATEST_DEFAULT, LATEST_MAX = 5, 20
+PREVIEW_DAYS, PREVIEW_TITLES = 7, 3
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
@@ -115,6 +117,7 @@ async def subscribe(update: Update, context: Context) -> None:
     lines = []
     if fresh:
         lines.append("Subscribed to " + _quoted(fresh) + ".")
+        lines += await _preview(_services(context), fresh)
     if already:
         lines.append("Already following " + _quoted(already) + ".")
     lines.append(
@@ -122,6 +125,28 @@ async def subscribe(update: Update, context: Context) -> None:
         f"{chat.digest_time:%H:%M} ({html.escape(chat.timezone)}); /latest shows matches now."
     )
     await reply(update, "\n".join(lines))
+
+
+async def _preview(services: Services, queries: Sequence[str]) -> list[str]:
+    """How many papers of the last week each new query matches, with up to three titles."""
+    since = utcnow() - dt.timedelta(days=PREVIEW_DAYS)
+    papers = await services.store.recent_papers(since)
+    lines = []
+    for number, query in enumerate(queries):
+        hits = await asyncio.to_thread(match_papers, papers, [query])
+        label = f"<b>{html.escape(query)}</b>"
+        if not hits:
+            lines.append(
+                f"{label}: no paper of the last {PREVIEW_DAYS} days matches (too narrow?)."
+            )
+            continue
+        count = f"{label}: {len(hits)} of {len(papers)} papers in the last {PREVIEW_DAYS} days"
+        if number >= PREVIEW_TITLES:  # many queries at once: counts only, keep it short
+            lines.append(count + ".")
+            continue
+        lines.append(count + ", e.g.")
+        lines += [f"• {html.escape(hit.paper.title)}" for hit in hits[:PREVIEW_TITLES]]
+    return lines
 
 
 async def unsubscribe(update: Update, context: Context) -> None:
@@ -250,6 +275,52 @@ async def _reschedule(
     if updated is not None and context.job_queue is not None:
         schedule_digest(context.job_queue, updated)
     await reply(update, f"Your daily digest now comes at {when:%H:%M} ({html.escape(zone)}).")
+
+
+SETTINGS_PREFIX = "settings:"
+_SETTING_LABELS = (("new", "New papers"), ("cross", "Cross-lists"), ("revisions", "Revisions"))
+
+
+def settings_keyboard(chat: Chat) -> InlineKeyboardMarkup:
+    """One toggle button per announcement kind; the callback data names the setting."""
+    state = {"new": chat.want_new, "cross": chat.want_cross, "revisions": chat.want_revisions}
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    f"{'✅' if state[key] else '⬜'} {label}",
+                    callback_data=SETTINGS_PREFIX + key,
+                )
+            ]
+            for key, label in _SETTING_LABELS
+        ]
+    )
+
+
+async def settings(update: Update, context: Context) -> None:
+    """/settings: which announcements (new, cross-lists, revisions) go into the digest."""
+    chat = await _chat(update, context)
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(
+            texts.SETTINGS, parse_mode=ParseMode.HTML, reply_markup=settings_keyboard(chat)
+        )
+
+
+async def settings_button(update: Update, context: Context) -> None:
+    """A press on a /settings button: flip that setting and redraw the buttons."""
+    query = update.callback_query
+    if query is None or update.effective_chat is None:
+        return
+    setting = (query.data or "").removeprefix(SETTINGS_PREFIX)
+    if setting not in dict(_SETTING_LABELS):
+        await query.answer("This button is no longer valid.")
+        return
+    chat = await _services(context).store.toggle_announcements(update.effective_chat.id, setting)
+    if chat is None:
+        await query.answer()
+        return
+    await query.answer("Saved.")
+    await query.edit_message_reply_markup(reply_markup=settings_keyboard(chat))
 
 
 async def unknown_command(update: Update, context: Context) -> None:

@@ -46,11 +46,12 @@ async def ingest(services: Services) -> list[Paper]:
 
 async def pending_hits(services: Services, chat_id: int) -> list[Hit]:
     """The chat's matching papers that it has not received yet, newest first."""
+    chat = await services.store.get_chat(chat_id)
     keywords = await services.store.subscriptions_for(chat_id)
-    if not keywords:
+    if chat is None or not keywords:
         return []
     since = utcnow() - dt.timedelta(days=services.config.digest_lookback_days)
-    papers = await services.store.undelivered_papers(chat_id, since)
+    papers = await services.store.undelivered_papers(chat, since)
     # Normalising abstracts (LaTeX included) is CPU work: keep it off the event loop.
     return await asyncio.to_thread(match_papers, papers, keywords)
 

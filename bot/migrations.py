@@ -52,4 +52,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 2: which announcements each chat wants; how a paper was first announced (a later
+    # replacement must not hide a new paper from chats without revisions); the version a
+    # chat received, so that a revision can be delivered once to chats that want revisions.
+    (
+        "ALTER TABLE chats ADD COLUMN want_new INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE chats ADD COLUMN want_cross INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE chats ADD COLUMN want_revisions INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE papers ADD COLUMN first_announce_type TEXT",
+        "UPDATE papers SET first_announce_type = announce_type",
+        "ALTER TABLE deliveries ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+        "CREATE INDEX papers_by_updated ON papers (updated_at)",
+    ),
 )

@@ -56,3 +56,6 @@ class Chat:
     timezone: str
     active: bool = True
     last_digest_at: dt.datetime | None = None
+    want_new: bool = True
+    want_cross: bool = True
+    want_revisions: bool = False

@@ -21,10 +21,12 @@ from bot.models import Chat, Paper
 
 log = logging.getLogger(__name__)
 
-# Announcement types a digest pushes; replacements only update what is stored.
-DIGEST_TYPES = ("new", "cross")
 _PAPER_COLUMNS = "arxiv_id, version, title, authors, abstract, categories, announce_type, announced"
-_CHAT_COLUMNS = "chat_id, digest_time, timezone, active, last_digest_at"
+_CHAT_COLUMNS = (
+    "chat_id, digest_time, timezone, active, last_digest_at, want_new, want_cross, want_revisions"
+)
+# Settings a chat can toggle, by the name the handlers use.
+ANNOUNCEMENT_SETTINGS = {"new": "want_new", "cross": "want_cross", "revisions": "want_revisions"}
 # COALESCE keeps papers without a date last on every database (NULL ordering differs).
 _NEWEST_FIRST = "COALESCE(announced, '') DESC, first_seen_at DESC, arxiv_id DESC"
 
@@ -72,12 +74,18 @@ class Store:
         for number, statements in enumerate(MIGRATIONS, start=1):
             if number in done:
                 continue
-            for statement in statements:
-                await self._db.execute(statement)
-            await self._db.execute(
-                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                (number, _stamp(utcnow())),
-            )
+            # One transaction per migration: a crash never leaves one half applied.
+            await self._db.execute("BEGIN")
+            try:
+                for statement in statements:
+                    await self._db.execute(statement)
+                await self._db.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (number, _stamp(utcnow())),
+                )
+            except BaseException:
+                await self._db.rollback()
+                raise
             await self._db.commit()
             log.info("Applied database migration %d", number)
 
@@ -140,6 +148,15 @@ class Store:
         )
         await self._db.commit()
 
+    async def toggle_announcements(self, chat_id: int, setting: str) -> Chat | None:
+        """Flip one of the chat's announcement choices ("new", "cross", "revisions")."""
+        column = ANNOUNCEMENT_SETTINGS[setting]  # a fixed column name, never user text
+        await self._db.execute(
+            f"UPDATE chats SET {column} = 1 - {column} WHERE chat_id = ?", (chat_id,)
+        )
+        await self._db.commit()
+        return await self.get_chat(chat_id)
+
     # Subscriptions -------------------------------------------------------------------
 
     async def subscriptions_for(self, chat_id: int) -> list[str]:
@@ -193,15 +210,15 @@ class Store:
         known = await self._known_ids([paper.arxiv_id for paper in ordered])
         stamp = _stamp(utcnow())
         await self._db.executemany(
-            f"INSERT INTO papers ({_PAPER_COLUMNS}, first_seen_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f"INSERT INTO papers ({_PAPER_COLUMNS}, first_announce_type, first_seen_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (arxiv_id) DO UPDATE SET"
             " version = excluded.version, title = excluded.title,"
             " authors = excluded.authors, abstract = excluded.abstract,"
             " categories = excluded.categories, announce_type = excluded.announce_type,"
             " updated_at = excluded.updated_at"
             " WHERE excluded.version > papers.version",
-            [(*_paper_row(paper), stamp, stamp) for paper in ordered],
+            [(*_paper_row(paper), paper.announce_type, stamp, stamp) for paper in ordered],
         )
         await self._db.commit()
         return [paper for paper in ordered if paper.arxiv_id not in known]
@@ -250,29 +267,49 @@ class Store:
             yield [_paper(row) for row in rows]
             offset += batch
 
-    async def undelivered_papers(self, chat_id: int, since: dt.datetime) -> list[Paper]:
-        """New and cross-listed papers stored since `since` that the chat has not received."""
-        marks = ", ".join("?" * len(DIGEST_TYPES))
+    async def undelivered_papers(self, chat: Chat, since: dt.datetime) -> list[Paper]:
+        """Papers stored or revised since `since` that the chat wants and has not received.
+
+        New papers and cross-lists count by how they were first announced, so that a quick
+        replacement does not hide them; a revision counts for chats that want revisions when
+        the chat has not received that version yet.
+        """
+        first_types = [t for t, on in (("new", chat.want_new), ("cross", chat.want_cross)) if on]
+        first_marks = ", ".join("?" * len(first_types)) or "NULL"
         rows = await self._fetchall(
-            f"SELECT {_PAPER_COLUMNS} FROM papers p"
-            " WHERE p.first_seen_at >= ?"
-            f" AND p.announce_type IN ({marks})"
-            " AND NOT EXISTS (SELECT 1 FROM deliveries d"
-            "  WHERE d.chat_id = ? AND d.arxiv_id = p.arxiv_id)"
+            f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE"
+            f" (p.first_seen_at >= ? AND p.first_announce_type IN ({first_marks})"
+            "  AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            "   WHERE d.chat_id = ? AND d.arxiv_id = p.arxiv_id))"
+            " OR (? = 1 AND p.updated_at >= ? AND p.version > 1"
+            "  AND p.announce_type IN ('replace', 'replace-cross')"
+            "  AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            "   WHERE d.chat_id = ? AND d.arxiv_id = p.arxiv_id AND d.version >= p.version))"
             f" ORDER BY {_NEWEST_FIRST}",
-            (_stamp(since), *DIGEST_TYPES, chat_id),
+            (
+                _stamp(since),
+                *first_types,
+                chat.chat_id,
+                int(chat.want_revisions),
+                _stamp(since),
+                chat.chat_id,
+            ),
         )
         return [_paper(row) for row in rows]
 
     # Delivery ledger -----------------------------------------------------------------
 
     async def mark_delivered(self, chat_id: int, arxiv_ids: Iterable[str]) -> None:
-        """Record that the chat received these papers; it will never get them again."""
+        """Record that the chat received these papers (in their stored version); they are
+        never pending for it again, unless a later version comes and it wants revisions."""
         stamp = _stamp(utcnow())
         await self._db.executemany(
-            "INSERT INTO deliveries (chat_id, arxiv_id, delivered_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (chat_id, arxiv_id) DO NOTHING",
-            [(chat_id, arxiv_id, stamp) for arxiv_id in arxiv_ids],
+            "INSERT INTO deliveries (chat_id, arxiv_id, version, delivered_at)"
+            " SELECT ?, arxiv_id, version, ? FROM papers WHERE arxiv_id = ?"
+            " ON CONFLICT (chat_id, arxiv_id) DO UPDATE SET"
+            " version = excluded.version, delivered_at = excluded.delivered_at"
+            " WHERE excluded.version > deliveries.version",
+            [(chat_id, stamp, arxiv_id) for arxiv_id in arxiv_ids],
         )
         await self._db.commit()
 
@@ -315,11 +352,14 @@ def _paper(row: Sequence[Any]) -> Paper:
 
 
 def _chat(row: Sequence[Any]) -> Chat:
-    chat_id, digest_time, timezone, active, last_digest_at = row
+    chat_id, digest_time, timezone, active, last_digest_at, new, cross, revisions = row
     return Chat(
         chat_id=int(chat_id),
         digest_time=dt.time.fromisoformat(digest_time),
         timezone=timezone,
         active=bool(active),
         last_digest_at=dt.datetime.fromisoformat(last_digest_at) if last_digest_at else None,
+        want_new=bool(new),
+        want_cross=bool(cross),
+        want_revisions=bool(revisions),
     )

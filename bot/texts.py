@@ -10,6 +10,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("digest", "Send my pending digest now"),
     ("time", "Daily digest time, HH:MM"),
     ("timezone", "Time zone for the digest, Area/City"),
+    ("settings", "Which announcements: new, cross-lists, revisions"),
     ("help", "How to use this bot"),
     ("start", "Welcome"),
 )
@@ -38,11 +39,13 @@ HELP = (
     "/digest — send my pending digest now\n"
     "/time <i>HH:MM</i> — when the daily digest comes (24-hour clock)\n"
     "/timezone <i>Area/City</i> — its time zone, e.g. <code>Europe/Berlin</code>\n"
+    "/settings — which announcements your digest carries (new, cross-lists, revisions)\n"
     "/help — this list; /start — the welcome message\n\n"
     "<b>How matching works</b>\n"
     "Whole words and phrases in titles and abstracts, ignoring case, hyphens and LaTeX: "
     '<i>diffusion</i> matches "Diffusion-based", <i>GAN</i> does not match "organ".\n'
-    "New papers and cross-lists are sent once; revisions are not sent again."
+    "New papers and cross-lists are sent once; revisions only if you turn them on in "
+    "/settings."
 )
 
 SUBSCRIBE_USAGE = (
@@ -73,3 +76,8 @@ NOTHING_PENDING = (
 UNKNOWN_COMMAND = "I don't know the command {command}. /help lists what I can do."
 NOT_A_COMMAND = "I understand commands only. /help lists them."
 INTERNAL_ERROR = "Sorry, something went wrong on my side. Please try again in a minute."
+SETTINGS = (
+    "<b>Which announcements go into your digest?</b>\n"
+    "New papers and cross-lists from other categories are on by default; turn on revisions "
+    "to hear about new versions of papers. Tap to switch."
+)

@@ -151,6 +151,7 @@ async def test_subscription_limit_is_enforced_without_losing_any(bot: BotUnderTe
     """The 51st keyword is refused with the reason; the 50 stay."""
     fifty = ", ".join(f"topic{n}" for n in range(50))
     await bot.ask(f"/subscribe {fifty}")
+    await bot.settle()
     (reply,) = await bot.ask("/subscribe one more")
     assert "limit of 50" in reply.plain_text
     assert len(await bot.services.store.subscriptions_for(USER)) == 50
@@ -161,6 +162,7 @@ async def test_long_list_is_split_within_telegrams_limit(bot: BotUnderTest) -> N
     keywords = [f"k{n:02d}" + "x" * 97 for n in range(50)]
     for start in range(0, 50, 10):
         await bot.ask("/subscribe " + ", ".join(keywords[start : start + 10]))
+        await bot.settle()
     await bot.ask("/list")
     listing = (await bot.settle())[-2:]
     assert all(k in "".join(m.plain_text for m in listing) for k in keywords)
@@ -179,3 +181,30 @@ async def test_time_and_timezone_are_confirmed(bot: BotUnderTest) -> None:
 
 def _paper(arxiv_id: str) -> Paper:
     return next(p for p in DAY_ONE if p.arxiv_id == arxiv_id)
+
+
+async def test_settings_buttons_toggle_announcement_kinds(bot: BotUnderTest) -> None:
+    """/settings shows three toggles; a press flips one, redraws the buttons, and persists."""
+    (menu,) = await bot.ask("/settings")
+    assert menu.callback_data == ["settings:new", "settings:cross", "settings:revisions"]
+    labels = [button["text"] for button in menu.buttons]
+    assert labels == ["✅ New papers", "✅ Cross-lists", "⬜ Revisions"]
+    bot.telegram.press_button(USER, menu.message_id, "settings:revisions")
+    await bot.telegram.wait_for_call("editMessageReplyMarkup")
+    redrawn = bot.telegram.messages_to(USER)[-1]
+    assert [button["text"] for button in redrawn.buttons][2] == "✅ Revisions"
+    chat = await bot.services.store.get_chat(USER)
+    assert chat is not None
+    assert chat.want_revisions
+    assert bot.telegram.callback_answers
+    assert all(len(data.encode()) <= 64 for data in menu.callback_data)
+
+
+async def test_subscribe_previews_the_last_week(bot: BotUnderTest) -> None:
+    """The reply to /subscribe says how many stored papers match, with up to three titles."""
+    expected = [p for p in DAY_ONE if mentions("diffusion", p)]
+    (reply,) = await bot.ask("/subscribe diffusion")
+    assert f"diffusion: {len(expected)} of 86 papers in the last 7 days, e.g." in reply.plain_text
+    assert reply.plain_text.count("• ") == min(3, len(expected))
+    (reply,) = await bot.ask("/subscribe zebrafish")
+    assert "zebrafish: no paper of the last 7 days matches" in reply.plain_text

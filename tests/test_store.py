@@ -141,21 +141,63 @@ async def test_sql_in_arguments_is_only_data(store: Store) -> None:
 
 async def test_ledger_hides_delivered_papers_from_that_chat_only(store: Store) -> None:
     """A delivered paper is never pending again for that chat, but still is for others."""
+    one, _ = await store.ensure_chat(1, EIGHT, "UTC")
+    two, _ = await store.ensure_chat(2, EIGHT, "UTC")
     await store.add_papers([paper("2508.00001"), paper("2508.00002")])
     since = utcnow() - dt.timedelta(days=1)
     await store.mark_delivered(1, ["2508.00001"])
     await store.mark_delivered(1, ["2508.00001"])  # idempotent
-    assert [p.arxiv_id for p in await store.undelivered_papers(1, since)] == ["2508.00002"]
-    assert len(await store.undelivered_papers(2, since)) == 2
+    assert [p.arxiv_id for p in await store.undelivered_papers(one, since)] == ["2508.00002"]
+    assert len(await store.undelivered_papers(two, since)) == 2
     assert await store.delivered_ids(1) == {"2508.00001"}
 
 
-async def test_revisions_are_not_pending(store: Store) -> None:
-    """A paper first seen as a replacement is stored but not offered as new."""
+async def test_revisions_go_only_to_chats_that_want_them(store: Store) -> None:
+    """A replacement is pending once for a chat with revisions on, never for the others."""
+    plain, _ = await store.ensure_chat(1, EIGHT, "UTC")
+    await store.ensure_chat(2, EIGHT, "UTC")
+    keen = await store.toggle_announcements(2, "revisions")
+    assert keen is not None
+    assert keen.want_revisions
+    since = utcnow() - dt.timedelta(days=1)
+    await store.add_papers([paper("2508.00009")])
+    await store.mark_delivered(1, ["2508.00009"])
+    await store.mark_delivered(2, ["2508.00009"])
+    await store.add_papers([paper("2508.00009", version=2, announce_type="replace")])
+    assert await store.undelivered_papers(plain, since) == []
+    pending = await store.undelivered_papers(keen, since)
+    assert [(p.arxiv_id, p.version) for p in pending] == [("2508.00009", 2)]
+    await store.mark_delivered(2, ["2508.00009"])
+    assert await store.undelivered_papers(keen, since) == []
+
+
+async def test_paper_first_seen_as_replacement_is_not_new(store: Store) -> None:
+    """A paper whose first sighting is a replacement is stored but not offered as new."""
+    chat, _ = await store.ensure_chat(1, EIGHT, "UTC")
     await store.add_papers([paper("2508.00009", version=2, announce_type="replace")])
     since = utcnow() - dt.timedelta(days=1)
-    assert await store.undelivered_papers(1, since) == []
+    assert await store.undelivered_papers(chat, since) == []
     assert await store.get_paper("2508.00009") is not None
+
+
+async def test_quick_replacement_does_not_hide_a_new_paper(store: Store) -> None:
+    """New on Monday, replaced on Tuesday before the digest: still new for every chat."""
+    chat, _ = await store.ensure_chat(1, EIGHT, "UTC")
+    await store.add_papers([paper("2508.00010")])
+    await store.add_papers([paper("2508.00010", version=2, announce_type="replace")])
+    since = utcnow() - dt.timedelta(days=1)
+    assert [p.arxiv_id for p in await store.undelivered_papers(chat, since)] == ["2508.00010"]
+
+
+async def test_announcement_choices_filter_cross_lists(store: Store) -> None:
+    """A chat that turns cross-lists off gets only new submissions."""
+    await store.ensure_chat(1, EIGHT, "UTC")
+    chat = await store.toggle_announcements(1, "cross")
+    assert chat is not None
+    assert not chat.want_cross
+    await store.add_papers([paper("2508.00011"), paper("2508.00012", announce_type="cross")])
+    since = utcnow() - dt.timedelta(days=1)
+    assert [p.arxiv_id for p in await store.undelivered_papers(chat, since)] == ["2508.00011"]
 
 
 async def test_papers_newest_first_pages_through_everything(store: Store) -> None:
@@ -169,3 +211,32 @@ async def test_papers_newest_first_pages_through_everything(store: Store) -> Non
     assert len({p.arxiv_id for p in flat}) == 45
     dates = [p.announced for p in flat]
     assert dates == sorted(dates, reverse=True)  # type: ignore[type-var]
+
+
+async def test_version_one_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A database left by the first release gains the new columns and keeps its rows."""
+    path = tmp_path / "old.sqlite3"
+    async with aiosqlite.connect(path) as db:
+        await db.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        for statement in MIGRATIONS[0]:
+            await db.execute(statement)
+        await db.execute("INSERT INTO schema_migrations VALUES (1, '2025-01-01')")
+        await db.execute(
+            "INSERT INTO papers VALUES ('2508.00001', 1, 't', '[]', 'a', '[\"cs.AI\"]', 'cross',"
+            " '2025-08-20', ?, ?)",
+            (utcnow().isoformat(), utcnow().isoformat()),
+        )
+        await db.execute("INSERT INTO chats VALUES (5, 1, '08:00', 'UTC', '2025-01-01', NULL)")
+        await db.commit()
+    store = await Store.open(path)
+    try:
+        assert await store.schema_version() == len(MIGRATIONS)
+        chat = await store.get_chat(5)
+        assert chat is not None
+        assert (chat.want_new, chat.want_cross, chat.want_revisions) == (True, True, False)
+        pending = await store.undelivered_papers(chat, utcnow() - dt.timedelta(days=1))
+        assert [p.arxiv_id for p in pending] == ["2508.00001"]
+    finally:
+        await store.close()
