@@ -18,7 +18,7 @@ from tests.conftest import (
     mentions,
 )
 from tests.fakes import FakeBotAPI, FeedServer
-from tests.feedgen import rss_feed
+from tests.feedgen import atom_feed, rss_feed
 
 DAY_ONE = parse_feed(TRUNCATED_ATOM.read_bytes()).papers
 OTHER = 2002
@@ -191,3 +191,30 @@ async def test_digest_job_follows_time_and_zone(bot: BotUnderTest) -> None:
 async def _zone_is(bot: BotUnderTest, zone: str) -> bool:
     chat = await bot.services.store.get_chat(USER)
     return chat is not None and chat.timezone == zone
+
+
+async def test_revision_reaches_only_chats_that_asked_marked_as_revised(
+    bot: BotUnderTest, feeds: FeedServer
+) -> None:
+    """A v2 replacement of a delivered paper goes to chats with revisions on, once, marked."""
+    target = next(p for p in DAY_ONE if mentions("diffusion", p))
+    await bot.ask("/subscribe diffusion")
+    await bot.ask("/subscribe diffusion", chat_id=OTHER)
+    (menu,) = await bot.ask("/settings", chat_id=OTHER)
+    bot.telegram.press_button(OTHER, menu.message_id, "settings:revisions")
+    await bot.telegram.wait_for_call("editMessageReplyMarkup")
+    for chat in (USER, OTHER):
+        await bot.run_job(digest_job_name(chat))
+    revised = replace(target, version=2, announce_type="replace", title="Sharper diffusion")
+    updated = dt.datetime(2025, 8, 21, 0, 0, 20, tzinfo=ARXIV_TZ)
+    feeds.set_response("/atom/cs.AI", atom_feed([revised], categories="cs.AI", updated=updated))
+    await bot.run_job(POLL_JOB)
+    counts = {chat: len(await bot.settle(chat)) for chat in (USER, OTHER)}
+    for chat in (USER, OTHER):
+        await bot.run_job(digest_job_name(chat))
+    assert len(await bot.settle(USER)) == counts[USER], "no revisions for the default chat"
+    (notice,) = (await bot.settle(OTHER))[counts[OTHER] :]
+    assert ids_in([notice]) == [target.arxiv_id]
+    assert "revised v2" in notice.plain_text
+    await bot.run_job(digest_job_name(OTHER))
+    assert len(await bot.settle(OTHER)) == counts[OTHER] + 1, "the revision came once"
