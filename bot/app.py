@@ -20,10 +20,17 @@ from telegram.ext import (
 from bot import handlers, texts
 from bot import services as services_mod
 from bot.config import Config
+from bot.delivery import MORE_PREFIX, Outbox
 from bot.feeds import make_http_client
-from bot.jobs import schedule_digest, schedule_polls
+from bot.jobs import (
+    missed_digest,
+    schedule_catch_up,
+    schedule_digest,
+    schedule_outbox,
+    schedule_polls,
+)
 from bot.services import Services
-from bot.store import Store
+from bot.store import Store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,7 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
     app.add_handler(
         CallbackQueryHandler(handlers.settings_button, pattern=f"^{handlers.SETTINGS_PREFIX}")
     )
+    app.add_handler(CallbackQueryHandler(handlers.more_button, pattern=f"^{MORE_PREFIX}"))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT, handlers.not_a_command))
     app.add_error_handler(handlers.on_error)
@@ -74,14 +82,21 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
     config: Config = app.bot_data["config"]
     store = await Store.open(config.database_path)
     http = make_http_client(config.user_agent, timeout=config.http_timeout)
-    services_mod.attach(app.bot_data, Services(config=config, store=store, http=http))
+    outbox = Outbox(store, visible_parts=config.max_digest_messages)
+    services_mod.attach(
+        app.bot_data, Services(config=config, store=store, http=http, outbox=outbox)
+    )
     await app.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
     if app.job_queue is None:
         raise RuntimeError("the job-queue extra of python-telegram-bot is not installed")
     schedule_polls(app.job_queue, config)
+    schedule_outbox(app.job_queue)
     chats = await store.active_chats()
+    now = utcnow()
     for chat in chats:
         schedule_digest(app.job_queue, chat)
+        if missed_digest(chat, now):
+            schedule_catch_up(app.job_queue, chat)
     log.info(
         "Started as @%s: %d active chats, feed %s, database %s",
         app.bot.username,

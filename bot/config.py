@@ -50,6 +50,7 @@ class Config:
     contact: str = ""
     polling_timeout: int = 30
     log_level: str = "INFO"
+    max_digest_messages: int = 3
 
     @property
     def feed_url(self) -> str:
@@ -228,5 +229,6 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "contact": _text,
     "polling_timeout": _int_in(0, 60),
     "log_level": _log_level,
+    "max_digest_messages": _int_in(1, 50),
 }
 _FIELD_NAMES = {"database_url": "database_path"}

@@ -15,6 +15,7 @@ from telegram.ext import ContextTypes
 from bot import services as services_mod
 from bot import texts
 from bot.config import parse_time, parse_timezone
+from bot.delivery import MORE_PREFIX
 from bot.digest import MAX_MESSAGE_LENGTH, render_digest, split_blocks
 from bot.jobs import schedule_digest, send_digest
 from bot.matching import MAX_SUBSCRIPTIONS, KeywordError, match_papers, normalize, parse_keywords
@@ -321,6 +322,22 @@ async def settings_button(update: Update, context: Context) -> None:
         return
     await query.answer("Saved.")
     await query.edit_message_reply_markup(reply_markup=settings_keyboard(chat))
+
+
+async def more_button(update: Update, context: Context) -> None:
+    """A press on a digest's "More (k/n)" button: send its next page."""
+    query = update.callback_query
+    if query is None or update.effective_chat is None:
+        return
+    digest = (query.data or "").removeprefix(MORE_PREFIX)
+    if not digest.isdigit():
+        await query.answer("This button is no longer valid.")
+        return
+    services = _services(context)
+    released = await services.outbox.more(context.bot, int(digest), update.effective_chat.id)
+    await query.answer(None if released else "That was all of this digest.")
+    # The button has done its job; the next page carries its own if more remains.
+    await query.edit_message_reply_markup(reply_markup=None)
 
 
 async def unknown_command(update: Update, context: Context) -> None:

@@ -13,7 +13,6 @@ from telegram.ext import ContextTypes, JobQueue
 
 from bot import services as services_mod
 from bot.config import Config
-from bot.delivery import Outcome, deliver
 from bot.digest import render_parts
 from bot.feeds import FeedError, fetch_and_parse
 from bot.matching import match_papers
@@ -26,6 +25,8 @@ log = logging.getLogger(__name__)
 # arXiv rebuilds its feeds at midnight in New York, daylight saving time included.
 ARXIV_TZ = ZoneInfo("America/New_York")
 POLL_JOB = "poll"
+OUTBOX_JOB = "outbox"
+OUTBOX_INTERVAL = 60.0
 
 
 async def ingest(services: Services) -> list[Paper]:
@@ -62,9 +63,8 @@ async def send_digest(bot: Bot, services: Services, chat_id: int) -> int:
         hits = await pending_hits(services, chat_id)
         if not hits:
             return 0
-        outcome = await deliver(bot, services.store, chat_id, render_parts(hits))
-        if outcome is Outcome.SENT:
-            await services.store.record_digest(chat_id, utcnow())
+        await services.outbox.enqueue(chat_id, render_parts(hits))
+        outcome = await services.outbox.flush_chat(bot, chat_id)
         log.info("Digest for chat %s: %d papers, %s", chat_id, len(hits), outcome.value)
         return len(hits)
 
@@ -78,16 +78,44 @@ async def poll_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A chat's daily digest."""
+    """A chat's daily digest (or its catch-up after the bot was down when it came due)."""
     job = context.job
     if job is None or job.chat_id is None:
         return
     services = services_mod.get(context.bot_data)
     chat = await services.store.get_chat(job.chat_id)
     if chat is None or not chat.active:
-        job.schedule_removal()
+        if job.name == digest_job_name(job.chat_id):
+            job.schedule_removal()
         return
+    # Recorded before sending: a restart in between must not make the catch-up send twice
+    # (the outbox already holds what was composed).
+    await services.store.record_digest(job.chat_id, utcnow())
     await send_digest(context.bot, services, job.chat_id)
+
+
+async def outbox_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Send whatever waits in the outbox: parts left by a crash, or failed sends."""
+    services = services_mod.get(context.bot_data)
+    outcomes = await services.outbox.flush(context.bot)
+    if outcomes:
+        log.info("Outbox flush: %s", dict((k.value, v) for k, v in outcomes.items()))
+
+
+def due_since(chat: Chat, now: dt.datetime) -> dt.datetime:
+    """When the chat's most recent daily digest came due (today's or yesterday's slot)."""
+    zone = ZoneInfo(chat.timezone)
+    local = now.astimezone(zone)
+    slot = dt.datetime.combine(local.date(), chat.digest_time, tzinfo=zone)
+    return slot if slot <= local else slot - dt.timedelta(days=1)
+
+
+def missed_digest(chat: Chat, now: dt.datetime) -> bool:
+    """Did the chat's last slot pass without a digest run (the bot was down)?
+
+    A chat's clock starts when it first writes (the store sets last_digest_at then).
+    """
+    return chat.last_digest_at is not None and chat.last_digest_at < due_since(chat, now)
 
 
 def digest_job_name(chat_id: int) -> str:
@@ -101,6 +129,16 @@ def schedule_digest(job_queue: JobQueue[Any], chat: Chat) -> None:
         job.schedule_removal()
     when = chat.digest_time.replace(tzinfo=ZoneInfo(chat.timezone))
     job_queue.run_daily(digest_job, when, chat_id=chat.chat_id, name=name)
+
+
+def schedule_outbox(job_queue: JobQueue[Any], every: float = OUTBOX_INTERVAL) -> None:
+    """Flush the outbox at start (what a crash left) and then every minute."""
+    job_queue.run_repeating(outbox_job, every, first=0.5, name=OUTBOX_JOB)
+
+
+def schedule_catch_up(job_queue: JobQueue[Any], chat: Chat) -> None:
+    """Run a digest that came due while the bot was down, once, shortly after start."""
+    job_queue.run_once(digest_job, 2.0, chat_id=chat.chat_id, name=f"catch-up:{chat.chat_id}")
 
 
 def schedule_polls(job_queue: JobQueue[Any], config: Config) -> None:

@@ -64,4 +64,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE deliveries ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
         "CREATE INDEX papers_by_updated ON papers (updated_at)",
     ),
+    # 3: the outbox. Composing a digest writes its parts here, and the ledger, in one
+    # transaction; a part is marked sent once Telegram confirms it, so a crash loses nothing.
+    (
+        """
+        CREATE TABLE digests (
+            digest_id INTEGER PRIMARY KEY,
+            chat_id INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            parts_total INTEGER NOT NULL,
+            papers INTEGER NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE outbox (
+            digest_id INTEGER NOT NULL REFERENCES digests (digest_id) ON DELETE CASCADE,
+            part_no INTEGER NOT NULL,
+            chat_id INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            arxiv_ids TEXT NOT NULL,
+            status TEXT NOT NULL,
+            sent_at TEXT,
+            PRIMARY KEY (digest_id, part_no)
+        )
+        """,
+        "CREATE INDEX outbox_by_status ON outbox (status, chat_id)",
+        "CREATE INDEX digests_by_created ON digests (created_at)",
+    ),
 )

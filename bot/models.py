@@ -59,3 +59,16 @@ class Chat:
     want_new: bool = True
     want_cross: bool = True
     want_revisions: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxPart:
+    """One message of a composed digest waiting in the outbox."""
+
+    digest_id: int
+    part_no: int  # 1-based
+    parts_total: int
+    chat_id: int
+    text: str
+    arxiv_ids: tuple[str, ...]
+    more_after: bool = False  # the next part is held behind a "More" button

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from bot.config import Config
+from bot.delivery import Outbox
 from bot.store import Store
 
 _KEY = "services"
@@ -20,6 +21,7 @@ class Services:
     config: Config
     store: Store
     http: httpx.AsyncClient
+    outbox: Outbox
     poll_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # One digest at a time per chat, so /digest and the daily job cannot both send a paper.
     digest_locks: defaultdict[int, asyncio.Lock] = field(

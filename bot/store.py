@@ -17,7 +17,7 @@ from typing import Any
 import aiosqlite
 
 from bot.migrations import MIGRATIONS
-from bot.models import Chat, Paper
+from bot.models import Chat, OutboxPart, Paper
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +105,13 @@ class Store:
         """Register a chat that writes to the bot, active; returns it and how it was before."""
         before = await self.get_chat(chat_id)
         if before is None:
+            now = _stamp(utcnow())
             await self._db.execute(
-                "INSERT INTO chats (chat_id, active, digest_time, timezone, created_at)"
-                " VALUES (?, 1, ?, ?, ?) ON CONFLICT (chat_id) DO NOTHING",
-                (chat_id, digest_time.strftime("%H:%M"), timezone, _stamp(utcnow())),
+                # last_digest_at starts now: no digest is owed for the time before.
+                "INSERT INTO chats"
+                " (chat_id, active, digest_time, timezone, created_at, last_digest_at)"
+                " VALUES (?, 1, ?, ?, ?, ?) ON CONFLICT (chat_id) DO NOTHING",
+                (chat_id, digest_time.strftime("%H:%M"), timezone, now, now),
             )
             await self._db.commit()
         elif not before.active:
@@ -302,7 +305,10 @@ class Store:
     async def mark_delivered(self, chat_id: int, arxiv_ids: Iterable[str]) -> None:
         """Record that the chat received these papers (in their stored version); they are
         never pending for it again, unless a later version comes and it wants revisions."""
-        stamp = _stamp(utcnow())
+        await self._record_deliveries(chat_id, list(arxiv_ids), _stamp(utcnow()))
+        await self._db.commit()
+
+    async def _record_deliveries(self, chat_id: int, arxiv_ids: Sequence[str], stamp: str) -> None:
         await self._db.executemany(
             "INSERT INTO deliveries (chat_id, arxiv_id, version, delivered_at)"
             " SELECT ?, arxiv_id, version, ? FROM papers WHERE arxiv_id = ?"
@@ -311,6 +317,155 @@ class Store:
             " WHERE excluded.version > deliveries.version",
             [(chat_id, stamp, arxiv_id) for arxiv_id in arxiv_ids],
         )
+
+    # Outbox ---------------------------------------------------------------------------
+
+    async def compose_digest(
+        self, chat_id: int, parts: Sequence[tuple[str, Sequence[str]]], visible: int
+    ) -> int:
+        """Queue a digest's parts (text, arxiv ids) and record its papers in the ledger.
+
+        One transaction: either the whole digest is queued and its papers count as
+        delivered, or nothing is. Parts after the first `visible` are held behind a
+        "More" button. Returns the digest id.
+        """
+        now = _stamp(utcnow())
+        papers = sorted({arxiv_id for _, ids in parts for arxiv_id in ids})
+        await self._db.execute("BEGIN")
+        try:
+            cursor = await self._db.execute(
+                "INSERT INTO digests (chat_id, created_at, parts_total, papers)"
+                " VALUES (?, ?, ?, ?)",
+                (chat_id, now, len(parts), len(papers)),
+            )
+            digest_id = cursor.lastrowid
+            assert digest_id is not None
+            await self._db.executemany(
+                "INSERT INTO outbox (digest_id, part_no, chat_id, text, arxiv_ids, status)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        digest_id,
+                        number,
+                        chat_id,
+                        text,
+                        json.dumps(list(ids)),
+                        "pending" if number <= visible else "held",
+                    )
+                    for number, (text, ids) in enumerate(parts, start=1)
+                ],
+            )
+            await self._record_deliveries(chat_id, papers, now)
+        except BaseException:
+            await self._db.rollback()
+            raise
+        await self._db.commit()
+        return digest_id
+
+    async def pending_parts(self, chat_id: int | None = None) -> list[OutboxPart]:
+        """Parts waiting to be sent, oldest digest first, in part order."""
+        where, params = ("AND o.chat_id = ?", (chat_id,)) if chat_id is not None else ("", ())
+        rows = await self._fetchall(
+            "SELECT o.digest_id, o.part_no, g.parts_total, o.chat_id, o.text, o.arxiv_ids,"
+            " EXISTS (SELECT 1 FROM outbox n WHERE n.digest_id = o.digest_id"
+            "  AND n.part_no = o.part_no + 1 AND n.status = 'held')"
+            " FROM outbox o JOIN digests g ON g.digest_id = o.digest_id"
+            f" WHERE o.status = 'pending' {where}"
+            " ORDER BY o.digest_id, o.part_no",
+            params,
+        )
+        return [
+            OutboxPart(
+                digest_id=int(row[0]),
+                part_no=int(row[1]),
+                parts_total=int(row[2]),
+                chat_id=int(row[3]),
+                text=row[4],
+                arxiv_ids=tuple(json.loads(row[5])),
+                more_after=bool(row[6]),
+            )
+            for row in rows
+        ]
+
+    async def mark_part_sent(self, part: OutboxPart) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = ? WHERE digest_id = ? AND part_no = ?",
+            (_stamp(utcnow()), part.digest_id, part.part_no),
+        )
+        await self._db.commit()
+
+    async def drop_pending_parts(self, chat_id: int) -> int:
+        """Give up on a chat's unsent parts (it blocked the bot or was deleted).
+
+        Their papers leave the ledger again: they were never delivered, so a chat that
+        comes back gets them in its next digest.
+        """
+        rows = await self._fetchall(
+            "SELECT arxiv_ids FROM outbox WHERE chat_id = ? AND status IN ('pending', 'held')",
+            (chat_id,),
+        )
+        unsent = sorted({arxiv_id for row in rows for arxiv_id in json.loads(row[0])})
+        await self._db.execute("BEGIN")
+        try:
+            await self._db.executemany(
+                "DELETE FROM deliveries WHERE chat_id = ? AND arxiv_id = ?",
+                [(chat_id, arxiv_id) for arxiv_id in unsent],
+            )
+            await self._db.execute(
+                "UPDATE outbox SET status = 'dropped'"
+                " WHERE chat_id = ? AND status IN ('pending', 'held')",
+                (chat_id,),
+            )
+        except BaseException:
+            await self._db.rollback()
+            raise
+        await self._db.commit()
+        return len(rows)
+
+    async def release_held_parts(self, digest_id: int, chat_id: int, count: int) -> int:
+        """Queue the next `count` held parts of a digest (a press on its "More" button)."""
+        rows = await self._fetchall(
+            "SELECT part_no FROM outbox WHERE digest_id = ? AND chat_id = ? AND status = 'held'"
+            " ORDER BY part_no LIMIT ?",
+            (digest_id, chat_id, count),
+        )
+        await self._db.executemany(
+            "UPDATE outbox SET status = 'pending' WHERE digest_id = ? AND part_no = ?",
+            [(digest_id, row[0]) for row in rows],
+        )
+        await self._db.commit()
+        return len(rows)
+
+    async def move_chat(self, old_id: int, new_id: int) -> None:
+        """A group became a supergroup: its settings, keywords, ledger and outbox follow."""
+        await self._db.execute("BEGIN")
+        try:
+            await self._db.execute(
+                "INSERT INTO chats (chat_id, active, digest_time, timezone, created_at,"
+                " last_digest_at, want_new, want_cross, want_revisions)"
+                " SELECT ?, active, digest_time, timezone, created_at, last_digest_at,"
+                " want_new, want_cross, want_revisions FROM chats WHERE chat_id = ?"
+                " ON CONFLICT (chat_id) DO NOTHING",
+                (new_id, old_id),
+            )
+            for table, key in (("subscriptions", "keyword_key"), ("deliveries", "arxiv_id")):
+                # Rows the new chat already has win; the rest move over.
+                await self._db.execute(
+                    f"DELETE FROM {table} WHERE chat_id = ? AND {key} IN"
+                    f" (SELECT {key} FROM {table} WHERE chat_id = ?)",
+                    (old_id, new_id),
+                )
+                await self._db.execute(
+                    f"UPDATE {table} SET chat_id = ? WHERE chat_id = ?", (new_id, old_id)
+                )
+            for table in ("outbox", "digests"):
+                await self._db.execute(
+                    f"UPDATE {table} SET chat_id = ? WHERE chat_id = ?", (new_id, old_id)
+                )
+            await self._db.execute("DELETE FROM chats WHERE chat_id = ?", (old_id,))
+        except BaseException:
+            await self._db.rollback()
+            raise
         await self._db.commit()
 
     async def delivered_ids(self, chat_id: int) -> set[str]:

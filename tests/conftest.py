@@ -87,6 +87,18 @@ class BotUnderTest:
             await asyncio.sleep(quiet)
         return self.telegram.messages_to(chat_id)
 
+    async def press_more(self, chat_id: int = USER) -> list[SentMessage]:
+        """Press every "More" button the chat gets until the digest is complete."""
+        while True:
+            messages = await self.settle(chat_id)
+            pending = [m for m in messages if any(d.startswith("more:") for d in m.callback_data)]
+            if not pending:
+                return messages
+            message = pending[-1]
+            edits = len(self.telegram.calls_to("editMessageReplyMarkup"))
+            self.telegram.press_button(chat_id, message.message_id, message.callback_data[0])
+            await self.telegram.wait_for_call("editMessageReplyMarkup", count=edits + 1)
+
     async def wait_for_papers(self, count: int, timeout: float = 10.0) -> None:
         """Wait until the start-up poll has stored at least `count` papers."""
         async with asyncio.timeout(timeout):
