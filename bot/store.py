@@ -468,6 +468,27 @@ class Store:
             raise
         await self._db.commit()
 
+    async def counts(self, since: dt.datetime) -> dict[str, int]:
+        """Figures for the admin view; digests and messages count from `since`."""
+        queries = {
+            "chats": ("SELECT COUNT(*) FROM chats", ()),
+            "active_chats": ("SELECT COUNT(*) FROM chats WHERE active = 1", ()),
+            "subscriptions": ("SELECT COUNT(*) FROM subscriptions", ()),
+            "papers": ("SELECT COUNT(*) FROM papers", ()),
+            "digests": ("SELECT COUNT(*) FROM digests WHERE created_at >= ?", (_stamp(since),)),
+            "messages": (
+                "SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND sent_at >= ?",
+                (_stamp(since),),
+            ),
+            "pending_parts": ("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", ()),
+            "held_parts": ("SELECT COUNT(*) FROM outbox WHERE status = 'held'", ()),
+        }
+        result = {}
+        for name, (sql, params) in queries.items():
+            rows = await self._fetchall(sql, params)
+            result[name] = int(rows[0][0])
+        return result
+
     async def delivered_ids(self, chat_id: int) -> set[str]:
         rows = await self._fetchall("SELECT arxiv_id FROM deliveries WHERE chat_id = ?", (chat_id,))
         return {row[0] for row in rows}

@@ -3,20 +3,24 @@
 Tests decide what each path answers (body, status, headers, delay) and read back every request
 that arrived, with its headers and arrival time, to check the User-Agent and request spacing.
 It honours conditional requests: a matching If-None-Match / If-Modified-Since gets a 304.
+A path can also be given a script: a sequence of answers, one per request (a 429 with
+Retry-After, then a 503, then the feed...), after which it answers as set_response said.
+An answer with a delay longer than the client's timeout is a server that hangs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from tests.fakes.loopback import LoopbackServer
 
-__all__ = ["FeedServer", "RecordedRequest"]
+__all__ = ["Answer", "FeedServer", "RecordedRequest"]
 
 _NOT_FOUND_HTML = (
     "<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>"
@@ -36,12 +40,28 @@ class RecordedRequest:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """One scripted answer: what the server sends back to one request."""
+
+    body: bytes | str = b""
+    status: int = 200
+    content_type: str = "application/rss+xml; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering; longer than the client's timeout = a hang
+
+
+@dataclass(frozen=True)
 class _Response:
     body: bytes
     status: int
     content_type: str
     headers: dict[str, str]
     delay: float
+
+    @classmethod
+    def of(cls, answer: Answer) -> _Response:
+        body = answer.body.encode("utf-8") if isinstance(answer.body, str) else answer.body
+        return cls(body, answer.status, answer.content_type, dict(answer.headers), answer.delay)
 
 
 class FeedServer(LoopbackServer):
@@ -51,6 +71,7 @@ class FeedServer(LoopbackServer):
         super().__init__()
         self.requests: list[RecordedRequest] = []
         self._responses: dict[str, _Response] = {}
+        self._scripts: dict[str, deque[_Response]] = {}
         self._signal = asyncio.Event()
 
     def set_response(
@@ -70,8 +91,20 @@ class FeedServer(LoopbackServer):
         self._responses[path] = _Response(data, status, content_type, dict(headers or {}), delay)
 
     def clear_response(self, path: str) -> None:
-        """Make ``path`` answer 404 again."""
+        """Make ``path`` answer 404 again (a script still pending is dropped too)."""
         self._responses.pop(path, None)
+        self._scripts.pop(path, None)
+
+    def script(self, path: str, *answers: Answer) -> None:
+        """Answer the next requests to ``path`` with these, one each, in order (appended to
+        any script still pending); after them, ``path`` answers as set_response said."""
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/': {path!r}")
+        self._scripts.setdefault(path, deque()).extend(_Response.of(a) for a in answers)
+
+    def pending_answers(self, path: str) -> int:
+        """How many scripted answers ``path`` has not given yet."""
+        return len(self._scripts.get(path, ()))
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == path]
@@ -111,7 +144,8 @@ class FeedServer(LoopbackServer):
             )
         )
         self._notify()
-        response = self._responses.get(request.path)
+        script = self._scripts.get(request.path)
+        response = script.popleft() if script else self._responses.get(request.path)
         if response is None:
             return web.Response(status=404, text=_NOT_FOUND_HTML, content_type="text/html")
         if response.delay > 0:
