@@ -20,6 +20,8 @@ from bot.feeds import (
     RSS_BASE,
     FeedError,
     ParsedFeed,
+    _parse_fast,
+    _parse_with_feedparser,
     collapse_ws,
     feed_url,
     fetch_and_parse,
@@ -432,6 +434,268 @@ def test_property_rss_and_atom_round_trip(papers: list[Paper]) -> None:
     assert not from_rss.bozo
     assert from_atom.papers == expected
     assert from_rss.papers == expected
+
+
+# --- the ElementTree fast path against the feedparser path ---------------------------------------
+
+API_FIXTURES = sorted(FIXTURES.glob("api-*.xml"))
+_RSS_HEAD = (
+    "<?xml version='1.0' encoding='UTF-8'?>\n"
+    '<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+    ' version="2.0"><channel><lastBuildDate>Wed, 20 Aug 2025 04:00:19 +0000</lastBuildDate>'
+)
+_RSS_ITEM = (
+    "<title>{title}</title><link>https://arxiv.org/abs/2508.00009</link>"
+    "<description>arXiv:2508.00009v2 Announce Type: cross \nAbstract: {abstract}</description>"
+    '<guid isPermaLink="false">oai:arXiv.org:2508.00009v2</guid><category>cs.AI</category>'
+    "<pubDate>Wed, 20 Aug 2025 00:00:00 -0400</pubDate>"
+    "<arxiv:announce_type>cross</arxiv:announce_type><dc:creator>A One and B Two</dc:creator>"
+)
+
+
+def rss_item(
+    body: str = _RSS_ITEM.format(title="T", abstract="Text."), head: str = _RSS_HEAD
+) -> bytes:
+    """A minimal RSS document around one hand-written item body."""
+    return f"{head}<item>{body}</item></channel></rss>\n".encode()
+
+
+def assert_fast_path_agrees(data: bytes) -> ParsedFeed:
+    """The fast path takes the document and reads it exactly as the feedparser path does."""
+    fast = _parse_fast(data)
+    assert fast is not None, "the fast path declined the document"
+    assert fast == _parse_with_feedparser(data)
+    return fast
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(well_formed_prefix(TRUNCATED.read_bytes()), id="cs.AI-cut-at-last-entry"),
+        pytest.param(SUNDAY_EMPTY.read_bytes(), id="sunday-empty"),
+    ],
+)
+def test_fast_path_matches_feedparser_on_real_feeds(data: bytes) -> None:
+    """arXiv's own Atom feeds take the fast path and give feedparser's result, field for field."""
+    parsed = assert_fast_path_agrees(data)
+    assert parsed == parse_feed(data)
+
+
+def test_fast_path_reads_all_86_real_papers(truncated: ParsedFeed) -> None:
+    """The fast path's reading of the real feed (closed after its last entry) is complete."""
+    fast = _parse_fast(well_formed_prefix(TRUNCATED.read_bytes()))
+    assert fast is not None
+    assert fast.papers == truncated.papers
+    assert fast.updated == truncated.updated
+
+
+def test_truncated_feed_goes_to_feedparser_and_stays_bozo() -> None:
+    """Malformed XML is declined by the fast path; feedparser keeps what parsed and says bozo."""
+    data = TRUNCATED.read_bytes()
+    assert _parse_fast(data) is None
+    parsed = parse_feed(data)
+    assert parsed == _parse_with_feedparser(data)
+    assert parsed.bozo
+    assert len(parsed.papers) == 86
+
+
+@pytest.mark.parametrize("path", API_FIXTURES, ids=lambda path: path.name)
+def test_other_arxiv_documents_parse_as_feedparser_reads_them(path: Path) -> None:
+    """API responses (Atom with author elements, arxiv:comment, ...) parse as feedparser reads
+    them; only the one without entries is plain enough for the fast path."""
+    data = path.read_bytes()
+    assert (_parse_fast(data) is None) == (b"<entry>" in data)
+    assert parse_feed(data) == _parse_with_feedparser(data)
+
+
+_DTD_ITEM = _RSS_ITEM.format(title="&t;", abstract="&t; text")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(
+            rss_item(
+                _DTD_ITEM,
+                head='<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY t "Entity title">]>\n'
+                + _RSS_HEAD.partition("\n")[2],
+            ),
+            id="internal-entity",
+        ),
+        pytest.param(
+            rss_item(
+                _DTD_ITEM,
+                head='<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY a "ha">'
+                + "".join(f'<!ENTITY {chr(98 + i)} "{f"&{chr(97 + i)};" * 10}">' for i in range(9))
+                + '<!ENTITY t "&j;">]>\n'
+                + _RSS_HEAD.partition("\n")[2],
+            ),
+            id="billion-laughs",
+        ),
+        pytest.param(
+            rss_item(head='<?xml version="1.0"?>\n<!DOCTYPE rss>\n' + _RSS_HEAD.partition("\n")[2]),
+            id="doctype-only",
+        ),
+        pytest.param(
+            rss_item(_RSS_ITEM.format(title="<![CDATA[<!ENTITY x 'y'>]]>", abstract="Text.")),
+            id="entity-declaration-text",
+        ),
+    ],
+)
+def test_dtd_documents_go_to_feedparser(data: bytes) -> None:
+    """A DOCTYPE or ENTITY declaration sends the document to the safe path; nothing expands."""
+    assert _parse_fast(data) is None
+    parsed = parse_feed(data)
+    assert parsed == _parse_with_feedparser(data)
+    assert not any("haha" in p.title or "haha" in p.abstract for p in parsed.papers)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(rss_item(), id="plain-item"),
+        pytest.param(
+            rss_item(head=_RSS_HEAD.replace("<?xml version='1.0' encoding='UTF-8'?>\n", "")),
+            id="no-xml-declaration",
+        ),
+        pytest.param(
+            rss_item(
+                _RSS_ITEM.format(
+                    title="A &amp;amp; B &lt;i&gt;x&lt;/i&gt; <![CDATA[<b>]]> a<!-- c -->b",
+                    abstract="&amp;lt;think&amp;gt; &#38;#60; Pi\u017eurica caf\u00e9",
+                )
+            ),
+            id="entities-cdata-comments-non-ascii",
+        ),
+        pytest.param(
+            atom_entry(
+                "<id>urn:not-arxiv</id><title type='html'>T</title>"
+                '<link href="https://arxiv.org/abs/2508.00001" rel="related"/>'
+                '<link href="https://arxiv.org/pdf/2508.00002" rel="alternate"'
+                ' type="application/pdf"/>'
+                "<summary type='text'>Text.</summary>"
+            ),
+            id="atom-no-alternate-html-link",
+        ),
+        pytest.param(
+            atom_entry(
+                '<id>urn:not-arxiv</id><link href="https://arxiv.org/abs/2508.00001"/>'
+                '<link href="https://arxiv.org/abs/2508.00002v3" rel="alternate"/>'
+                "<summary>Text.</summary><category term=' cs.AI' scheme='s'>cs.LG</category>"
+                "<category scheme='x'/><category term='cs.AI'/>"
+            ),
+            id="atom-last-alternate-link-and-mixed-categories",
+        ),
+        pytest.param(
+            rss_item(
+                "<guid>https://arxiv.org/abs/2508.00003v2</guid><description>Text.</description>"
+                "<category domain='d'/><category>cs.CL</category><category> cs.AI </category>"
+            ),
+            id="rss-permalink-guid-and-categories",
+        ),
+        pytest.param(
+            rss_item(
+                _RSS_ITEM + "<arxiv:DOI>10.1000/x</arxiv:DOI>"
+                "<arxiv:journal_reference>J. 1 (2025)</arxiv:journal_reference>"
+            ),
+            id="arxiv-doi-and-journal-reference",
+        ),
+    ],
+)
+def test_fast_path_reads_edge_documents_as_feedparser_does(data: bytes) -> None:
+    """Entities, CDATA, comments, other links and category forms: the same reading as feedparser."""
+    assert_fast_path_agrees(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(
+            rss_item(_RSS_ITEM.format(title="\u00c3\u00a9tude", abstract="x")), id="mojibake"
+        ),
+        pytest.param(rss_item(_RSS_ITEM.format(title="a\u0085b", abstract="x")), id="c1-control"),
+        pytest.param(rss_item(_RSS_ITEM.format(title="a<b>bold</b>", abstract="x")), id="markup"),
+        pytest.param(rss_item(_RSS_ITEM + "<title>Second</title>"), id="repeated-title"),
+        pytest.param(rss_item(_RSS_ITEM + "<dc:date>2025-01-01</dc:date>"), id="other-element"),
+        pytest.param(
+            rss_item(
+                _RSS_ITEM.replace(
+                    '<guid isPermaLink="false">oai:arXiv.org:2508.00009v2',
+                    "<guid>https:///arxiv.org/abs/2508.00009v4",
+                )
+            ),
+            id="uri-feedparser-rewrites",
+        ),
+        pytest.param(
+            rss_item(
+                head=_RSS_HEAD.replace("<channel>", '<channel xml:base="https://arxiv.org/abs/">')
+            ),
+            id="xml-base",
+        ),
+        pytest.param(
+            rss_item(head=_RSS_HEAD.replace("UTF-8", "ISO-8859-1")),
+            id="latin-1-document",
+        ),
+        pytest.param(
+            atom_entry(
+                "<id>oai:arXiv.org:2508.00009v1</id><summary type='xhtml'>Text.</summary>"
+                "<author><name>A One</name></author>"
+            ),
+            id="atom-xhtml-and-author",
+        ),
+        pytest.param(
+            atom_entry(
+                "<id>oai:arXiv.org:2508.00009v1</id><summary>Text.</summary>"
+                '<announce_type xmlns="http://arxiv.org/schemas/atom">cross</announce_type>'
+            ).replace(b'xmlns:arxiv="http://arxiv.org/schemas/atom"', b""),
+            id="arxiv-namespace-without-prefix",
+        ),
+        pytest.param(
+            rss_item(_RSS_ITEM + "<arxiv:Announce_Type>new</arxiv:Announce_Type>"),
+            id="arxiv-element-feedparser-lowercases",
+        ),
+        pytest.param(b"<html><body>Oops</body></html>", id="html"),
+    ],
+)
+def test_fast_path_declines_what_feedparser_reads_differently(data: bytes) -> None:
+    """Where feedparser would rewrite or re-map something, the document is left to feedparser."""
+    assert _parse_fast(data) is None
+    assert parse_feed(data) == _parse_with_feedparser(data)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(papers=st.lists(_papers, max_size=5), fmt=st.sampled_from(sorted(FEED_FORMATS)))
+def test_property_fast_path_matches_feedparser(papers: list[Paper], fmt: str) -> None:
+    """Generated RSS and Atom feeds (repeated ids included) take the fast path, same result."""
+    assert_fast_path_agrees(FEED_FORMATS[fmt](papers, categories="cs.AI+hep-th", updated=UPDATED))
+
+
+# Text feedparser rewrites (mojibake, C1 controls) or that breaks XML: any path, same result.
+_wild_texts = st.lists(
+    st.one_of(
+        st.text(st.characters(min_codepoint=0, max_codepoint=0x17F), max_size=8),
+        st.sampled_from(["\u00c3\u00a9", "\u00c2\u00a3", "\x85", "https:///x", "]]>"]),
+    ),
+    max_size=4,
+).map("".join)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    title=_wild_texts,
+    abstract=_wild_texts,
+    creators=_wild_texts,
+    fmt=st.sampled_from(sorted(FEED_FORMATS)),
+)
+def test_property_parse_feed_equals_feedparser_on_any_text(
+    title: str, abstract: str, creators: str, fmt: str
+) -> None:
+    """Whichever path a document takes, parse_feed gives exactly the feedparser path's result."""
+    data = FEED_FORMATS[fmt](
+        [Paper("2508.00001", title, tuple(creators.split(",")), abstract, ("cs.AI",))],
+        updated=UPDATED,
+    )
+    assert parse_feed(data) == _parse_with_feedparser(data)
 
 
 # --- feed_url -----------------------------------------------------------------------------------
