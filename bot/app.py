@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 from telegram import BotCommand, Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     CommandHandler,
@@ -29,12 +28,13 @@ from bot.jobs import (
     schedule_outbox,
     schedule_polls,
 )
+from bot.ratelimit import TelegramRateLimiter
 from bot.services import Services
 from bot.store import Store, utcnow
 
 log = logging.getLogger(__name__)
 
-# 429s are answered by waiting retry_after and trying again; PTB's default is not to retry.
+# 429s are answered by waiting retry_after and trying again, a bounded number of times.
 RATE_LIMIT_RETRIES = 5
 
 COMMAND_HANDLERS = (
@@ -57,7 +57,15 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
         Application.builder()
         .token(config.bot_token)
         .base_url(config.bot_api_url)
-        .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        .rate_limiter(
+            TelegramRateLimiter(
+                global_per_s=config.telegram_global_per_s,
+                private_per_s=config.telegram_private_per_s,
+                private_burst=config.telegram_private_burst,
+                group_limit=config.telegram_group_per_min,
+                max_retries=RATE_LIMIT_RETRIES,
+            )
+        )
         .post_init(on_startup)
         .post_shutdown(on_shutdown)
         .build()

@@ -51,6 +51,11 @@ class Config:
     polling_timeout: int = 30
     log_level: str = "INFO"
     max_digest_messages: int = 3
+    # Telegram's flood limits; above 30/s only with paid broadcasts enabled for the bot.
+    telegram_global_per_s: float = 30.0
+    telegram_private_per_s: float = 1.0
+    telegram_private_burst: int = 3
+    telegram_group_per_min: int = 20
 
     @property
     def feed_url(self) -> str:
@@ -230,5 +235,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "polling_timeout": _int_in(0, 60),
     "log_level": _log_level,
     "max_digest_messages": _int_in(1, 50),
+    "telegram_global_per_s": _float_in(0.1, 1000),
+    "telegram_private_per_s": _float_in(0.01, 100),
+    "telegram_private_burst": _int_in(1, 100),
+    "telegram_group_per_min": _int_in(1, 1000),
 }
 _FIELD_NAMES = {"database_url": "database_path"}

@@ -7,6 +7,8 @@ implement the same methods).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -45,6 +47,27 @@ class Store:
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+        # One connection serves every coroutine: writes take turns, so one transaction can
+        # never start inside, or be committed by, another.
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        """All the writes inside happen together or not at all."""
+        async with self._lock:
+            await self._db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                await self._db.rollback()
+                raise
+            await self._db.commit()
+
+    async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement in its own transaction; returns the number of rows it changed."""
+        async with self._transaction():
+            cursor = await self._db.execute(sql, params)
+            return cursor.rowcount
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -66,7 +89,7 @@ class Store:
         await self._db.close()
 
     async def _migrate(self) -> None:
-        await self._db.execute(
+        await self._write(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
         )
@@ -75,18 +98,13 @@ class Store:
             if number in done:
                 continue
             # One transaction per migration: a crash never leaves one half applied.
-            await self._db.execute("BEGIN")
-            try:
+            async with self._transaction():
                 for statement in statements:
                     await self._db.execute(statement)
                 await self._db.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                     (number, _stamp(utcnow())),
                 )
-            except BaseException:
-                await self._db.rollback()
-                raise
-            await self._db.commit()
             log.info("Applied database migration %d", number)
 
     async def schema_version(self) -> int:
@@ -106,14 +124,13 @@ class Store:
         before = await self.get_chat(chat_id)
         if before is None:
             now = _stamp(utcnow())
-            await self._db.execute(
+            await self._write(
                 # last_digest_at starts now: no digest is owed for the time before.
                 "INSERT INTO chats"
                 " (chat_id, active, digest_time, timezone, created_at, last_digest_at)"
                 " VALUES (?, 1, ?, ?, ?, ?) ON CONFLICT (chat_id) DO NOTHING",
                 (chat_id, digest_time.strftime("%H:%M"), timezone, now, now),
             )
-            await self._db.commit()
         elif not before.active:
             await self.set_active(chat_id, True)
         chat = await self.get_chat(chat_id)
@@ -133,31 +150,21 @@ class Store:
         return [_chat(row) for row in rows]
 
     async def set_active(self, chat_id: int, active: bool) -> None:
-        await self._db.execute(
-            "UPDATE chats SET active = ? WHERE chat_id = ?", (int(active), chat_id)
-        )
-        await self._db.commit()
+        await self._write("UPDATE chats SET active = ? WHERE chat_id = ?", (int(active), chat_id))
 
     async def set_digest_time(self, chat_id: int, when: dt.time) -> None:
-        await self._db.execute(
+        await self._write(
             "UPDATE chats SET digest_time = ? WHERE chat_id = ?",
             (when.strftime("%H:%M"), chat_id),
         )
-        await self._db.commit()
 
     async def set_timezone(self, chat_id: int, timezone: str) -> None:
-        await self._db.execute(
-            "UPDATE chats SET timezone = ? WHERE chat_id = ?", (timezone, chat_id)
-        )
-        await self._db.commit()
+        await self._write("UPDATE chats SET timezone = ? WHERE chat_id = ?", (timezone, chat_id))
 
     async def toggle_announcements(self, chat_id: int, setting: str) -> Chat | None:
         """Flip one of the chat's announcement choices ("new", "cross", "revisions")."""
         column = ANNOUNCEMENT_SETTINGS[setting]  # a fixed column name, never user text
-        await self._db.execute(
-            f"UPDATE chats SET {column} = 1 - {column} WHERE chat_id = ?", (chat_id,)
-        )
-        await self._db.commit()
+        await self._write(f"UPDATE chats SET {column} = 1 - {column} WHERE chat_id = ?", (chat_id,))
         return await self.get_chat(chat_id)
 
     # Subscriptions -------------------------------------------------------------------
@@ -174,29 +181,26 @@ class Store:
         """Add (key, keyword) pairs; a key the chat already has is left alone. Returns added."""
         now = utcnow()
         added = 0
-        for offset, (key, keyword) in enumerate(keywords):
-            # Distinct timestamps keep the order the user typed them in.
-            stamp = _stamp(now + dt.timedelta(microseconds=offset))
-            cursor = await self._db.execute(
-                "INSERT INTO subscriptions (chat_id, keyword_key, keyword, created_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (chat_id, keyword_key) DO NOTHING",
-                (chat_id, key, keyword, stamp),
-            )
-            added += cursor.rowcount
-        await self._db.commit()
+        async with self._transaction():
+            for offset, (key, keyword) in enumerate(keywords):
+                # Distinct timestamps keep the order the user typed them in.
+                stamp = _stamp(now + dt.timedelta(microseconds=offset))
+                cursor = await self._db.execute(
+                    "INSERT INTO subscriptions (chat_id, keyword_key, keyword, created_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (chat_id, keyword_key) DO NOTHING",
+                    (chat_id, key, keyword, stamp),
+                )
+                added += cursor.rowcount
         return added
 
     async def remove_subscription(self, chat_id: int, key: str) -> bool:
-        cursor = await self._db.execute(
+        removed = await self._write(
             "DELETE FROM subscriptions WHERE chat_id = ? AND keyword_key = ?", (chat_id, key)
         )
-        await self._db.commit()
-        return cursor.rowcount > 0
+        return removed > 0
 
     async def remove_all_subscriptions(self, chat_id: int) -> int:
-        cursor = await self._db.execute("DELETE FROM subscriptions WHERE chat_id = ?", (chat_id,))
-        await self._db.commit()
-        return cursor.rowcount
+        return await self._write("DELETE FROM subscriptions WHERE chat_id = ?", (chat_id,))
 
     # Papers --------------------------------------------------------------------------
 
@@ -210,20 +214,21 @@ class Store:
         ordered = list(reversed(batch.values()))  # first occurrence wins, order kept
         if not ordered:
             return []
-        known = await self._known_ids([paper.arxiv_id for paper in ordered])
         stamp = _stamp(utcnow())
-        await self._db.executemany(
-            f"INSERT INTO papers ({_PAPER_COLUMNS}, first_announce_type, first_seen_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (arxiv_id) DO UPDATE SET"
-            " version = excluded.version, title = excluded.title,"
-            " authors = excluded.authors, abstract = excluded.abstract,"
-            " categories = excluded.categories, announce_type = excluded.announce_type,"
-            " updated_at = excluded.updated_at"
-            " WHERE excluded.version > papers.version",
-            [(*_paper_row(paper), paper.announce_type, stamp, stamp) for paper in ordered],
-        )
-        await self._db.commit()
+        async with self._transaction():
+            known = await self._known_ids([paper.arxiv_id for paper in ordered])
+            await self._db.executemany(
+                f"INSERT INTO papers ({_PAPER_COLUMNS},"
+                " first_announce_type, first_seen_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (arxiv_id) DO UPDATE SET"
+                " version = excluded.version, title = excluded.title,"
+                " authors = excluded.authors, abstract = excluded.abstract,"
+                " categories = excluded.categories, announce_type = excluded.announce_type,"
+                " updated_at = excluded.updated_at"
+                " WHERE excluded.version > papers.version",
+                [(*_paper_row(paper), paper.announce_type, stamp, stamp) for paper in ordered],
+            )
         return [paper for paper in ordered if paper.arxiv_id not in known]
 
     async def _known_ids(self, ids: Sequence[str]) -> set[str]:
@@ -305,8 +310,8 @@ class Store:
     async def mark_delivered(self, chat_id: int, arxiv_ids: Iterable[str]) -> None:
         """Record that the chat received these papers (in their stored version); they are
         never pending for it again, unless a later version comes and it wants revisions."""
-        await self._record_deliveries(chat_id, list(arxiv_ids), _stamp(utcnow()))
-        await self._db.commit()
+        async with self._transaction():
+            await self._record_deliveries(chat_id, list(arxiv_ids), _stamp(utcnow()))
 
     async def _record_deliveries(self, chat_id: int, arxiv_ids: Sequence[str], stamp: str) -> None:
         await self._db.executemany(
@@ -331,8 +336,7 @@ class Store:
         """
         now = _stamp(utcnow())
         papers = sorted({arxiv_id for _, ids in parts for arxiv_id in ids})
-        await self._db.execute("BEGIN")
-        try:
+        async with self._transaction():
             cursor = await self._db.execute(
                 "INSERT INTO digests (chat_id, created_at, parts_total, papers)"
                 " VALUES (?, ?, ?, ?)",
@@ -356,10 +360,6 @@ class Store:
                 ],
             )
             await self._record_deliveries(chat_id, papers, now)
-        except BaseException:
-            await self._db.rollback()
-            raise
-        await self._db.commit()
         return digest_id
 
     async def pending_parts(self, chat_id: int | None = None) -> list[OutboxPart]:
@@ -388,11 +388,10 @@ class Store:
         ]
 
     async def mark_part_sent(self, part: OutboxPart) -> None:
-        await self._db.execute(
+        await self._write(
             "UPDATE outbox SET status = 'sent', sent_at = ? WHERE digest_id = ? AND part_no = ?",
             (_stamp(utcnow()), part.digest_id, part.part_no),
         )
-        await self._db.commit()
 
     async def drop_pending_parts(self, chat_id: int) -> int:
         """Give up on a chat's unsent parts (it blocked the bot or was deleted).
@@ -400,13 +399,12 @@ class Store:
         Their papers leave the ledger again: they were never delivered, so a chat that
         comes back gets them in its next digest.
         """
-        rows = await self._fetchall(
-            "SELECT arxiv_ids FROM outbox WHERE chat_id = ? AND status IN ('pending', 'held')",
-            (chat_id,),
-        )
-        unsent = sorted({arxiv_id for row in rows for arxiv_id in json.loads(row[0])})
-        await self._db.execute("BEGIN")
-        try:
+        async with self._transaction():
+            rows = await self._fetchall(
+                "SELECT arxiv_ids FROM outbox WHERE chat_id = ? AND status IN ('pending', 'held')",
+                (chat_id,),
+            )
+            unsent = sorted({arxiv_id for row in rows for arxiv_id in json.loads(row[0])})
             await self._db.executemany(
                 "DELETE FROM deliveries WHERE chat_id = ? AND arxiv_id = ?",
                 [(chat_id, arxiv_id) for arxiv_id in unsent],
@@ -416,30 +414,26 @@ class Store:
                 " WHERE chat_id = ? AND status IN ('pending', 'held')",
                 (chat_id,),
             )
-        except BaseException:
-            await self._db.rollback()
-            raise
-        await self._db.commit()
         return len(rows)
 
     async def release_held_parts(self, digest_id: int, chat_id: int, count: int) -> int:
         """Queue the next `count` held parts of a digest (a press on its "More" button)."""
-        rows = await self._fetchall(
-            "SELECT part_no FROM outbox WHERE digest_id = ? AND chat_id = ? AND status = 'held'"
-            " ORDER BY part_no LIMIT ?",
-            (digest_id, chat_id, count),
-        )
-        await self._db.executemany(
-            "UPDATE outbox SET status = 'pending' WHERE digest_id = ? AND part_no = ?",
-            [(digest_id, row[0]) for row in rows],
-        )
-        await self._db.commit()
+        async with self._transaction():
+            rows = await self._fetchall(
+                "SELECT part_no FROM outbox"
+                " WHERE digest_id = ? AND chat_id = ? AND status = 'held'"
+                " ORDER BY part_no LIMIT ?",
+                (digest_id, chat_id, count),
+            )
+            await self._db.executemany(
+                "UPDATE outbox SET status = 'pending' WHERE digest_id = ? AND part_no = ?",
+                [(digest_id, row[0]) for row in rows],
+            )
         return len(rows)
 
     async def move_chat(self, old_id: int, new_id: int) -> None:
         """A group became a supergroup: its settings, keywords, ledger and outbox follow."""
-        await self._db.execute("BEGIN")
-        try:
+        async with self._transaction():
             await self._db.execute(
                 "INSERT INTO chats (chat_id, active, digest_time, timezone, created_at,"
                 " last_digest_at, want_new, want_cross, want_revisions)"
@@ -463,10 +457,6 @@ class Store:
                     f"UPDATE {table} SET chat_id = ? WHERE chat_id = ?", (new_id, old_id)
                 )
             await self._db.execute("DELETE FROM chats WHERE chat_id = ?", (old_id,))
-        except BaseException:
-            await self._db.rollback()
-            raise
-        await self._db.commit()
 
     async def counts(self, since: dt.datetime) -> dict[str, int]:
         """Figures for the admin view; digests and messages count from `since`."""
@@ -494,10 +484,9 @@ class Store:
         return {row[0] for row in rows}
 
     async def record_digest(self, chat_id: int, moment: dt.datetime) -> None:
-        await self._db.execute(
+        await self._write(
             "UPDATE chats SET last_digest_at = ? WHERE chat_id = ?", (_stamp(moment), chat_id)
         )
-        await self._db.commit()
 
 
 def _paper_row(paper: Paper) -> tuple[Any, ...]:

@@ -56,6 +56,10 @@ def config(telegram: FakeBotAPI, feeds: FeedServer, tmp_path: Path) -> Config:
         database_path=tmp_path / "data" / "bot.sqlite3",
         polling_timeout=1,
         http_timeout=5,
+        # Tests talk fast to one chat; the real limits are exercised in test_ratelimit.py,
+        # test_fakes.py and one end-to-end test that turns the referee on.
+        telegram_private_per_s=50,
+        telegram_private_burst=20,
     )
 
 

@@ -171,3 +171,20 @@ async def test_blocked_chat_drops_queue_and_keeps_papers_for_later(bot: BotUnder
     bot.telegram.unblock(USER)
     await bot.ask("/digest")
     assert ids_in(await bot.settle())
+
+
+async def test_real_flood_limits_are_respected_end_to_end(
+    start_bot: StartBot, telegram: FakeBotAPI
+) -> None:
+    """With Telegram's own limits enforced by the fake, a long digest arrives with no 429."""
+    async with start_bot(
+        telegram_private_per_s=1.0, telegram_private_burst=3, max_digest_messages=10
+    ) as bot:
+        await bot.wait_for_papers(86)
+        telegram.enforce_rate_limits()
+        await bot.ask('/subscribe "large language model", agent')
+        await bot.ask("/digest")
+        messages = await bot.settle(quiet=3.5)
+    assert len(ids_in(messages)) >= 10
+    assert telegram.rate_limit_hits == []
+    assert telegram.violations == []

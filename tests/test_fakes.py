@@ -440,6 +440,88 @@ async def test_wait_for_messages_reports_what_arrived(bot: Bot, api: FakeBotAPI)
 
 
 # ---------------------------------------------------------------------------------------------
+# FakeBotAPI as the referee of Telegram's flood limits
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_rate_limits_are_not_enforced_by_default(bot: Bot, api: FakeBotAPI) -> None:
+    """Without enforce_rate_limits, a quick burst to one chat is all delivered and timed."""
+    await asyncio.gather(*(bot.send_message(CHAT, f"m{i}") for i in range(40)))
+    assert len(api.messages_to(CHAT)) == 40
+    assert api.rejected == []
+    assert len(api.message_times) == 40
+    assert all(chat == CHAT for _, chat in api.message_times)
+
+
+async def test_global_limit_answers_429_and_counts_a_violation(bot: Bot, api: FakeBotAPI) -> None:
+    """Over the global rate within a second, a send is refused 429 with retry_after 1."""
+    api.enforce_rate_limits(global_per_s=5)
+    for chat in range(1, 6):
+        await bot.send_message(chat, "ok")
+    with pytest.raises(RetryAfter) as excinfo:
+        await bot.send_message(6, "one too many")
+    assert excinfo.value.retry_after == dtm.timedelta(seconds=1)
+    assert len(api.sent) == 5
+    assert api.rejected == [("sendMessage", 429, "Too Many Requests: retry after 1")]
+    assert api.violations == api.rejected
+    [hit] = api.rate_limit_hits
+    assert (hit.method, hit.chat_id, hit.limit, hit.retry_after) == ("sendMessage", 6, "global", 1)
+
+
+async def test_private_chat_limit_is_per_chat(bot: Bot, api: FakeBotAPI) -> None:
+    """A private chat takes private_burst messages per burst/rate seconds; others are apart."""
+    api.enforce_rate_limits(private_per_s=1, private_burst=2)
+    await bot.send_message(CHAT, "one")
+    await bot.send_message(CHAT, "two")
+    with pytest.raises(RetryAfter) as excinfo:
+        await bot.send_message(CHAT, "three")
+    # The window is 2 s long: the third may go once the first leaves it.
+    assert excinfo.value.retry_after == dtm.timedelta(seconds=2)
+    await bot.send_message(CHAT + 1, "another chat is not affected")
+    assert [hit.limit for hit in api.rate_limit_hits] == ["private"]
+    assert len(api.sent) == 3
+
+
+async def test_group_limit_is_per_group(bot: Bot, api: FakeBotAPI) -> None:
+    """Groups, supergroups and channels take group_limit messages per group_period."""
+    api.enforce_rate_limits(group_limit=2, group_period=60)
+    for _ in range(2):
+        await bot.send_message(-100123, "ok")
+    with pytest.raises(RetryAfter) as excinfo:
+        await bot.send_message(-100123, "too many for this group")
+    assert excinfo.value.retry_after == dtm.timedelta(seconds=60)
+    await bot.send_message(-456, "another group")
+    assert [(hit.chat_id, hit.limit) for hit in api.rate_limit_hits] == [(-100123, "group")]
+
+
+async def test_window_slides_and_refused_sends_do_not_count(bot: Bot, api: FakeBotAPI) -> None:
+    """Once the oldest send leaves the window another is accepted; a refused one never counted."""
+    api.enforce_rate_limits(private_per_s=10, private_burst=1)  # one per 0.1 s
+    await bot.send_message(CHAT, "first")
+    with pytest.raises(RetryAfter):
+        await bot.send_message(CHAT, "refused")
+    await asyncio.sleep(0.15)
+    await bot.send_message(CHAT, "second")  # the refused one would have blocked it
+    assert [m.plain_text for m in api.messages_to(CHAT)] == ["first", "second"]
+    (first, _), (second, _) = api.message_times
+    assert second - first >= 0.1
+
+
+async def test_edits_count_and_chat_actions_do_not(bot: Bot, api: FakeBotAPI) -> None:
+    """Edits count against the chat's limit; chat actions are never limited."""
+    api.enforce_rate_limits(private_per_s=1, private_burst=1)
+    message = await bot.send_message(CHAT, "draft")
+    for _ in range(3):
+        await bot.send_chat_action(CHAT, "typing")
+    with pytest.raises(RetryAfter):
+        await bot.edit_message_text("final", CHAT, message.message_id)
+    assert [hit.method for hit in api.rate_limit_hits] == ["editMessageText"]
+    api.stop_enforcing_rate_limits()
+    await bot.edit_message_text("final", CHAT, message.message_id)
+    assert [m.plain_text for m in api.messages_to(CHAT)] == ["final"]
+
+
+# ---------------------------------------------------------------------------------------------
 # FeedServer through httpx
 # ---------------------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -240,3 +241,23 @@ async def test_version_one_database_is_upgraded_in_place(tmp_path: Path) -> None
         assert [p.arxiv_id for p in pending] == ["2508.00001"]
     finally:
         await store.close()
+
+
+async def test_concurrent_writers_never_nest_transactions(store: Store) -> None:
+    """Many chats composing, sending and subscribing at once: every write lands, none fails."""
+    await store.add_papers([paper(f"2508.{n:05d}") for n in range(40)])
+
+    async def chat_work(chat_id: int) -> None:
+        await store.ensure_chat(chat_id, EIGHT, "UTC")
+        ids = [f"2508.{n:05d}" for n in range(chat_id % 40, chat_id % 40 + 1)]
+        await store.compose_digest(chat_id, [("a", ids), ("b", [])], visible=2)
+        for part in await store.pending_parts(chat_id):
+            await store.mark_part_sent(part)
+        await store.add_subscriptions(chat_id, [("k", "k")])
+
+    await asyncio.gather(*(chat_work(chat_id) for chat_id in range(100, 160)))
+    assert await store.pending_parts() == []
+    counts = await store.counts(utcnow() - dt.timedelta(hours=1))
+    assert counts["digests"] == 60
+    assert counts["messages"] == 120
+    assert counts["subscriptions"] == 60

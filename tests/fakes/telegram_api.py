@@ -6,6 +6,11 @@ HTTP statuses, long polling with offset confirmation, and Telegram's validation 
 (HTML entity parsing as tdlib does it, the 4096 UTF-16 code unit limit). It is the referee of the
 end-to-end tests, so it never shares code with the bot.
 
+Telegram's flood limits are opt-in (``enforce_rate_limits``): about 30 messages a second in
+all, about one a second per private chat and 20 a minute per group, checked as sliding windows
+over the moments sends and edits arrive. A request over a limit is answered 429 "Too Many
+Requests: retry after N", as Telegram does, and counts as a violation: the bot broke a rule.
+
 Deliberate deviation: Telegram silently keeps a bare ``&`` (or an unknown entity such as
 ``&nbsp;``) as literal text, although its docs require escaping it. By default this fake
 rejects it (``strict_entities=True``) so escaping bugs surface in tests; pass
@@ -16,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import string
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
@@ -42,6 +49,8 @@ __all__ = [
     "DEFAULT_TOKEN",
     "MAX_MESSAGE_UTF16",
     "FakeBotAPI",
+    "RateLimitHit",
+    "RateLimits",
     "SentMessage",
     "TelegramParseError",
     "parse_message_text",
@@ -644,6 +653,102 @@ class SentMessage:
         return [b["callback_data"] for b in self.buttons if "callback_data" in b]
 
 
+@dataclass(frozen=True)
+class RateLimits:
+    """Telegram's flood limits as the referee enforces them, each "at most N in any T s".
+
+    Globally ``global_per_s`` messages in any second; in a private chat ``private_burst``
+    messages in any ``private_burst / private_per_s`` seconds (one a second with a short
+    burst); in a group, supergroup or channel ``group_limit`` in any ``group_period`` seconds.
+    """
+
+    global_per_s: int = 30
+    private_per_s: float = 1.0
+    private_burst: int = 3
+    group_limit: int = 20
+    group_period: float = 60.0
+
+
+@dataclass(frozen=True)
+class RateLimitHit:
+    """A request the referee answered 429 because it would have broken a limit."""
+
+    at: float  # time.monotonic() when it arrived
+    method: str
+    chat_id: int | str | None
+    limit: str  # "global", "private" or "group"
+    retry_after: int
+
+
+class _SlidingWindow:
+    """At most ``limit`` events in any ``period`` seconds, per key."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = limit
+        self.period = period
+        self._events: dict[int | str | None, deque[float]] = {}
+
+    def wait(self, key: int | str | None, now: float) -> float:
+        """Seconds until one more event is allowed for ``key``; 0 when it is allowed now."""
+        events = self._events.get(key)
+        if events is None:
+            return 0.0
+        while events and events[0] <= now - self.period:
+            events.popleft()
+        if not events:
+            del self._events[key]  # a fan-out to many chats must not keep them all
+            return 0.0
+        return events[0] + self.period - now if len(events) >= self.limit else 0.0
+
+    def add(self, key: int | str | None, now: float) -> None:
+        self._events.setdefault(key, deque()).append(now)
+
+
+class _FloodControl:
+    """The three windows of RateLimits, checked before a send and fed after it succeeds."""
+
+    def __init__(self, limits: RateLimits) -> None:
+        self.limits = limits
+        self.overall = _SlidingWindow(limits.global_per_s, 1.0)
+        self.private = _SlidingWindow(
+            limits.private_burst, limits.private_burst / limits.private_per_s
+        )
+        self.group = _SlidingWindow(limits.group_limit, limits.group_period)
+
+    def _chat_window(self, chat_id: int | str | None) -> tuple[str, _SlidingWindow] | None:
+        if chat_id is None:
+            return None
+        if isinstance(chat_id, int) and chat_id > 0:
+            return "private", self.private
+        return "group", self.group  # negative ids and "@channelname"
+
+    def check(self, chat_id: int | str | None, now: float) -> tuple[str, float] | None:
+        """The limit a message to the chat would break now and how long to wait, or None."""
+        chat = self._chat_window(chat_id)
+        if chat is not None and (wait := chat[1].wait(chat_id, now)) > 0:
+            return chat[0], wait
+        if (wait := self.overall.wait(None, now)) > 0:
+            return "global", wait
+        return None
+
+    def add(self, chat_id: int | str | None, now: float) -> None:
+        self.overall.add(None, now)
+        chat = self._chat_window(chat_id)
+        if chat is not None:
+            chat[1].add(chat_id, now)
+
+
+# Requests that post or change a message: what Telegram's flood limits count.
+_COUNTED_METHODS = frozenset({"sendmessage", "editmessagetext", "editmessagereplymarkup"})
+
+
+def _limited_chat(params: JSONDict) -> int | str | None:
+    chat_id = params.get("chat_id")
+    if isinstance(chat_id, int | str) and not isinstance(chat_id, bool) and chat_id != "":
+        return chat_id
+    return None
+
+
 @dataclass
 class _Fault:
     method: str  # lower-case
@@ -670,6 +775,10 @@ class FakeBotAPI(LoopbackServer):
         self.edits: list[SentMessage] = []
         self.rejected: list[tuple[str, int, str]] = []
         self.violations: list[tuple[str, int, str]] = []
+        # (time.monotonic(), chat_id) of every send or edit accepted, for rate checks.
+        self.message_times: list[tuple[float, int | str | None]] = []
+        self.rate_limit_hits: list[RateLimitHit] = []
+        self._flood: _FloodControl | None = None
         self.chat_actions: list[tuple[int, str]] = []
         self.callback_answers: list[JSONDict] = []
         self.allowed_updates: list[str] | None = None
@@ -910,6 +1019,28 @@ class FakeBotAPI(LoopbackServer):
             _Fault(method.lower(), chat_id, status, description or default, parameters, times)
         )
 
+    def enforce_rate_limits(
+        self,
+        global_per_s: int = 30,
+        private_per_s: float = 1.0,
+        private_burst: int = 3,
+        group_limit: int = 20,
+        group_period: float = 60.0,
+    ) -> RateLimits:
+        """Referee Telegram's flood limits from now on (see RateLimits); returns them.
+
+        A send or edit over a limit is answered 429 "Too Many Requests: retry after N" with
+        ``parameters.retry_after`` (N whole seconds until the window frees, at least 1), is
+        not delivered and not counted, and is recorded in ``rejected``, ``violations`` and
+        ``rate_limit_hits``. Chat actions, callback answers and the like are never limited.
+        """
+        limits = RateLimits(global_per_s, private_per_s, private_burst, group_limit, group_period)
+        self._flood = _FloodControl(limits)
+        return limits
+
+    def stop_enforcing_rate_limits(self) -> None:
+        self._flood = None
+
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: sends to the chat answer 403."""
         self._blocked.add(chat_id)
@@ -1011,6 +1142,7 @@ class FakeBotAPI(LoopbackServer):
         return result
 
     async def _handle(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
         match = _API_PATH.fullmatch(request.path)
         if match is None:
             file_match = _FILE_PATH.fullmatch(request.path)
@@ -1030,10 +1162,37 @@ class FakeBotAPI(LoopbackServer):
             if handler is None:
                 raise _ApiError(404, "Not Found")
             self._inject_fault(name, params)
+            counted = name.lower() in _COUNTED_METHODS
+            if counted:
+                self._check_flood(name, params, arrived)
             result = await handler(params)
         except _ApiError as err:
             return self._error_response(name, err)
+        if counted:
+            self._count_message(params, arrived)
         return web.json_response({"ok": True, "result": result})
+
+    def _check_flood(self, method: str, params: JSONDict, now: float) -> None:
+        if self._flood is None:
+            return
+        chat_id = _limited_chat(params)
+        broken = self._flood.check(chat_id, now)
+        if broken is None:
+            return
+        limit, wait = broken
+        retry_after = max(1, math.ceil(wait))
+        self.rate_limit_hits.append(RateLimitHit(now, method, chat_id, limit, retry_after))
+        raise _ApiError(
+            429,
+            f"Too Many Requests: retry after {retry_after}",
+            parameters={"retry_after": retry_after},
+        )
+
+    def _count_message(self, params: JSONDict, now: float) -> None:
+        chat_id = _limited_chat(params)
+        self.message_times.append((now, chat_id))
+        if self._flood is not None:
+            self._flood.add(chat_id, now)
 
     def _token_error(self, token: str) -> _ApiError:
         # Telegram: 401 for a well-formed token it does not know, 404 for a malformed one.
