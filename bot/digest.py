@@ -15,6 +15,8 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.latex import to_unicode
+from bot.matching import highlight_spans
 from bot.models import Hit, Paper
 
 MAX_MESSAGE_LENGTH = 4096
@@ -106,11 +108,17 @@ def _authors_text(authors: Sequence[str]) -> str:
 
 
 def _meta_text(hit: Hit) -> str:
-    """Categories and matched keywords: "cs.AI · cs.CL — matched: diffusion, GAN"."""
+    """Categories and why the paper is here: "cs.AI · cs.CL — matched: diffusion — title"."""
     categories = " · ".join(filter(None, map(_clean, hit.paper.categories)))
-    keywords = ", ".join(filter(None, map(_clean, hit.keywords)))
-    matched = f"matched: {keywords}" if keywords else ""
-    return " — ".join(part for part in (categories, matched) if part)
+    if hit.matches:
+        reasons = "; ".join(
+            f"{_clean(m.query)} — {', '.join(m.fields)}" if m.fields else _clean(m.query)
+            for m in hit.matches
+        )
+    else:
+        reasons = ", ".join(filter(None, map(_clean, hit.keywords)))
+    matched = f"matched: {reasons}" if reasons else ""
+    return "\n".join(part for part in (categories, matched) if part)
 
 
 def _announce_mark(paper: Paper) -> str:
@@ -127,20 +135,33 @@ def _announce_mark(paper: Paper) -> str:
 
 
 def _plain_fields(hit: Hit) -> dict[str, str]:
+    """The visible texts of a paper: LaTeX shown as Unicode, whitespace tidied."""
     paper = hit.paper
     return {
-        "title": _clean(paper.title) or f"arXiv:{_clean(paper.arxiv_id)}",
-        "authors": _authors_text(paper.authors),
+        "title": _clean(to_unicode(paper.title)) or f"arXiv:{_clean(paper.arxiv_id)}",
+        "authors": _authors_text([to_unicode(name) for name in paper.authors]),
         "meta": _meta_text(hit),
         "mark": _announce_mark(paper),
-        "abstract": _clean(paper.abstract),
+        "abstract": _clean(to_unicode(paper.abstract)),
     }
 
 
-def _paper_html(paper: Paper, fields: dict[str, str], index: int | None) -> str:
+def _title_html(title: str, queries: Sequence[str]) -> str:
+    """The escaped title with the words the queries matched in bold."""
+    out, done = [], 0
+    for start, end in highlight_spans(title, queries) if queries else []:
+        out += [html.escape(title[done:start]), f"<b>{html.escape(title[start:end])}</b>"]
+        done = end
+    out.append(html.escape(title[done:]))
+    return "".join(out)
+
+
+def _paper_html(
+    paper: Paper, fields: dict[str, str], index: int | None, queries: Sequence[str] = ()
+) -> str:
     number = f"{index}. " if index is not None else ""
-    title = html.escape(fields["title"] or _ELLIPSIS)
-    lines = [f'{number}<b><a href="{_href(paper.url)}">{title}</a></b>']
+    title = _title_html(fields["title"] or _ELLIPSIS, queries)
+    lines = [f'{number}<a href="{_href(paper.url)}">{title}</a>']
     if fields["authors"]:
         lines.append(html.escape(fields["authors"]))
     if fields["meta"]:
@@ -161,13 +182,14 @@ def format_paper(
     the authors and the title. ValueError if even that cannot make it fit.
     """
     fields = _plain_fields(hit)
-    block = _paper_html(hit.paper, fields, index)
+    queries = [match.query for match in hit.matches] or list(hit.keywords)
+    block = _paper_html(hit.paper, fields, index, queries)
     for name in _SHRINK_ORDER:
         excess = telegram_length(block) - max_length
         if excess <= 0:
             return block
         fields[name] = _truncate(fields[name], _utf16_length(fields[name]) - excess)
-        block = _paper_html(hit.paper, fields, index)
+        block = _paper_html(hit.paper, fields, index, queries)
     if telegram_length(block) > max_length:
         raise ValueError(f"a paper cannot be shown in {max_length} characters")
     return block

@@ -18,8 +18,16 @@ from bot.config import parse_time, parse_timezone
 from bot.delivery import MORE_PREFIX
 from bot.digest import MAX_MESSAGE_LENGTH, render_digest, split_blocks
 from bot.jobs import schedule_digest, send_digest
-from bot.matching import MAX_SUBSCRIPTIONS, KeywordError, match_papers, normalize, parse_keywords
+from bot.matching import (
+    MAX_QUERY_LENGTH,
+    MAX_SUBSCRIPTIONS,
+    KeywordError,
+    match_papers,
+    parse_keywords,
+)
 from bot.models import Chat
+from bot.query import QueryError, describe, parse_query
+from bot.ratelimit import TelegramRateLimiter
 from bot.services import Services
 from bot.store import utcnow
 
@@ -33,6 +41,14 @@ NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 def _services(context: Context) -> Services:
     return services_mod.get(context.bot_data)
+
+
+def subscription_key(query: str) -> str:
+    """One key per meaning: `Diffusion  models` and `diffusion model` are one subscription."""
+    try:
+        return describe(parse_query(query))
+    except QueryError:  # stored before a rule change: it still has to be listable/removable
+        return query
 
 
 def command_args(update: Update) -> str:
@@ -87,7 +103,7 @@ async def start(update: Update, context: Context) -> None:
 
 
 async def help_command(update: Update, context: Context) -> None:
-    await reply(update, texts.HELP.format(max_subs=MAX_SUBSCRIPTIONS, max_len=100))
+    await reply(update, texts.HELP.format(max_subs=MAX_SUBSCRIPTIONS, max_len=MAX_QUERY_LENGTH))
 
 
 async def subscribe(update: Update, context: Context) -> None:
@@ -104,9 +120,9 @@ async def subscribe(update: Update, context: Context) -> None:
     chat = await _chat(update, context)
     store = _services(context).store
     existing = await store.subscriptions_for(chat.chat_id)
-    have = {normalize(k) for k in existing}
-    fresh = [k for k in keywords if normalize(k) not in have]
-    already = [k for k in keywords if normalize(k) in have]
+    have = {subscription_key(k) for k in existing}
+    fresh = [k for k in keywords if subscription_key(k) not in have]
+    already = [k for k in keywords if subscription_key(k) in have]
     if len(existing) + len(fresh) > MAX_SUBSCRIPTIONS:
         await reply(
             update,
@@ -114,7 +130,7 @@ async def subscribe(update: Update, context: Context) -> None:
             f"{MAX_SUBSCRIPTIONS}. Nothing was changed — remove some with /unsubscribe first.",
         )
         return
-    await store.add_subscriptions(chat.chat_id, [(normalize(k), k) for k in fresh])
+    await store.add_subscriptions(chat.chat_id, [(subscription_key(k), k) for k in fresh])
     lines = []
     if fresh:
         lines.append("Subscribed to " + _quoted(fresh) + ".")
@@ -167,7 +183,9 @@ async def unsubscribe(update: Update, context: Context) -> None:
     except KeywordError as exc:
         await reply(update, f"{html.escape(str(exc))}\n{texts.UNSUBSCRIBE_USAGE}")
         return
-    gone = [k for k in keywords if await store.remove_subscription(chat.chat_id, normalize(k))]
+    gone = [
+        k for k in keywords if await store.remove_subscription(chat.chat_id, subscription_key(k))
+    ]
     missing = [k for k in keywords if k not in gone]
     lines = []
     if gone:
@@ -338,6 +356,30 @@ async def more_button(update: Update, context: Context) -> None:
     await query.answer(None if released else "That was all of this digest.")
     # The button has done its job; the next page carries its own if more remains.
     await query.edit_message_reply_markup(reply_markup=None)
+
+
+async def stats(update: Update, context: Context) -> None:
+    """/stats for the admins; to anyone else it is an unknown command, with no hint."""
+    services = _services(context)
+    user = update.effective_user
+    if user is None or user.id not in services.config.admin_ids:
+        await unknown_command(update, context)
+        return
+    counts = await services.store.counts(utcnow() - dt.timedelta(hours=24))
+    limiter = getattr(context.bot, "rate_limiter", None)
+    recent = limiter.stats.recent() if isinstance(limiter, TelegramRateLimiter) else {}
+    lines = [
+        "<b>Bot statistics</b>",
+        f"Chats: {counts['chats']} ({counts['active_chats']} active)",
+        f"Subscriptions: {counts['subscriptions']}",
+        f"Papers stored: {counts['papers']}",
+        f"Last 24 h: {counts['digests']} digests, {counts['messages']} messages sent",
+        f"Last 24 h: {recent.get('too_many', 0)} answers 429, "
+        f"{recent.get('retries', 0) + recent.get('network_retries', 0)} retries",
+        f"Outbox: {counts['pending_parts']} parts pending, "
+        f"{counts['held_parts']} behind a More button",
+    ]
+    await reply(update, "\n".join(lines))
 
 
 async def unknown_command(update: Update, context: Context) -> None:

@@ -1,8 +1,7 @@
-"""Keyword matching: bring keywords and paper text to one normal form and compare word sequences.
+"""Match papers to a chat's queries, rank the hits, find what to bold, parse /subscribe lists.
 
-A keyword matches when its words occur contiguously, as whole words, in the paper's title or
-abstract. Keywords are compiled to objects with a ``matches(text_norm)`` method (see `Query`) so
-that a richer query language can later add other kinds of terms without touching the callers.
+The query language is `bot.query`, the normal form `bot.normalize`, and the matching itself
+`bot.engine.Engine`; this module is what the handlers and jobs call.
 """
 
 from __future__ import annotations
@@ -10,191 +9,63 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Iterable, Sequence
 
-from bot.models import Hit, Paper
+from bot.engine import Engine, occurrences
+from bot.models import Hit, Match, Paper
+from bot.normalize import FORMAT_TABLE, CharTable, normalize, words
+from bot.query import (
+    MAX_QUERY_LENGTH,
+    QUOTES,
+    QueryError,
+    Term,
+    describe,
+    parse_query,
+    positive_terms,
+)
 
-MAX_KEYWORD_LENGTH = 100
+__all__ = [
+    "MAX_KEYWORD_LENGTH",
+    "MAX_QUERY_LENGTH",
+    "MAX_SUBSCRIPTIONS",
+    "KeywordError",
+    "QueryError",
+    "highlight_spans",
+    "match_papers",
+    "normalize",
+    "paper_text",
+    "parse_keywords",
+    "rank",
+    "validate_keyword",
+]
+
 MAX_SUBSCRIPTIONS = 50
+MAX_KEYWORD_LENGTH = MAX_QUERY_LENGTH
+KeywordError = QueryError  # the name the handlers know
 
-# Keywords are split on commas (ASCII and full-width, as typed with CJK keyboards) and on line
-# breaks, because users naturally type one keyword per line; quotes protect both.
+# Queries are split on commas (ASCII and full-width, as typed with CJK keyboards) and on line
+# breaks, because users naturally type one query per line; quotes protect both.
 _SEPARATORS = frozenset(",\uff0c\n")
-# Phone keyboards turn " into curly quotes; German ones open with „. Any of them opens or closes.
-_QUOTES = frozenset('"\u201c\u201d\u201e\u201f')
-_SHOWN_KEYWORD_LENGTH = 40
+_SHOWN_QUERY_LENGTH = 40
 
 # Paper fields are joined with a line break so that a phrase cannot match across the end of the
-# title and the start of the abstract (keywords never contain line breaks).
+# title and the start of the abstract.
 _FIELD_SEPARATOR = " \n "
-
-_LATEX_TRIGGER = re.compile(r"[\\${]")
-# Tokens of LaTeX source: control sequences, math shifts, braces, whitespace, and plain runs.
-_LATEX_TOKEN = re.compile(r"\\(?:[a-zA-Z]+\*?|.)?|\$\$?|[{}]|\s+|[^\\${}\s]+", re.DOTALL)
-# An unescaped % starts a LaTeX comment, which would swallow the rest of the line; in abstracts
-# it almost always means "per cent".
-_UNESCAPED_PERCENT = re.compile(r"(?<!\\)%")
+_WORD_RUN = re.compile("w+")
 
 
-class KeywordError(ValueError):
-    """A keyword list that cannot be used; ``str(error)`` is an English sentence for the user."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+def _run_char(codepoint: int) -> str:
+    """Letters, digits and marks (and format characters, which join words) map to w."""
+    kind = unicodedata.category(chr(codepoint))
+    return "w" if kind[0] in "LNM" or kind == "Cf" else " "
 
 
-class Query(Protocol):
-    """Anything that can decide whether a normalised text matches it."""
-
-    def matches(self, text_norm: str) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Phrase:
-    """A keyword or phrase in normal form, matched as a contiguous run of whole words."""
-
-    norm: str
-
-    def matches(self, text_norm: str) -> bool:
-        return keyword_matches(self.norm, text_norm)
-
-
-# --- normal form ------------------------------------------------------------------------------
-
-
-class _CharTable(dict[int, int | str | None]):
-    """A ``str.translate`` table that classifies each code point once, on first sight."""
-
-    def __init__(self, classify: Callable[[int], int | str | None]) -> None:
-        super().__init__()
-        self._classify = classify
-
-    def __missing__(self, codepoint: int) -> int | str | None:
-        value: int | str | None = self._classify(codepoint)
-        self[codepoint] = value
-        return value
-
-
-def _drop_format_char(codepoint: int) -> int | None:
-    """Delete format characters (zero-width spaces and joiners, soft hyphens, BOM); keep others."""
-    return None if unicodedata.category(chr(codepoint)) == "Cf" else codepoint
-
-
-def _word_char_or_space(codepoint: int) -> int | str:
-    """Keep letters, digits and combining marks (part of words in many scripts); else a space."""
-    return codepoint if unicodedata.category(chr(codepoint))[0] in "LNM" else " "
-
-
-_FORMAT_TABLE = _CharTable(_drop_format_char)
-_WORD_TABLE = _CharTable(_word_char_or_space)
-
-
-@functools.cache
-def _latex_converter() -> Any:
-    """The shared pylatexenc converter, built on first use (its import is slow)."""
-    from pylatexenc.latex2text import LatexNodes2Text
-
-    return LatexNodes2Text()
-
-
-def _convert_latex_fragment(fragment: str) -> str:
-    """LaTeX to plain text; the raw fragment if pylatexenc fails, which it does on some input."""
-    try:
-        text = _latex_converter().latex_to_text(_UNESCAPED_PERCENT.sub(r"\\%", fragment))
-    except Exception:  # IndexError, RecursionError, ...: arbitrary input must never break matching
-        return fragment
-    return text if isinstance(text, str) else fragment
-
-
-@dataclass(slots=True)
-class _LatexScope:
-    """What is open at a point of LaTeX source: groups, math, a macro awaiting its arguments."""
-
-    depth: int = 0
-    brackets: int = 0  # \( or \[ math
-    dollar: bool = False
-    display: bool = False  # $$ math
-    after_macro: bool = False
-
-    @property
-    def closed(self) -> bool:
-        return not (self.depth or self.brackets or self.dollar or self.display or self.after_macro)
-
-    def advance(self, token: str) -> None:
-        """Account for a token that is not whitespace."""
-        self.after_macro = token[0] == "\\"
-        if token == "{":
-            self.depth += 1
-        elif token == "}":
-            self.depth = max(self.depth - 1, 0)
-        elif token == "$":
-            self.dollar = not self.dollar
-        elif token == "$$":
-            self.display = not self.display
-        elif token in ("\\(", "\\["):
-            self.brackets += 1
-        elif token in ("\\)", "\\]"):
-            self.brackets = max(self.brackets - 1, 0)
-
-
-def _latex_fragments(text: str) -> list[str]:
-    """Split LaTeX source at whitespace where no group, math or macro argument is open.
-
-    Pieces can be converted one by one with the same result as the whole text, and the plain
-    ones, usually most of an abstract, need no conversion at all. Unclosed groups or math just
-    make the rest of the text one piece.
-    """
-    pieces: list[str] = []
-    current: list[str] = []
-    scope = _LatexScope()
-    for token in _LATEX_TOKEN.findall(text):
-        if not token[0].isspace():
-            scope.advance(token)
-        elif scope.closed:
-            pieces += ["".join(current), token]
-            current = []
-            continue
-        current.append(token)
-    pieces.append("".join(current))
-    return pieces
-
-
-def _latex_to_text(text: str) -> str:
-    """Remove LaTeX markup, converting only the pieces that contain any (pylatexenc is slow)."""
-    return "".join(
-        _convert_latex_fragment(piece) if _LATEX_TRIGGER.search(piece) else piece
-        for piece in _latex_fragments(text)
-    )
-
-
-def normalize(text: str) -> str:
-    """The form keywords and paper text are compared in: plain, folded words joined by spaces."""
-    if _LATEX_TRIGGER.search(text):
-        text = _latex_to_text(text)
-    if text.isascii():
-        text = text.lower()  # the same as NFKC + casefold for ASCII, and much faster
-    else:
-        # Format characters go first so that what they separated can compose; casefolding can
-        # produce decomposed sequences (e.g. from U+0345), hence the second NFKC.
-        text = unicodedata.normalize("NFKC", text.translate(_FORMAT_TABLE)).casefold()
-        text = unicodedata.normalize("NFKC", text)
-    return " ".join(text.translate(_WORD_TABLE).split())
+# Displayed text is mapped character for character, so runs of "w" keep their offsets.
+_RUN_TABLE = CharTable(_run_char)
+_NEW_STYLE_ID = re.compile(r"\d{4}\.\d{4,5}")
 
 
 # --- matching ---------------------------------------------------------------------------------
-
-
-def keyword_matches(keyword_norm: str, text_norm: str) -> bool:
-    """Whether the keyword's words occur contiguously as whole words in the text (both normal)."""
-    return bool(keyword_norm) and f" {keyword_norm} " in f" {text_norm} "
-
-
-def compile_query(keyword: str) -> Query:
-    """The matcher for one subscription as the user typed it."""
-    return Phrase(normalize(keyword))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -207,100 +78,151 @@ def paper_text(paper: Paper) -> str:
     return _normalized_fields(paper.title, paper.abstract)
 
 
-def _matching(paper: Paper, queries: Sequence[tuple[str, Query]]) -> tuple[str, ...]:
-    text = paper_text(paper)
-    return tuple(keyword for keyword, query in queries if query.matches(text))
+def match_papers(papers: Iterable[Paper], queries: Sequence[str]) -> list[Hit]:
+    """A hit for each paper that matches at least one query, most relevant first (see `rank`).
+
+    Each hit lists the matching queries as given, in the given order, with the fields where
+    their terms occur. Queries that do not parse are skipped (stored ones may predate a
+    grammar change); validate new ones with `parse_keywords` or `bot.query.parse_query`.
+    """
+    papers = list(papers)
+    hits = []
+    for paper, found in zip(papers, Engine(enumerate(queries)).match_batch(papers), strict=True):
+        if found:
+            matches = tuple(Match(queries[index], fields) for index, fields in sorted(found))
+            hits.append(Hit(paper, tuple(match.query for match in matches), matches))
+    return rank(hits)
 
 
-def _compile_all(keywords: Sequence[str]) -> list[tuple[str, Query]]:
-    return [(keyword, compile_query(keyword)) for keyword in keywords]
+def _tier(hit: Hit) -> int:
+    """0: a query hit the title or named an author; 1: the abstract; 2: categories only."""
+    fields = {name for match in hit.matches for name in match.fields}
+    if fields & {"title", "authors"}:
+        return 0
+    return 1 if "abstract" in fields else 2
 
 
-def match_paper(paper: Paper, keywords: Sequence[str]) -> tuple[str, ...]:
-    """The keywords, as given and in the given order, that match the paper's title or abstract."""
-    return _matching(paper, _compile_all(keywords))
+def _age(paper: Paper) -> tuple[int, bool, str]:
+    """Grows with time: announcement day, then new-style ids (2508.13167), which grow too."""
+    day = paper.announced.toordinal() if paper.announced else 0
+    return day, _NEW_STYLE_ID.fullmatch(paper.arxiv_id) is not None, paper.arxiv_id
 
 
-def match_papers(papers: Iterable[Paper], keywords: Sequence[str]) -> list[Hit]:
-    """A hit for each paper that matches at least one keyword, in the papers' order."""
-    queries = _compile_all(keywords)
-    hits = (Hit(paper, _matching(paper, queries)) for paper in papers)
-    return [hit for hit in hits if hit.keywords]
+def rank(hits: Iterable[Hit]) -> list[Hit]:
+    """Most relevant first: title (or author) hits before abstract hits before category-only
+    hits, then more distinct matching queries first, then newest first."""
+    newest_first = sorted(hits, key=lambda hit: _age(hit.paper), reverse=True)  # stable
+    return sorted(newest_first, key=lambda hit: (_tier(hit), -len(set(hit.keywords))))
+
+
+# --- highlighting -----------------------------------------------------------------------------
+
+
+def _title_terms(queries: Sequence[str]) -> list[Term]:
+    terms: list[Term] = []
+    for text in queries:
+        try:
+            query = parse_query(text)
+        except QueryError:
+            continue
+        terms += (term for term in positive_terms(query) if term.field in (None, "title"))
+    return terms
+
+
+def highlight_spans(text: str, queries: Sequence[str]) -> list[tuple[int, int]]:
+    """Character ranges of ``text`` (a title as displayed, LaTeX already rendered) covered by
+    the queries' positive title and unfielded terms: sorted, overlapping ones merged."""
+    terms = _title_terms(queries)
+    tokens: list[str] = []
+    runs: list[tuple[int, int]] = []  # the characters each token came from
+    for run in _WORD_RUN.finditer(text.translate(_RUN_TABLE)):
+        for token in words(text[run.start() : run.end()]):
+            tokens.append(token)
+            runs.append(run.span())
+    spans = [
+        (runs[start][0], runs[start + len(term.words) - 1][1])
+        for term in terms
+        for start in occurrences(term, tokens)
+    ]
+    merged: list[tuple[int, int]] = []
+    for begin, end in sorted(spans):
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((begin, end))
+    return merged
 
 
 # --- parsing /subscribe arguments -------------------------------------------------------------
 
 
-def _shorten(text: str, length: int = _SHOWN_KEYWORD_LENGTH) -> str:
+def _shorten(text: str, length: int = _SHOWN_QUERY_LENGTH) -> str:
     return text if len(text) <= length else text[: length - 1].rstrip() + "\u2026"
 
 
 def validate_keyword(keyword: str) -> str:
-    """The keyword cleaned up (invisible characters dropped, spaces collapsed), or KeywordError."""
-    cleaned = " ".join(keyword.translate(_FORMAT_TABLE).split())
+    """The query cleaned up (invisible characters dropped, spaces collapsed), or QueryError."""
+    cleaned = " ".join(keyword.translate(FORMAT_TABLE).split())
     if not cleaned:
-        raise KeywordError("One of the keywords is empty. Check for a stray comma or empty quotes.")
-    if len(cleaned) > MAX_KEYWORD_LENGTH:
-        raise KeywordError(
-            f"The keyword “{_shorten(cleaned)}” is too long ({len(cleaned)} characters); "
-            f"the limit is {MAX_KEYWORD_LENGTH}."
-        )
-    if not normalize(cleaned):
-        raise KeywordError(
-            f"The keyword “{_shorten(cleaned)}” has no letters or digits, "
-            "so it could never match a paper."
-        )
+        raise QueryError("One of the queries is empty. Check for a stray comma or empty quotes.")
+    parse_query(cleaned)
     return cleaned
 
 
-def _is_stray(item: str, quoted: bool, beside_line_break: bool) -> bool:
+def _is_stray(item: str, beside_line_break: bool) -> bool:
     """A blank item left by a comma at the end of a line or by a blank line: ignored."""
-    return beside_line_break and not quoted and not item.split()
+    return beside_line_break and not item.split()
 
 
-def _split_keyword_list(args: str) -> list[str]:
-    """Split at separators outside quotes; the quotes themselves are dropped.
+def _split_query_list(args: str) -> list[str]:
+    """Split at separators outside quotes; the quotes stay (they make phrases).
 
-    Blank items between two commas or in quotes are kept for validation to reject.
+    Blank items between two commas are kept for validation to reject. An unclosed quote
+    runs to the end, where the query parser reports it.
     """
     items: list[str] = []
     current: list[str] = []
-    quote_start: int | None = None
     quoted = after_line_break = False
-    for position, char in enumerate(args):
-        if char in _QUOTES:
-            quote_start = position if quote_start is None else None
-            quoted = True
-        elif char in _SEPARATORS and quote_start is None:
+    for char in args:
+        if char in QUOTES:
+            quoted = not quoted
+        elif char in _SEPARATORS and not quoted:
             line_break = char == "\n"
             item = "".join(current)
-            if not _is_stray(item, quoted, line_break or after_line_break):
+            if not _is_stray(item, line_break or after_line_break):
                 items.append(item)
-            current, quoted, after_line_break = [], False, line_break
-        else:
-            current.append(char)
-    if quote_start is not None:
-        unclosed = " ".join(args[quote_start + 1 :].split())
-        raise KeywordError(f"A quote is not closed: “{_shorten(unclosed)}”. Add the closing quote.")
-    if not _is_stray(item := "".join(current), quoted, after_line_break):
+            current, after_line_break = [], line_break
+            continue
+        current.append(char)
+    if not _is_stray(item := "".join(current), after_line_break):
         items.append(item)
     return items
 
 
 def parse_keywords(args: str) -> list[str]:
-    """Keywords from a command's arguments: ``diffusion, "large language model", GAN``.
+    """Queries from a command's arguments: ``diffusion -medical, "flow matching", au:hinton``.
 
-    Commas or line breaks separate keywords; quoted text may contain both. Keywords are
-    returned cleaned up and without duplicates (same normal form), first occurrence kept.
+    Commas or line breaks separate queries; quoted text may contain both. Each query is
+    checked with `bot.query.parse_query` (QueryError, prefixed with the query when there are
+    several) and returned cleaned up, without duplicates (same `describe`), first kept.
     """
-    if not args.translate(_FORMAT_TABLE).split():
-        raise KeywordError('Please give at least one keyword, e.g. diffusion, "language model".')
-    keywords: list[str] = []
+    if not args.translate(FORMAT_TABLE).split():
+        raise QueryError(
+            'Please give at least one keyword or query, e.g. diffusion, "flow matching".'
+        )
+    items = _split_query_list(args)
+    queries: list[str] = []
     seen: set[str] = set()
-    for item in _split_keyword_list(args):
-        keyword = validate_keyword(item)
-        key = normalize(keyword)
+    for item in items:
+        try:
+            query = validate_keyword(item)
+        except QueryError as error:
+            if len(items) == 1:
+                raise
+            cleaned = _shorten(" ".join(item.split()))
+            raise QueryError(f"In “{cleaned}”: {error.message}", error.position) from None
+        key = describe(parse_query(query))
         if key not in seen:
             seen.add(key)
-            keywords.append(keyword)
-    return keywords
+            queries.append(query)
+    return queries

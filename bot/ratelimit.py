@@ -35,7 +35,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -113,6 +113,24 @@ class RateLimiterStats:
     network_retries: int = 0  # requests repeated after one
     global_pauses: int = 0  # times every chat was paused
     stalls: int = 0  # times the event loop held up a request already released
+    # (monotonic time, kind) of each 429 and retry, for the admin's last-24-hours view;
+    # they are rare, so a plain deque pruned on read is enough.
+    events: deque[tuple[float, str]] = field(default_factory=deque)
+
+    def note(self, kind: str) -> None:
+        """Count a 429 ("too_many"), a retry ("retries") or a network retry."""
+        setattr(self, kind, getattr(self, kind) + 1)
+        self.events.append((time.monotonic(), kind))
+
+    def recent(self, seconds: float = 86_400.0) -> dict[str, int]:
+        """How many of each event happened in the last `seconds`."""
+        horizon = time.monotonic() - seconds
+        while self.events and self.events[0][0] < horizon:
+            self.events.popleft()
+        counts = {"too_many": 0, "retries": 0, "network_retries": 0}
+        for _, kind in self.events:
+            counts[kind] = counts.get(kind, 0) + 1
+        return counts
 
 
 class _Chat:
@@ -257,12 +275,12 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
             try:
                 result = await callback(*args, **kwargs)
             except RetryAfter as exc:
-                self.stats.too_many += 1
+                self.stats.note("too_many")
                 if too_many >= max_retries:
                     log.warning("%s to %s: still 429 after %d retries", endpoint, key, too_many)
                     raise
                 too_many += 1
-                self.stats.retries += 1
+                self.stats.note("retries")
                 delay = _seconds(exc) + RETRY_AFTER_EXTRA
                 log.info("%s to %s: 429, retrying in %.1f s", endpoint, key, delay)
                 if paced:
@@ -279,7 +297,7 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
                 ):
                     raise
                 failures += 1
-                self.stats.network_retries += 1
+                self.stats.note("network_retries")
                 await asyncio.sleep(self.backoff_delay(failures))
             else:
                 if paced:

@@ -30,7 +30,7 @@ START = (
 
 HELP = (
     "<b>Commands</b>\n"
-    '/subscribe <i>keyword</i>, <i>"a phrase"</i> — follow keywords (comma-separated, '
+    "/subscribe <i>query</i>, <i>another query</i> — follow queries (comma-separated, "
     "at most {max_subs}, up to {max_len} characters each)\n"
     "/unsubscribe <i>keyword</i> — stop following one; <code>/unsubscribe all</code> — all\n"
     "/list — your keywords and digest time\n"
@@ -41,9 +41,15 @@ HELP = (
     "/timezone <i>Area/City</i> — its time zone, e.g. <code>Europe/Berlin</code>\n"
     "/settings — which announcements your digest carries (new, cross-lists, revisions)\n"
     "/help — this list; /start — the welcome message\n\n"
-    "<b>How matching works</b>\n"
-    "Whole words and phrases in titles and abstracts, ignoring case, hyphens and LaTeX: "
-    '<i>diffusion</i> matches "Diffusion-based", <i>GAN</i> does not match "organ".\n'
+    "<b>Queries</b>\n"
+    'Words and <code>"quoted phrases"</code> in titles and abstracts, all required; '
+    "<code>OR</code> (or <code>|</code>); <code>-word</code> or <code>NOT</code> to exclude; "
+    "parentheses; fields <code>ti:</code> <code>abs:</code> <code>au:</code> "
+    "<code>cat:</code>; <code>diffus*</code> for a prefix. Examples: "
+    '<code>diffusion -medical</code>, <code>"text-to-image" OR t2i</code>, '
+    '<code>cat:cs.CV (diffusion OR "flow matching")</code>, <code>au:hinton</code>.\n'
+    "Case, accents, hyphens, simple plurals and LaTeX do not matter; "
+    '<i>GAN</i> never matches "organ".\n'
     "New papers and cross-lists are sent once; revisions only if you turn them on in "
     "/settings."
 )

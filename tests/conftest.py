@@ -141,8 +141,10 @@ async def bot(start_bot: StartBot) -> AsyncIterator[BotUnderTest]:
 
 
 def mentions(keyword: str, paper: Paper) -> bool:
-    """Independent oracle: the keyword as a whole word or phrase in the title or abstract."""
-    pattern = r"(?<![^\W_])" + re.escape(keyword) + r"(?![^\W_])"
+    """Independent oracle: the keyword's words, each maybe plural, consecutive in the title
+    or abstract, across spaces and hyphens."""
+    words = [re.escape(word) + "(?:e?s)?" for word in keyword.split()]
+    pattern = r"(?<![^\W_])" + r"[\s\-]+".join(words) + r"(?![^\W_])"
     return re.search(pattern, f"{paper.title} {paper.abstract}", re.IGNORECASE) is not None
 
 

@@ -188,3 +188,25 @@ async def test_real_flood_limits_are_respected_end_to_end(
     assert len(ids_in(messages)) >= 10
     assert telegram.rate_limit_hits == []
     assert telegram.violations == []
+
+
+async def test_stats_for_admins_only(start_bot: StartBot, telegram: FakeBotAPI) -> None:
+    """/stats shows the figures to an admin; anyone else gets 'unknown command', no hint."""
+    admin = 777
+    async with start_bot(admin_ids=frozenset({admin})) as bot:
+        await bot.wait_for_papers(86)
+        await bot.ask("/subscribe diffusion")
+        await bot.ask("/digest")
+        await bot.settle()
+        (refusal,) = await bot.ask("/stats")
+        assert "don't know the command /stats" in refusal.plain_text
+        (figures,) = await bot.ask("/stats", chat_id=admin, user_id=admin)
+    text = figures.plain_text
+    assert "Chats: 2 (2 active)" in text
+    assert "Subscriptions: 1" in text
+    assert "Papers stored: 86" in text
+    assert "Last 24 h: 1 digests" in text
+    assert "0 answers 429" in text
+    assert "Outbox: 0 parts pending" in text
+    menu = [c["command"] for c in telegram.commands_for()]
+    assert "stats" not in menu

@@ -22,7 +22,7 @@ from bot.digest import (
     split_blocks,
     telegram_length,
 )
-from bot.models import Hit, Paper
+from bot.models import Hit, Match, Paper
 
 # --- an independent checker of Telegram's HTML subset -----------------------------------------
 
@@ -156,20 +156,35 @@ def test_telegram_length_of_escaped_text_is_its_utf16_length(text: str) -> None:
 
 
 def test_format_paper_layout() -> None:
-    """Bold linked title, authors, categories with the matched keyword, expandable abstract."""
+    """Linked title, authors, categories, the matched keyword, expandable abstract."""
     block = format_paper(make_hit(7), 3)
     assert block == (
-        '3. <b><a href="https://arxiv.org/abs/2508.00007">Paper number 7</a></b>\n'
+        '3. <a href="https://arxiv.org/abs/2508.00007">Paper number 7</a>\n'
         "Ada Lovelace, Alan Turing\n"
-        "cs.AI · cs.CL — matched: diffusion\n"
+        "cs.AI · cs.CL\n"
+        "matched: diffusion\n"
         "<blockquote expandable>We study things.</blockquote>"
     )
     check_message(block)
 
 
+def test_format_paper_says_why_and_bolds_matched_title_words() -> None:
+    """Each matched query is listed with where it hit; its words are bold in the title."""
+    paper = make_paper(7, title="Latent Diffusion Models for $\\alpha$-stable noise")
+    hit = Hit(
+        paper,
+        ("diffusion", "au:lovelace"),
+        (Match("diffusion", ("title", "abstract")), Match("au:lovelace", ("authors",))),
+    )
+    block = format_paper(hit, 1)
+    assert "Latent <b>Diffusion</b> Models for \u03b1-stable noise</a>" in block
+    assert "matched: diffusion — title, abstract; au:lovelace — authors" in block
+    check_message(block)
+
+
 def test_format_paper_without_index_has_no_number() -> None:
     """Without an index the block starts with the title."""
-    assert format_paper(make_hit()).startswith("<b><a href=")
+    assert format_paper(make_hit()).startswith("<a href=")
 
 
 def test_format_paper_escapes_every_external_text() -> None:
@@ -181,7 +196,16 @@ def test_format_paper_escapes_every_external_text() -> None:
     )
     block = format_paper(hit)
     check_message(block)
-    assert block.count("<b>") == 1
+    tags = set(re.findall(r"<[^>]*>", block))
+    assert tags <= {
+        '<a href="https://arxiv.org/abs/2508.00001">',
+        "</a>",
+        "<b>",
+        "</b>",
+        "<blockquote expandable>",
+        "</blockquote>",
+    }
+    assert block.count("<blockquote expandable>") == 1
     assert "&lt;b&gt;&amp;amp; &quot;x&quot; &lt;/blockquote&gt;" in block
 
 
@@ -241,7 +265,7 @@ def test_format_paper_several_keywords_and_none() -> None:
     assert "matched: diffusion, large language model" in format_paper(
         make_hit(keywords=("diffusion", "large language model"))
     )
-    assert "cs.AI · cs.CL\n" in format_paper(make_hit(keywords=()))
+    assert "matched" not in format_paper(make_hit(keywords=()))
 
 
 def test_format_paper_truncates_abstract_at_word_boundary() -> None:
@@ -301,7 +325,7 @@ def test_render_digest_no_hits() -> None:
 def test_render_digest_single_day_header() -> None:
     """One day: "Wed 20 Aug 2025", and the count in the singular."""
     [message] = render_digest([make_hit()])
-    assert message.startswith("<b>arXiv digest</b>\nWed 20 Aug 2025 · 1 paper\n\n1. <b>")
+    assert message.startswith("<b>arXiv digest</b>\nWed 20 Aug 2025 · 1 paper\n\n1. <a ")
 
 
 def test_render_digest_date_range_header() -> None:
@@ -482,7 +506,7 @@ def test_render_digest_messages_fit_and_keep_every_paper(hits: list[Hit], limit:
         if number > 1:
             assert message.startswith(f"<i>({number}/{len(messages)})</i>\n\n")
     assert hrefs == [hit.paper.url for hit in hits]
-    numbers = [int(n) for m in messages for n in re.findall(r"^(\d+)\. <b><a ", m, re.MULTILINE)]
+    numbers = [int(n) for m in messages for n in re.findall(r"^(\d+)\. <a ", m, re.MULTILINE)]
     assert numbers == list(range(1, len(hits) + 1))
     first = messages[0]
     assert first.startswith("<b>arXiv &lt;digest&gt;</b>\n")
