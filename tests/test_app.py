@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from bot import texts
@@ -208,3 +210,77 @@ async def test_subscribe_previews_the_last_week(bot: BotUnderTest) -> None:
     assert reply.plain_text.count("• ") == min(3, len(expected))
     (reply,) = await bot.ask("/subscribe zebrafish")
     assert "zebrafish: no paper of the last 7 days matches" in reply.plain_text
+
+
+QUERY_EXAMPLES = [
+    # (query, oracle over the real feed)
+    ("diffusion -medical", lambda p: mentions("diffusion", p) and not mentions("medical", p)),
+    (
+        'cat:cs.CV (diffusion OR "flow matching")',
+        lambda p: (
+            "cs.CV" in p.categories and (mentions("diffusion", p) or mentions("flow matching", p))
+        ),
+    ),
+    (
+        '"large language model" OR agentic',
+        lambda p: mentions("large language model", p) or mentions("agentic", p),
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "oracle"), QUERY_EXAMPLES)
+async def test_query_language_examples_in_telegram(
+    bot: BotUnderTest, query: str, oracle: Callable[[Paper], bool]
+) -> None:
+    """The issue's query examples answer /latest with exactly the papers a researcher expects."""
+    expected = {p.arxiv_id for p in DAY_ONE if oracle(p)}
+    await bot.ask(f"/subscribe {query}")
+    await bot.ask("/digest")
+    shown = set(ids_in(await bot.press_more()))
+    assert shown == expected
+    assert bot.telegram.violations == []
+
+
+async def test_author_query_folds_tex_accents(bot: BotUnderTest) -> None:
+    """au:pizurica and au:Pižurica both find the paper whose feed spells Pi\\v{z}urica."""
+    for query in ("au:pizurica", "au:Pi\u017eurica"):
+        await bot.ask(f"/latest {query}")
+        assert ids_in(await bot.settle())[-1:] == ["2508.13177"]
+    shown = (await bot.settle())[-1]
+    assert "Nikola Pi\u017eurica" in shown.plain_text
+
+
+async def test_why_it_matched_and_bold_title_words(bot: BotUnderTest) -> None:
+    """Each paper says which query matched where, with the matched title words in bold."""
+    await bot.ask("/subscribe diffusion")
+    await bot.ask("/digest")
+    digest = await bot.press_more()
+    assert "matched: diffusion — title" in "".join(m.plain_text for m in digest)
+    assert "<b>Diffusion</b>" in "".join(m.text for m in digest)
+
+
+@pytest.mark.parametrize(
+    ("query", "answer"),
+    [
+        ('"unclosed phrase', "never closed"),
+        ("(diffusion OR gan", "parenthes"),
+        ("diffusion OR", "OR"),
+        ("foo:bar", "field"),
+        ("diffusion -diffusion", "never match"),
+        ("-diffusion", "positive"),
+        ("x" * 10_000, "300"),
+        (" OR ".join(f"w{n}" for n in range(500)), "300"),
+        (" OR ".join(f"w{n}" for n in range(35)), "too many terms"),
+        ("(" * 5_000 + "a" + ")" * 5_000, "300"),
+    ],
+)
+async def test_malformed_queries_are_refused_clearly(
+    bot: BotUnderTest, query: str, answer: str
+) -> None:
+    """A malformed, huge or hopeless query gets a clear refusal at once; nothing changes."""
+    await bot.ask("/subscribe diffusion")
+    (reply,) = await bot.ask(f"/subscribe {query}")
+    assert answer.lower() in reply.plain_text.lower()
+    assert await bot.services.store.subscriptions_for(USER) == ["diffusion"]
+    (reply,) = await bot.ask(f"/latest {query}")
+    assert answer.lower() in reply.plain_text.lower()
