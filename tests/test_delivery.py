@@ -210,3 +210,33 @@ async def test_stats_for_admins_only(start_bot: StartBot, telegram: FakeBotAPI) 
     assert "Outbox: 0 parts pending" in text
     menu = [c["command"] for c in telegram.commands_for()]
     assert "stats" not in menu
+
+
+async def test_deleted_group_goes_inactive_and_others_are_served(bot: BotUnderTest) -> None:
+    """400 "chat not found" (a deleted group): inactive, queue dropped, the next chat served."""
+    group, other = -4001, 4002
+    await bot.ask("/subscribe diffusion", chat_id=group, chat_type="group")
+    await bot.ask("/subscribe diffusion", chat_id=other)
+    bot.telegram.missing_chat(group)
+    await bot.run_job(f"digest:{group}")
+    await bot.run_job(f"digest:{other}")
+    assert ids_in(await bot.settle(other))
+    chat = await bot.services.store.get_chat(group)
+    assert chat is not None
+    assert not chat.active
+    assert await bot.services.store.pending_parts(group) == []
+    assert await bot.services.store.subscriptions_for(group) == ["diffusion"]
+
+
+async def test_429_storm_delays_but_loses_and_repeats_nothing(bot: BotUnderTest) -> None:
+    """Several 429s in a row for one chat: the digest still arrives whole, each part once."""
+    await bot.ask('/subscribe "large language model", agent')
+    bot.telegram.fail_next("sendMessage", chat_id=USER, status=429, retry_after=1, times=3)
+    before = len(bot.telegram.messages_to(USER))
+    await bot.run_job(f"digest:{USER}")
+    digest = (await bot.press_more())[before:]
+    shown = ids_in(digest)
+    assert len(shown) == len(set(shown))
+    assert len(shown) >= 10
+    assert [r[1] for r in bot.telegram.rejected] == [429, 429, 429]
+    assert await bot.services.store.pending_parts(USER) == []
