@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 # 429s are answered by waiting retry_after and trying again, a bounded number of times.
 RATE_LIMIT_RETRIES = 5
+FREE_MESSAGES_PER_S = 30  # Telegram's free broadcast ceiling; beyond it, paid broadcasts
 
 COMMAND_HANDLERS = (
     ("start", handlers.start),
@@ -91,7 +92,11 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
     config: Config = app.bot_data["config"]
     store = await Store.open(config.database_path)
     http = make_http_client(config.user_agent, timeout=config.http_timeout)
-    outbox = Outbox(store, visible_parts=config.max_digest_messages)
+    outbox = Outbox(
+        store,
+        visible_parts=config.max_digest_messages,
+        paid_broadcast=config.telegram_global_per_s > FREE_MESSAGES_PER_S,
+    )
     services_mod.attach(
         app.bot_data, Services(config=config, store=store, http=http, outbox=outbox)
     )

@@ -50,8 +50,11 @@ class Outbox:
         store: Store,
         visible_parts: int = DEFAULT_VISIBLE_PARTS,
         concurrency: int = DEFAULT_CONCURRENCY,
+        paid_broadcast: bool = False,
     ) -> None:
         self._store = store
+        # Above 30 messages/s Telegram charges per message, and only for sends that say so.
+        self._paid = True if paid_broadcast else None
         self.visible_parts = visible_parts
         self._slots = asyncio.Semaphore(concurrency)
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -93,6 +96,7 @@ class Outbox:
                 parse_mode=ParseMode.HTML,
                 link_preview_options=NO_PREVIEW,
                 reply_markup=markup,
+                allow_paid_broadcast=self._paid,
             )
         except ChatMigrated as exc:
             if moved:  # Telegram never migrates a chat twice in a row; do not loop

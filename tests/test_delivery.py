@@ -240,3 +240,17 @@ async def test_429_storm_delays_but_loses_and_repeats_nothing(bot: BotUnderTest)
     assert len(shown) >= 10
     assert [r[1] for r in bot.telegram.rejected] == [429, 429, 429]
     assert await bot.services.store.pending_parts(USER) == []
+
+
+async def test_rates_above_30_per_second_use_paid_broadcasts(
+    start_bot: StartBot, telegram: FakeBotAPI
+) -> None:
+    """A bot configured above Telegram's free 30/s marks its digest sends as paid broadcasts."""
+    async with start_bot(telegram_global_per_s=100) as bot:
+        await bot.wait_for_papers(86)
+        await bot.ask("/subscribe diffusion")
+        await bot.ask("/digest")
+        await bot.settle()
+    sends = telegram.calls_to("sendMessage")
+    assert sends[-1].get("allow_paid_broadcast") is True
+    assert "allow_paid_broadcast" not in sends[0], "replies are not broadcasts"
