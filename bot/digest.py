@@ -306,10 +306,3 @@ def render_digest(
 ) -> list[str]:
     """The texts of render_parts: the messages of a digest, [] for no hits."""
     return [part.text for part in render_parts(hits, heading=heading, limit=limit)]
-
-
-def render_paper_list(
-    hits: Sequence[Hit], heading: str = "Latest papers", *, limit: int = MAX_MESSAGE_LENGTH
-) -> list[str]:
-    """The same layout as the digest under another heading (for /latest)."""
-    return render_digest(hits, heading=heading, limit=limit)

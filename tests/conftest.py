@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bot import services as services_mod
 from bot.app import running
 from bot.config import Config
+from bot.feeds import make_http_client
 from bot.models import Paper
 from bot.services import Services
 from tests.fakes import FakeBotAPI, FeedServer, SentMessage
@@ -28,6 +30,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "arxiv"
 TRUNCATED_ATOM = FIXTURES / "atom-cs.AI-2025-08-20-truncated.xml"
 TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuv"
 USER = 1001
+TEST_USER_AGENT = "arxiv-digest-bot/0.1.0 (tests; mailto:tests@example.org)"
 
 
 @pytest.fixture
@@ -43,6 +46,20 @@ async def feeds() -> AsyncIterator[FeedServer]:
             "/atom/cs.AI", TRUNCATED_ATOM.read_bytes(), content_type="application/atom+xml"
         )
         yield server
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FeedServer]:
+    """An empty loopback feed server, for tests that script its answers."""
+    async with FeedServer() as feeds:
+        yield feeds
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client as the bot builds it, with a short timeout for the hang tests."""
+    async with make_http_client(TEST_USER_AGENT, timeout=0.3) as http:
+        yield http
 
 
 @pytest.fixture

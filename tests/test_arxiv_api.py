@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import urllib.parse
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -22,8 +22,9 @@ from bot.arxiv_api import (
     parse_arxiv_id,
     search_url,
 )
-from bot.feeds import make_http_client
 from bot.fetcher import PoliteFetcher
+from tests.conftest import TEST_USER_AGENT as UA
+from tests.fakes.clock import FakeClock
 from tests.fakes.feed_server import Answer, FeedServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "arxiv"
@@ -33,7 +34,6 @@ ALL_ALL = FIXTURES / "api-2025-11-23-all_all-10-entries.xml"
 RETRIEVAL = FIXTURES / "api-2026-08-21-all_retrieval-15-entries.xml"
 ZERO = FIXTURES / "api-2025-11-23-zero-results.xml"
 ERROR_400 = FIXTURES / "api-2026-04-12-http400-error-incorrect-id.xml"
-UA = "arxiv-digest-bot/0.1.0 (tests; mailto:tests@example.org)"
 API_PATH = "/api/query"
 
 
@@ -227,32 +227,9 @@ def test_a_body_that_is_not_atom_is_an_error(body: bytes) -> None:
 # The client -----------------------------------------------------------------------------------
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FeedServer]:
-    async with FeedServer() as feeds:
-        yield feeds
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_http_client(UA, timeout=0.3) as http:
-        yield http
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(start=0.0)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from bot.digest import (
     DigestPart,
     format_paper,
     render_digest,
-    render_paper_list,
     render_parts,
     split_blocks,
     telegram_length,
@@ -384,13 +383,6 @@ def test_render_parts_tell_which_papers_each_message_carries() -> None:
         ]
     assert render_parts([]) == []
     assert DigestPart("x", ("1",)).arxiv_ids == ("1",)
-
-
-def test_render_paper_list_uses_the_same_layout() -> None:
-    """/latest uses the digest layout under its own heading."""
-    hits = [make_hit(1), make_hit(2)]
-    [message] = render_paper_list(hits, "Latest in cs.AI")
-    assert message == render_digest(hits, heading="Latest in cs.AI")[0]
 
 
 # --- split_blocks -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import email.utils
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -24,29 +24,14 @@ from bot.fetcher import (
     parse_retry_after,
     plan_feed_urls,
 )
+from tests.conftest import TEST_USER_AGENT as UA
+from tests.fakes.clock import FakeClock
 from tests.fakes.feed_server import Answer, FeedServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "arxiv"
 FEED = (FIXTURES / "atom-cs-2025-11-23-sunday-empty.xml").read_bytes()
-UA = "arxiv-digest-bot/0.1.0 (tests; mailto:tests@example.org)"
 PATH = "/atom/cs"
 NOW = dt.datetime(2025, 11, 24, 5, 10, tzinfo=dt.UTC)
-
-
-class FakeClock:
-    """Monotonic time that moves only when the fetcher sleeps; records every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 def xml_only(body: bytes, content_type: str, url: str) -> None:
@@ -58,18 +43,6 @@ def xml_only(body: bytes, content_type: str, url: str) -> None:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FeedServer]:
-    async with FeedServer() as feeds:
-        yield feeds
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_http_client(UA, timeout=0.3) as http:
-        yield http
 
 
 @pytest.fixture
