@@ -21,6 +21,7 @@ from bot import services as services_mod
 from bot.config import Config
 from bot.delivery import MORE_PREFIX, Outbox
 from bot.feeds import make_http_client
+from bot.fetcher import PoliteFetcher
 from bot.jobs import (
     missed_digest,
     schedule_catch_up,
@@ -97,8 +98,11 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
         visible_parts=config.max_digest_messages,
         paid_broadcast=config.telegram_global_per_s > FREE_MESSAGES_PER_S,
     )
+    fetcher = PoliteFetcher(http)
+    fetcher.load_state({url: state for url, (state, _) in (await store.fetch_state()).items()})
     services_mod.attach(
-        app.bot_data, Services(config=config, store=store, http=http, outbox=outbox)
+        app.bot_data,
+        Services(config=config, store=store, http=http, outbox=outbox, fetcher=fetcher),
     )
     await app.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
     if app.job_queue is None:

@@ -27,6 +27,7 @@ from enum import StrEnum
 import httpx
 
 from bot.feeds import FeedError
+from bot.models import UrlState
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +49,6 @@ class FetchStatus(StrEnum):
     CHANGED = "changed"  # a body we have not seen: parse it
     NOT_MODIFIED = "not_modified"  # the server answered 304 to our conditional GET
     UNCHANGED = "unchanged"  # a 200 whose body hashes to what we saw last time
-
-
-@dataclass(frozen=True, slots=True)
-class UrlState:
-    """What the fetcher remembers about one URL; small enough to store in a database row."""
-
-    etag: str | None = None
-    last_modified: str | None = None
-    sha256: str | None = None  # hex digest of the last body
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,4 +91,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX outbox_by_status ON outbox (status, chat_id)",
         "CREATE INDEX digests_by_created ON digests (created_at)",
     ),
+    # 4: the arXiv categories a chat's digests draw from (NULL: the configured ones, stored
+    # space-separated); what the fetcher remembers per feed URL so that a restart keeps its
+    # conditional GETs and knows which feed day it last ingested; withdrawn papers.
+    (
+        "ALTER TABLE chats ADD COLUMN categories TEXT",
+        """
+        CREATE TABLE fetch_state (
+            url TEXT PRIMARY KEY,
+            etag TEXT,
+            last_modified TEXT,
+            sha256 TEXT,
+            feed_day TEXT,
+            updated_at TEXT NOT NULL
+        )
+        """,
+        "ALTER TABLE papers ADD COLUMN withdrawn INTEGER NOT NULL DEFAULT 0",
+    ),
 )

@@ -59,6 +59,7 @@ class Chat:
     want_new: bool = True
     want_cross: bool = True
     want_revisions: bool = False
+    categories: tuple[str, ...] | None = None  # None: the configured default categories
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +73,12 @@ class OutboxPart:
     text: str
     arxiv_ids: tuple[str, ...]
     more_after: bool = False  # the next part is held behind a "More" button
+
+
+@dataclass(frozen=True, slots=True)
+class UrlState:
+    """What the fetcher remembers about one URL; small enough to store in a database row."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    sha256: str | None = None  # hex digest of the last body

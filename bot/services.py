@@ -11,6 +11,7 @@ import httpx
 
 from bot.config import Config
 from bot.delivery import Outbox
+from bot.fetcher import PoliteFetcher
 from bot.store import Store
 
 _KEY = "services"
@@ -22,6 +23,7 @@ class Services:
     store: Store
     http: httpx.AsyncClient
     outbox: Outbox
+    fetcher: PoliteFetcher  # every request to arXiv goes through it: one at a time, spaced
     poll_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # One digest at a time per chat, so /digest and the daily job cannot both send a paper.
     digest_locks: defaultdict[int, asyncio.Lock] = field(

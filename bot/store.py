@@ -19,13 +19,14 @@ from typing import Any
 import aiosqlite
 
 from bot.migrations import MIGRATIONS
-from bot.models import Chat, OutboxPart, Paper
+from bot.models import Chat, OutboxPart, Paper, UrlState
 
 log = logging.getLogger(__name__)
 
 _PAPER_COLUMNS = "arxiv_id, version, title, authors, abstract, categories, announce_type, announced"
 _CHAT_COLUMNS = (
-    "chat_id, digest_time, timezone, active, last_digest_at, want_new, want_cross, want_revisions"
+    "chat_id, digest_time, timezone, active, last_digest_at,"
+    " want_new, want_cross, want_revisions, categories"
 )
 # Settings a chat can toggle, by the name the handlers use.
 ANNOUNCEMENT_SETTINGS = {"new": "want_new", "cross": "want_cross", "revisions": "want_revisions"}
@@ -166,6 +167,23 @@ class Store:
         column = ANNOUNCEMENT_SETTINGS[setting]  # a fixed column name, never user text
         await self._write(f"UPDATE chats SET {column} = 1 - {column} WHERE chat_id = ?", (chat_id,))
         return await self.get_chat(chat_id)
+
+    async def set_categories(self, chat_id: int, categories: Sequence[str] | None) -> None:
+        """The arXiv categories the chat's digests draw from; None restores the default."""
+        value = " ".join(categories) if categories else None
+        await self._write("UPDATE chats SET categories = ? WHERE chat_id = ?", (value, chat_id))
+
+    async def categories_in_use(self, default: Sequence[str]) -> list[str]:
+        """The union of the categories active chats with subscriptions draw from, sorted;
+        chats without a choice of their own count as `default`."""
+        rows = await self._fetchall(
+            "SELECT DISTINCT c.categories FROM chats c WHERE c.active = 1"
+            " AND EXISTS (SELECT 1 FROM subscriptions s WHERE s.chat_id = c.chat_id)"
+        )
+        wanted: set[str] = set()
+        for (value,) in rows:
+            wanted.update(value.split() if value else default)
+        return sorted(wanted)
 
     # Subscriptions -------------------------------------------------------------------
 
@@ -436,9 +454,9 @@ class Store:
         async with self._transaction():
             await self._db.execute(
                 "INSERT INTO chats (chat_id, active, digest_time, timezone, created_at,"
-                " last_digest_at, want_new, want_cross, want_revisions)"
+                " last_digest_at, want_new, want_cross, want_revisions, categories)"
                 " SELECT ?, active, digest_time, timezone, created_at, last_digest_at,"
-                " want_new, want_cross, want_revisions FROM chats WHERE chat_id = ?"
+                " want_new, want_cross, want_revisions, categories FROM chats WHERE chat_id = ?"
                 " ON CONFLICT (chat_id) DO NOTHING",
                 (new_id, old_id),
             )
@@ -488,6 +506,42 @@ class Store:
             "UPDATE chats SET last_digest_at = ? WHERE chat_id = ?", (_stamp(moment), chat_id)
         )
 
+    # Fetch state ----------------------------------------------------------------------
+
+    async def fetch_state(self) -> dict[str, tuple[UrlState, dt.date | None]]:
+        """Per feed URL: the fetcher's validators and the feed day last ingested from it."""
+        rows = await self._fetchall(
+            "SELECT url, etag, last_modified, sha256, feed_day FROM fetch_state"
+        )
+        return {
+            url: (
+                UrlState(etag, last_modified, sha256),
+                dt.date.fromisoformat(day) if day else None,
+            )
+            for url, etag, last_modified, sha256, day in rows
+        }
+
+    async def save_fetch_state(
+        self, url: str, state: UrlState, feed_day: dt.date | None = None
+    ) -> None:
+        """Remember a feed URL's validators (and the feed day ingested, when known)."""
+        await self._write(
+            "INSERT INTO fetch_state (url, etag, last_modified, sha256, feed_day, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (url) DO UPDATE SET etag = excluded.etag,"
+            " last_modified = excluded.last_modified, sha256 = excluded.sha256,"
+            " feed_day = COALESCE(excluded.feed_day, fetch_state.feed_day),"
+            " updated_at = excluded.updated_at",
+            (
+                url,
+                state.etag,
+                state.last_modified,
+                state.sha256,
+                feed_day.isoformat() if feed_day else None,
+                _stamp(utcnow()),
+            ),
+        )
+
 
 def _paper_row(paper: Paper) -> tuple[Any, ...]:
     return (
@@ -517,7 +571,7 @@ def _paper(row: Sequence[Any]) -> Paper:
 
 
 def _chat(row: Sequence[Any]) -> Chat:
-    chat_id, digest_time, timezone, active, last_digest_at, new, cross, revisions = row
+    chat_id, digest_time, timezone, active, last_digest_at, new, cross, revisions, cats = row
     return Chat(
         chat_id=int(chat_id),
         digest_time=dt.time.fromisoformat(digest_time),
@@ -527,4 +581,5 @@ def _chat(row: Sequence[Any]) -> Chat:
         want_new=bool(new),
         want_cross=bool(cross),
         want_revisions=bool(revisions),
+        categories=tuple(cats.split()) if cats else None,
     )

@@ -18,12 +18,12 @@ from bot.fetcher import (
     FetchResult,
     FetchStatus,
     PoliteFetcher,
-    UrlState,
     count_by_category,
     normalize_categories,
     parse_retry_after,
     plan_feed_urls,
 )
+from bot.models import UrlState
 from tests.conftest import TEST_USER_AGENT as UA
 from tests.fakes.clock import FakeClock
 from tests.fakes.feed_server import Answer, FeedServer

@@ -12,7 +12,7 @@ import aiosqlite
 import pytest
 
 from bot.migrations import MIGRATIONS
-from bot.models import Paper
+from bot.models import Paper, UrlState
 from bot.store import Store, utcnow
 
 EIGHT = dt.time(8, 0)
@@ -261,3 +261,42 @@ async def test_concurrent_writers_never_nest_transactions(store: Store) -> None:
     assert counts["digests"] == 60
     assert counts["messages"] == 120
     assert counts["subscriptions"] == 60
+
+
+async def test_chat_categories_default_to_none_and_move_with_a_migrated_group(
+    store: Store,
+) -> None:
+    await store.ensure_chat(-5, EIGHT, "UTC")
+    await store.add_subscriptions(-5, [("diffusion", "diffusion")])
+    assert (await store.get_chat(-5)).categories is None  # type: ignore[union-attr]
+    await store.set_categories(-5, ["math.AP", "hep-th"])
+    assert (await store.get_chat(-5)).categories == ("math.AP", "hep-th")  # type: ignore[union-attr]
+    await store.move_chat(-5, -1005)
+    assert (await store.get_chat(-1005)).categories == ("math.AP", "hep-th")  # type: ignore[union-attr]
+    await store.set_categories(-1005, None)
+    assert (await store.get_chat(-1005)).categories is None  # type: ignore[union-attr]
+
+
+async def test_categories_in_use_is_the_union_over_chats_with_subscriptions(store: Store) -> None:
+    default = ["cs.AI", "cs.LG"]
+    assert await store.categories_in_use(default) == []
+    for chat_id in (1, 2, 3, 4):
+        await store.ensure_chat(chat_id, EIGHT, "UTC")
+    await store.add_subscriptions(1, [("gan", "gan")])  # default categories
+    await store.add_subscriptions(2, [("gan", "gan")])
+    await store.set_categories(2, ["hep-th", "cs.AI"])
+    await store.set_categories(3, ["math.AP"])  # no subscriptions: nothing to poll for
+    await store.add_subscriptions(4, [("gan", "gan")])
+    await store.set_categories(4, ["q-bio.NC"])
+    await store.set_active(4, False)  # inactive: nothing to poll for
+    assert await store.categories_in_use(default) == ["cs.AI", "cs.LG", "hep-th"]
+
+
+async def test_fetch_state_round_trips_and_keeps_the_last_feed_day(store: Store) -> None:
+    url = "https://rss.arxiv.org/atom/cs.AI"
+    assert await store.fetch_state() == {}
+    await store.save_fetch_state(url, UrlState('"e1"', None, "ab" * 32), dt.date(2024, 3, 8))
+    await store.save_fetch_state(url, UrlState('"e2"', "Mon, 11 Mar 2024 04:00:00 GMT", "cd"))
+    assert await store.fetch_state() == {
+        url: (UrlState('"e2"', "Mon, 11 Mar 2024 04:00:00 GMT", "cd"), dt.date(2024, 3, 8))
+    }
