@@ -20,6 +20,7 @@ keeps (the right-hand one), and `equivalents` both, for matching papers that lis
 from __future__ import annotations
 
 import difflib
+import os.path
 from collections.abc import Iterable
 
 # Archives that are a set of categories (a feed of the archive carries all of them).
@@ -251,6 +252,7 @@ _ALIAS_OF = {canonical: alias for alias, canonical in ALIASES.items()}
 _BY_FOLDED: dict[str, str] = {name.casefold(): name for name in (*CATEGORIES, *ARCHIVES)}
 
 MAX_SUGGESTIONS = 5
+_CUTOFF = 0.75  # difflib ratio below which a name is not offered as a correction
 
 
 class UnknownCategory(ValueError):
@@ -323,9 +325,25 @@ def suggestions(text: str, limit: int = MAX_SUGGESTIONS) -> list[str]:
     "cs.Ai" and "cs.AL" suggest cs.AI; "cs-AI" suggests cs.AI; "math.XX" gets math and its
     first categories.
     """
-    folded = text.strip().casefold().replace("_", ".")
-    close = difflib.get_close_matches(folded, list(_BY_FOLDED), n=limit, cutoff=0.75)
-    found = [_BY_FOLDED[name] for name in close]
+    typed = text.strip().replace("_", ".")
+    folded = typed.casefold()
+
+    def similarity(name: str) -> tuple[float, int, float]:
+        # Case-blind first; among ties the longer common start, then agreeing capitals
+        # ("cs.Al" → cs.AI before cs.NA).
+        lower = name.casefold()
+        start = len(os.path.commonprefix([folded, lower]))
+        return (
+            difflib.SequenceMatcher(None, folded, lower).ratio(),
+            start,
+            difflib.SequenceMatcher(None, typed, name).ratio(),
+        )
+
+    # The right code in the wrong archive, a classic: cs.ML is stat.ML.
+    _, dot, code = folded.partition(".")
+    found = [name for name in CATEGORIES if dot and name.casefold().endswith("." + code)]
+    scored = sorted(((similarity(name), name) for name in _BY_FOLDED.values()), reverse=True)
+    found += [name for (ratio, *_), name in scored[:limit] if ratio >= _CUTOFF]
     archive = guess_archive(folded)
     if archive is not None:
         found += [archive, *members(archive)]

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot import arxiv_categories
+
 DEFAULT_CONFIG_FILE = Path("config/bot.toml")
 VERSION = "0.1.0"
 
@@ -22,8 +24,6 @@ TOKEN_HELP = (
 )
 
 _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
-# arXiv category names: "cs.AI", "math.AP", "hep-th", "astro-ph.CO", "q-bio.NC", "stat.ML".
-_CATEGORY_RE = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
 _TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -39,6 +39,7 @@ class Config:
     bot_api_url: str = "https://api.telegram.org/bot"
     arxiv_rss_base: str = "https://rss.arxiv.org/rss/"
     arxiv_categories: tuple[str, ...] = ("cs.AI", "cs.CL", "cs.CV", "cs.LG")
+    arxiv_api_url: str = "https://export.arxiv.org/api/query"  # /search asks it
     database_path: Path = Path("data/bot.sqlite3")
     admin_ids: frozenset[int] = frozenset()
     digest_time: dt.time = dt.time(8, 0)
@@ -134,16 +135,15 @@ def _url(raw: Any) -> str:
 
 
 def _categories(raw: Any) -> tuple[str, ...]:
+    """arXiv categories or archives joined with '+' (or a TOML list), checked against arXiv's
+    taxonomy: "cs.lg" is taken as cs.LG, an alias as its merged category, a typo refused."""
     items = raw.split("+") if isinstance(raw, str) else raw
     if not isinstance(items, list | tuple):
         raise ValueError(f"expected categories joined with '+', got {raw!r}")
-    cats = tuple(str(item).strip() for item in items if str(item).strip())
+    cats = [str(item).strip() for item in items if str(item).strip()]
     if not cats:
         raise ValueError("no category given")
-    for cat in cats:
-        if not _CATEGORY_RE.match(cat):
-            raise ValueError(f"{cat!r} is not an arXiv category name (e.g. cs.AI, hep-th)")
-    return tuple(dict.fromkeys(cats))
+    return arxiv_categories.validate_all(cats)
 
 
 def _database(raw: Any) -> Path:
@@ -223,6 +223,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "bot_api_url": _url,
     "arxiv_rss_base": _url,
     "arxiv_categories": _categories,
+    "arxiv_api_url": _url,
     "database_url": _database,
     "admin_ids": _admin_ids,
     "digest_time": parse_time,

@@ -129,3 +129,50 @@ def test_token_is_hidden_from_repr() -> None:
     """Printing the settings never shows the token."""
     config = Config(bot_token=TOKEN)
     assert TOKEN not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("value", "suggestion"),
+    [("cs.XY", "cs.AI"), ("cs.Al", "cs.AI"), ("hep-tj", "hep-th"), ("mathh.AP", "math.AP")],
+)
+def test_unknown_category_is_refused_with_a_suggestion(value: str, suggestion: str) -> None:
+    """A category arXiv does not have stops the start: the message names the key, the
+    category and a close one that exists."""
+    env = {"BOT_TOKEN": TOKEN, "BOT_CONFIG": "config/bot.toml", "ARXIV_CATEGORIES": value}
+    with pytest.raises(ConfigError) as info:
+        load_config(env)
+    message = str(info.value)
+    assert message.startswith("ARXIV_CATEGORIES:")
+    assert repr(value) in message
+    assert "did you mean" in message
+    assert suggestion in message
+
+
+def test_unknown_category_in_the_file_is_refused(tmp_path: Path) -> None:
+    """The file's arxiv_categories list is checked like the environment variable."""
+    path = tmp_path / "bot.toml"
+    path.write_text('arxiv_categories = ["cs.LG", "cs.ML"]\n')
+    with pytest.raises(ConfigError, match=r"ARXIV_CATEGORIES: 'cs.ML' is not an arXiv category"):
+        load_config({"BOT_TOKEN": TOKEN, "BOT_CONFIG": str(path)})
+
+
+def test_categories_are_spelled_as_arxiv_does() -> None:
+    """Case does not matter, an alias becomes the category arXiv keeps, a whole archive is
+    accepted, and a category named twice (or by its alias) counts once."""
+    env = {
+        "BOT_TOKEN": TOKEN,
+        "BOT_CONFIG": "config/bot.toml",
+        "ARXIV_CATEGORIES": "CS.lg+stat.TH+math.ST+physics+astro-ph.co+cs.LG",
+    }
+    config = load_config(env)
+    assert config.arxiv_categories == ("cs.LG", "math.ST", "physics", "astro-ph.CO")
+
+
+def test_arxiv_api_url_has_a_default_and_an_override() -> None:
+    """/search asks export.arxiv.org unless ARXIV_API_URL points elsewhere (the tests' server)."""
+    base = {"BOT_TOKEN": TOKEN, "BOT_CONFIG": "config/bot.toml"}
+    assert load_config(base).arxiv_api_url == "https://export.arxiv.org/api/query"
+    changed = load_config({**base, "ARXIV_API_URL": "http://127.0.0.1:9/api/query"})
+    assert changed.arxiv_api_url == "http://127.0.0.1:9/api/query"
+    with pytest.raises(ConfigError, match="^ARXIV_API_URL:"):
+        load_config({**base, "ARXIV_API_URL": "export.arxiv.org"})
