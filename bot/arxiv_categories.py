@@ -20,7 +20,6 @@ keeps (the right-hand one), and `equivalents` both, for matching papers that lis
 from __future__ import annotations
 
 import difflib
-import os.path
 from collections.abc import Iterable
 
 # Archives that are a set of categories (a feed of the archive carries all of them).
@@ -332,7 +331,7 @@ def suggestions(text: str, limit: int = MAX_SUGGESTIONS) -> list[str]:
         # Case-blind first; among ties the longer common start, then agreeing capitals
         # ("cs.Al" → cs.AI before cs.NA).
         lower = name.casefold()
-        start = len(os.path.commonprefix([folded, lower]))
+        start = _common_start(folded, lower)
         return (
             difflib.SequenceMatcher(None, folded, lower).ratio(),
             start,
@@ -348,6 +347,16 @@ def suggestions(text: str, limit: int = MAX_SUGGESTIONS) -> list[str]:
     if archive is not None:
         found += [archive, *members(archive)]
     return list(dict.fromkeys(found))[:limit]
+
+
+def _common_start(one: str, other: str) -> int:
+    """How many characters the two strings share at their start."""
+    count = 0
+    for a, b in zip(one, other, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
 
 
 def validate(text: str) -> str:

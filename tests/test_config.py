@@ -174,5 +174,5 @@ def test_arxiv_api_url_has_a_default_and_an_override() -> None:
     assert load_config(base).arxiv_api_url == "https://export.arxiv.org/api/query"
     changed = load_config({**base, "ARXIV_API_URL": "http://127.0.0.1:9/api/query"})
     assert changed.arxiv_api_url == "http://127.0.0.1:9/api/query"
-    with pytest.raises(ConfigError, match="^ARXIV_API_URL:"):
+    with pytest.raises(ConfigError, match=r"^ARXIV_API_URL:"):
         load_config({**base, "ARXIV_API_URL": "export.arxiv.org"})
