@@ -18,6 +18,7 @@ from telegram.ext import (
 
 from bot import handlers, texts
 from bot import services as services_mod
+from bot.arxiv_api import ArxivSearch
 from bot.config import Config
 from bot.delivery import MORE_PREFIX, Outbox
 from bot.feeds import make_http_client
@@ -46,6 +47,8 @@ COMMAND_HANDLERS = (
     ("unsubscribe", handlers.unsubscribe),
     ("list", handlers.list_subscriptions),
     ("latest", handlers.latest),
+    ("search", handlers.search),
+    ("categories", handlers.categories),
     ("digest", handlers.digest_now),
     ("time", handlers.set_time),
     ("timezone", handlers.set_timezone),
@@ -102,7 +105,14 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
     fetcher.load_state({url: state for url, (state, _) in (await store.fetch_state()).items()})
     services_mod.attach(
         app.bot_data,
-        Services(config=config, store=store, http=http, outbox=outbox, fetcher=fetcher),
+        Services(
+            config=config,
+            store=store,
+            http=http,
+            outbox=outbox,
+            fetcher=fetcher,
+            search=ArxivSearch(fetcher, base=config.arxiv_api_url),
+        ),
     )
     await app.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
     if app.job_queue is None:

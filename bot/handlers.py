@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import html
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
-from telegram.constants import ParseMode
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot import arxiv_categories, texts
 from bot import services as services_mod
-from bot import texts
+from bot.arxiv_api import ArxivApiError
 from bot.config import parse_time, parse_timezone
 from bot.delivery import MORE_PREFIX
 from bot.digest import MAX_MESSAGE_LENGTH, render_digest, split_blocks
@@ -22,12 +25,14 @@ from bot.matching import (
     MAX_QUERY_LENGTH,
     MAX_SUBSCRIPTIONS,
     KeywordError,
+    in_categories,
     match_papers,
     parse_keywords,
 )
-from bot.models import Chat
+from bot.models import Chat, Hit
 from bot.query import QueryError, describe, parse_query
 from bot.ratelimit import TelegramRateLimiter
+from bot.search_query import is_id_list, to_arxiv_query
 from bot.services import Services
 from bot.store import utcnow
 
@@ -37,6 +42,9 @@ Context = ContextTypes.DEFAULT_TYPE
 LATEST_DEFAULT, LATEST_MAX = 5, 20
 PREVIEW_DAYS, PREVIEW_TITLES = 7, 3
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+SEARCH_RESULTS = 10  # per /search; arXiv's API allows more, a chat wants few
+MAX_CHAT_CATEGORIES = 20
+TYPING_EVERY = 4.0  # seconds; Telegram shows "typing…" for 5 s
 
 
 def _services(context: Context) -> Services:
@@ -103,7 +111,13 @@ async def start(update: Update, context: Context) -> None:
 
 
 async def help_command(update: Update, context: Context) -> None:
-    await reply(update, texts.HELP.format(max_subs=MAX_SUBSCRIPTIONS, max_len=MAX_QUERY_LENGTH))
+    default = ", ".join(_services(context).config.arxiv_categories)
+    await reply(
+        update,
+        texts.HELP.format(
+            max_subs=MAX_SUBSCRIPTIONS, max_len=MAX_QUERY_LENGTH, default=html.escape(default)
+        ),
+    )
 
 
 async def subscribe(update: Update, context: Context) -> None:
@@ -134,7 +148,7 @@ async def subscribe(update: Update, context: Context) -> None:
     lines = []
     if fresh:
         lines.append("Subscribed to " + _quoted(fresh) + ".")
-        lines += await _preview(_services(context), fresh)
+        lines += await _preview(_services(context), chat, fresh)
     if already:
         lines.append("Already following " + _quoted(already) + ".")
     lines.append(
@@ -144,10 +158,11 @@ async def subscribe(update: Update, context: Context) -> None:
     await reply(update, "\n".join(lines))
 
 
-async def _preview(services: Services, queries: Sequence[str]) -> list[str]:
-    """How many papers of the last week each new query matches, with up to three titles."""
+async def _preview(services: Services, chat: Chat, queries: Sequence[str]) -> list[str]:
+    """How many papers of the last week (in the chat's categories) each new query matches,
+    with up to three titles."""
     since = utcnow() - dt.timedelta(days=PREVIEW_DAYS)
-    papers = await services.store.recent_papers(since)
+    papers = in_categories(await services.store.recent_papers(since), _chosen(services, chat))
     lines = []
     for number, query in enumerate(queries):
         hits = await asyncio.to_thread(match_papers, papers, [query])
@@ -233,9 +248,9 @@ async def latest(update: Update, context: Context) -> None:
         if not keywords:
             await reply(update, texts.NO_SUBSCRIPTIONS)
             return
-    hits = []
+    hits, chosen = [], _chosen(services, chat)
     async for batch in services.store.papers_newest_first():
-        hits += await asyncio.to_thread(match_papers, batch, keywords)
+        hits += await asyncio.to_thread(match_papers, in_categories(batch, chosen), keywords)
         if len(hits) >= count:
             break
     if not hits:
@@ -243,10 +258,167 @@ async def latest(update: Update, context: Context) -> None:
         return
     if notice:
         await reply(update, notice)
-    for text in render_digest(hits[:count], heading="Latest papers"):
+    await _send_papers(update, hits[:count], "Latest papers")
+
+
+async def _send_papers(update: Update, hits: Sequence[Hit], heading: str) -> None:
+    """Papers as a digest is laid out (one or more messages), as an answer to a command."""
+    for text in render_digest(hits, heading=heading):
         await update.effective_message.reply_text(  # type: ignore[union-attr]
             text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
         )
+
+
+def _chosen(services: Services, chat: Chat) -> tuple[str, ...]:
+    """The categories the chat's digests and /latest draw from."""
+    return chat.categories or services.config.arxiv_categories
+
+
+async def search(update: Update, context: Context) -> None:
+    """/search <query>: ask arXiv's API (older papers too), newest first, cached for a day."""
+    args = command_args(update)
+    if not args:
+        await reply(update, texts.SEARCH_USAGE)
+        return
+    try:
+        api_query = to_arxiv_query(args)
+    except QueryError as exc:
+        await reply(update, f"{html.escape(exc.message)}\n{texts.SEARCH_USAGE}")
+        return
+    services = _services(context)
+    try:
+        async with _typing(context, update):  # the polite fetcher may wait 3 s and more
+            results = await services.search.search(api_query, max_results=SEARCH_RESULTS)
+    except ArxivApiError as exc:
+        await reply(update, html.escape(exc.user_message))
+        return
+    if not results.papers:
+        await reply(update, texts.SEARCH_EMPTY.format(query=html.escape(args)))
+        return
+    keywords = () if is_id_list(args) else (args,)
+    hits = [Hit(paper, keywords) for paper in results.papers[:SEARCH_RESULTS]]
+    shown = f"{len(hits)} newest of {results.total:,}" if results.total > len(hits) else ""
+    heading = f"arXiv search: {args}" + (f" ({shown})" if shown else "")
+    await _send_papers(update, hits, heading)
+
+
+@contextlib.asynccontextmanager
+async def _typing(context: Context, update: Update) -> AsyncIterator[None]:
+    """Show "typing…" in the chat until the block ends (Telegram clears it after 5 s)."""
+    chat = update.effective_chat
+
+    async def keep_typing() -> None:
+        while chat is not None:
+            try:
+                await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
+            except TelegramError:  # only a courtesy: never let it fail the command
+                log.debug("Could not send the typing action", exc_info=True)
+            await asyncio.sleep(TYPING_EVERY)
+
+    task = asyncio.create_task(keep_typing())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def categories(update: Update, context: Context) -> None:
+    """/categories [list [archive] | default | cat1 cat2 …]: show, explain or choose."""
+    args = command_args(update).replace(",", " ").replace("+", " ").split()
+    chat = await _chat(update, context)
+    services = _services(context)
+    if not args:
+        await reply(update, _categories_text(chat.categories, services.config.arxiv_categories))
+        return
+    if args[0].casefold() == "list":
+        await reply(update, _taxonomy_text(args[1] if len(args) > 1 else None))
+        return
+    if len(args) == 1 and args[0].casefold() in ("default", "reset"):
+        await services.store.set_categories(chat.chat_id, None)
+        await reply(update, _categories_text(None, services.config.arxiv_categories, "Back to "))
+        return
+    if len(args) > MAX_CHAT_CATEGORIES:
+        await reply(
+            update,
+            f"That is {len(args)} categories; at most {MAX_CHAT_CATEGORIES} can be chosen "
+            "(a whole archive such as <code>math</code> counts as one). Nothing was changed.",
+        )
+        return
+    known, unknown = arxiv_categories.split_known(args)
+    if unknown:
+        await reply(update, "\n".join([*map(_unknown_text, unknown), "Nothing was changed."]))
+        return
+    await services.store.set_categories(chat.chat_id, known)
+    lines = [_categories_text(known, services.config.arxiv_categories, "Done. ")]
+    aliases = [
+        f"{html.escape(typed)} is {html.escape(merged)} at arXiv"
+        for typed in args
+        if (merged := arxiv_categories.validate(typed)) != arxiv_categories.lookup(typed)
+    ]
+    if aliases:
+        lines.append("(" + "; ".join(aliases) + ".)")
+    lines.append("Papers of newly chosen categories come with arXiv's next announcement.")
+    await reply(update, "\n".join(lines))
+
+
+def _categories_text(chosen: Sequence[str] | None, default: Sequence[str], lead: str = "") -> str:
+    which = "the default categories" if chosen is None else "your own choice of categories"
+    lines = [f"{lead}Your digest and /latest read {which}:"]
+    lines += [f"• {html.escape(arxiv_categories.describe(c))}" for c in chosen or default]
+    if chosen is None:
+        lines.append("Choose others with <code>/categories cs.LG math.ST</code>.")
+    else:
+        lines.append(
+            "<code>/categories default</code> goes back to the default "
+            f"({html.escape(', '.join(default))})."
+        )
+    return "\n".join(lines)
+
+
+def _unknown_text(error: arxiv_categories.UnknownCategory) -> str:
+    line = f"<b>{html.escape(error.given[:40])}</b> is not an arXiv category."
+    close = [name for name in error.suggestions if name not in arxiv_categories.ARCHIVES]
+    if close:
+        line += " Did you mean " + ", ".join(map(html.escape, close)) + "?"
+    archive = arxiv_categories.guess_archive(error.given)
+    if archive is not None:
+        line += f" <code>/categories list {archive}</code> lists the categories of {archive}."
+    else:
+        line += " <code>/categories list</code> lists arXiv's archives."
+    return line
+
+
+def _taxonomy_text(archive: str | None) -> str:
+    """arXiv's archives, or the categories of one, with their names."""
+    found = arxiv_categories.lookup(archive) if archive else None
+    if archive and found in arxiv_categories.ARCHIVES:
+        lines = [f"<b>{html.escape(arxiv_categories.describe(found))}</b>"]
+        lines += [
+            f"<code>{name}</code> {html.escape(arxiv_categories.name_of(name))}"
+            for name in arxiv_categories.members(found)
+        ]
+        return "\n".join(lines)
+    lines = [
+        "<b>arXiv's archives</b> (choose one whole, or <code>/categories list cs</code> "
+        "for its categories):"
+    ]
+    lines += [
+        f"<code>{name}</code> {html.escape(title)} ({len(arxiv_categories.members(name))})"
+        for name, title in arxiv_categories.ARCHIVES.items()
+    ]
+    lines.append("Single-category archives:")
+    lines.append(
+        ", ".join(
+            f"<code>{name}</code> {html.escape(arxiv_categories.name_of(name))}"
+            for name in arxiv_categories.CATEGORIES
+            if "." not in name
+        )
+    )
+    if archive:
+        lines.insert(0, f"{html.escape(archive[:40])} is not an archive.")
+    return "\n".join(lines)
 
 
 async def digest_now(update: Update, context: Context) -> None:

@@ -15,7 +15,7 @@ from bot import services as services_mod
 from bot.config import Config
 from bot.digest import render_parts
 from bot.feeds import FeedError, fetch_and_parse
-from bot.matching import match_papers
+from bot.matching import in_categories, match_papers
 from bot.models import Chat, Hit, Paper
 from bot.services import Services
 from bot.store import utcnow
@@ -53,6 +53,7 @@ async def pending_hits(services: Services, chat_id: int) -> list[Hit]:
         return []
     since = utcnow() - dt.timedelta(days=services.config.digest_lookback_days)
     papers = await services.store.undelivered_papers(chat, since)
+    papers = in_categories(papers, chat.categories or services.config.arxiv_categories)
     # Normalising abstracts (LaTeX included) is CPU work: keep it off the event loop.
     return await asyncio.to_thread(match_papers, papers, keywords)
 

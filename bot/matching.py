@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+from bot.arxiv_categories import covers
 from bot.engine import Engine, occurrences
 from bot.models import Hit, Match, Paper
 from bot.normalize import FORMAT_TABLE, CharTable, normalize, words
@@ -31,6 +32,7 @@ __all__ = [
     "KeywordError",
     "QueryError",
     "highlight_spans",
+    "in_categories",
     "match_papers",
     "normalize",
     "paper_text",
@@ -92,6 +94,12 @@ def match_papers(papers: Iterable[Paper], queries: Sequence[str]) -> list[Hit]:
             matches = tuple(Match(queries[index], fields) for index, fields in sorted(found))
             hits.append(Hit(paper, tuple(match.query for match in matches), matches))
     return rank(hits)
+
+
+def in_categories(papers: Iterable[Paper], chosen: Sequence[str]) -> list[Paper]:
+    """The papers filed in one of the chosen categories or archives: primary or cross-listed,
+    under the category itself, its merged alias, or any category of a chosen archive."""
+    return [paper for paper in papers if covers(chosen, paper.categories)]
 
 
 def _tier(hit: Hit) -> int:

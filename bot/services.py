@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from bot.arxiv_api import ArxivSearch
 from bot.config import Config
 from bot.delivery import Outbox
 from bot.fetcher import PoliteFetcher
@@ -24,6 +25,7 @@ class Services:
     http: httpx.AsyncClient
     outbox: Outbox
     fetcher: PoliteFetcher  # every request to arXiv goes through it: one at a time, spaced
+    search: ArxivSearch  # /search, through the fetcher; one instance, so one day cache
     poll_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # One digest at a time per chat, so /digest and the daily job cannot both send a paper.
     digest_locks: defaultdict[int, asyncio.Lock] = field(

@@ -7,6 +7,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("unsubscribe", "Stop following a keyword (or all)"),
     ("list", "Your keywords and digest time"),
     ("latest", "Newest matching papers: /latest [N] or /latest <query>"),
+    ("search", "Search all of arXiv, older papers too: /search <query>"),
+    ("categories", "Which arXiv categories your digest reads"),
     ("digest", "Send my pending digest now"),
     ("time", "Daily digest time, HH:MM"),
     ("timezone", "Time zone for the digest, Area/City"),
@@ -36,7 +38,11 @@ HELP = (
     "/list — your keywords and digest time\n"
     "/latest [N] — the N newest stored papers matching your keywords (default 5, at most 20)\n"
     "/latest <i>query</i> — search stored papers without subscribing\n"
+    "/search <i>query</i> — search all of arXiv (older papers too), newest first\n"
     "/digest — send my pending digest now\n"
+    "/categories — which arXiv categories your digest and /latest read; "
+    "<code>/categories cs.LG math.ST</code> to choose, <code>/categories default</code> "
+    "to go back to {default}\n"
     "/time <i>HH:MM</i> — when the daily digest comes (24-hour clock)\n"
     "/timezone <i>Area/City</i> — its time zone, e.g. <code>Europe/Berlin</code>\n"
     "/settings — which announcements your digest carries (new, cross-lists, revisions)\n"
@@ -65,6 +71,21 @@ UNSUBSCRIBE_USAGE = (
 LATEST_USAGE = (
     "Usage: <code>/latest</code>, <code>/latest 10</code> (at most {max}) or "
     "<code>/latest diffusion</code>."
+)
+SEARCH_USAGE = (
+    "Usage: <code>/search diffusion au:hinton</code>, "
+    '<code>/search ti:"flow matching" -video</code> or <code>/search 2508.13167</code>. '
+    "It asks arXiv itself, so older papers are found too; the query language is the one of "
+    "/subscribe, without prefixes (diffus*)."
+)
+SEARCH_EMPTY = "arXiv has no paper matching <b>{query}</b>."
+SEARCH_TRANSLATED = "Asked arXiv for <code>{api_query}</code>."
+CATEGORIES_USAGE = (
+    "Usage: <code>/categories</code> shows them, <code>/categories cs.LG math.ST</code> "
+    "chooses them (categories such as cs.CV or hep-th, or whole archives such as math), "
+    "<code>/categories default</code> goes back to the default, "
+    "<code>/categories list</code> lists arXiv's archives and <code>/categories list cs</code> "
+    "the categories of one."
 )
 TIME_USAGE = "Usage: <code>/time 08:30</code> (24-hour clock, in your time zone {timezone})."
 TIMEZONE_USAGE = (
