@@ -318,12 +318,9 @@ def guess_archive(text: str) -> str | None:
     return None
 
 
-def suggestions(text: str, limit: int = MAX_SUGGESTIONS) -> list[str]:
-    """Known names close to an unknown one: close spellings first, then its archive's members.
-
-    "cs.Ai" and "cs.AL" suggest cs.AI; "cs-AI" suggests cs.AI; "math.XX" gets math and its
-    first categories.
-    """
+def close_matches(text: str, limit: int = MAX_SUGGESTIONS) -> list[str]:
+    """Known names spelled like an unknown one, likeliest first ("hep-tj" → hep-th; "cs.ML"
+    → stat.ML, the same code in another archive)."""
     typed = text.strip().replace("_", ".")
     folded = typed.casefold()
 
@@ -331,19 +328,24 @@ def suggestions(text: str, limit: int = MAX_SUGGESTIONS) -> list[str]:
         # Case-blind first; among ties the longer common start, then agreeing capitals
         # ("cs.Al" → cs.AI before cs.NA).
         lower = name.casefold()
-        start = _common_start(folded, lower)
         return (
             difflib.SequenceMatcher(None, folded, lower).ratio(),
-            start,
+            _common_start(folded, lower),
             difflib.SequenceMatcher(None, typed, name).ratio(),
         )
 
-    # The right code in the wrong archive, a classic: cs.ML is stat.ML.
     _, dot, code = folded.partition(".")
     found = [name for name in CATEGORIES if dot and name.casefold().endswith("." + code)]
     scored = sorted(((similarity(name), name) for name in _BY_FOLDED.values()), reverse=True)
     found += [name for (ratio, *_), name in scored[:limit] if ratio >= _CUTOFF]
-    archive = guess_archive(folded)
+    return list(dict.fromkeys(found))[:limit]
+
+
+def suggestions(text: str, limit: int = MAX_SUGGESTIONS) -> list[str]:
+    """What to offer for an unknown name: close spellings, then its archive and the archive's
+    first categories ("math.XX" → math, math.AC, …)."""
+    found = close_matches(text, limit)
+    archive = guess_archive(text)
     if archive is not None:
         found += [archive, *members(archive)]
     return list(dict.fromkeys(found))[:limit]

@@ -329,15 +329,16 @@ async def categories(update: Update, context: Context) -> None:
     args = command_args(update).replace(",", " ").replace("+", " ").split()
     chat = await _chat(update, context)
     services = _services(context)
+    default = services.config.arxiv_categories
     if not args:
-        await reply(update, _categories_text(chat.categories, services.config.arxiv_categories))
+        await reply(update, texts.chat_categories(chat.categories, default))
         return
     if args[0].casefold() == "list":
-        await reply(update, _taxonomy_text(args[1] if len(args) > 1 else None))
+        await reply(update, texts.taxonomy(args[1] if len(args) > 1 else None))
         return
     if len(args) == 1 and args[0].casefold() in ("default", "reset"):
         await services.store.set_categories(chat.chat_id, None)
-        await reply(update, _categories_text(None, services.config.arxiv_categories, "Back to "))
+        await reply(update, texts.chat_categories(None, default, "Back to the default."))
         return
     if len(args) > MAX_CHAT_CATEGORIES:
         await reply(
@@ -348,10 +349,11 @@ async def categories(update: Update, context: Context) -> None:
         return
     known, unknown = arxiv_categories.split_known(args)
     if unknown:
-        await reply(update, "\n".join([*map(_unknown_text, unknown), "Nothing was changed."]))
+        refusals = [texts.unknown_category(error) for error in unknown]
+        await reply(update, "\n".join([*refusals, "Nothing was changed."]))
         return
     await services.store.set_categories(chat.chat_id, known)
-    lines = [_categories_text(known, services.config.arxiv_categories, "Done. ")]
+    lines = [texts.chat_categories(known, default, "Done.")]
     aliases = [
         f"{html.escape(typed)} is {html.escape(merged)} at arXiv"
         for typed in args
@@ -361,64 +363,6 @@ async def categories(update: Update, context: Context) -> None:
         lines.append("(" + "; ".join(aliases) + ".)")
     lines.append("Papers of newly chosen categories come with arXiv's next announcement.")
     await reply(update, "\n".join(lines))
-
-
-def _categories_text(chosen: Sequence[str] | None, default: Sequence[str], lead: str = "") -> str:
-    which = "the default categories" if chosen is None else "your own choice of categories"
-    lines = [f"{lead}Your digest and /latest read {which}:"]
-    lines += [f"• {html.escape(arxiv_categories.describe(c))}" for c in chosen or default]
-    if chosen is None:
-        lines.append("Choose others with <code>/categories cs.LG math.ST</code>.")
-    else:
-        lines.append(
-            "<code>/categories default</code> goes back to the default "
-            f"({html.escape(', '.join(default))})."
-        )
-    return "\n".join(lines)
-
-
-def _unknown_text(error: arxiv_categories.UnknownCategory) -> str:
-    line = f"<b>{html.escape(error.given[:40])}</b> is not an arXiv category."
-    close = [name for name in error.suggestions if name not in arxiv_categories.ARCHIVES]
-    if close:
-        line += " Did you mean " + ", ".join(map(html.escape, close)) + "?"
-    archive = arxiv_categories.guess_archive(error.given)
-    if archive is not None:
-        line += f" <code>/categories list {archive}</code> lists the categories of {archive}."
-    else:
-        line += " <code>/categories list</code> lists arXiv's archives."
-    return line
-
-
-def _taxonomy_text(archive: str | None) -> str:
-    """arXiv's archives, or the categories of one, with their names."""
-    found = arxiv_categories.lookup(archive) if archive else None
-    if archive and found in arxiv_categories.ARCHIVES:
-        lines = [f"<b>{html.escape(arxiv_categories.describe(found))}</b>"]
-        lines += [
-            f"<code>{name}</code> {html.escape(arxiv_categories.name_of(name))}"
-            for name in arxiv_categories.members(found)
-        ]
-        return "\n".join(lines)
-    lines = [
-        "<b>arXiv's archives</b> (choose one whole, or <code>/categories list cs</code> "
-        "for its categories):"
-    ]
-    lines += [
-        f"<code>{name}</code> {html.escape(title)} ({len(arxiv_categories.members(name))})"
-        for name, title in arxiv_categories.ARCHIVES.items()
-    ]
-    lines.append("Single-category archives:")
-    lines.append(
-        ", ".join(
-            f"<code>{name}</code> {html.escape(arxiv_categories.name_of(name))}"
-            for name in arxiv_categories.CATEGORIES
-            if "." not in name
-        )
-    )
-    if archive:
-        lines.insert(0, f"{html.escape(archive[:40])} is not an archive.")
-    return "\n".join(lines)
 
 
 async def digest_now(update: Update, context: Context) -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import html
+from collections.abc import Sequence
+
+from bot import arxiv_categories
+
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("subscribe", 'Follow a keyword or "phrase"'),
     ("unsubscribe", "Stop following a keyword (or all)"),
@@ -108,3 +113,63 @@ SETTINGS = (
     "New papers and cross-lists from other categories are on by default; turn on revisions "
     "to hear about new versions of papers. Tap to switch."
 )
+
+
+def chat_categories(chosen: Sequence[str] | None, default: Sequence[str], lead: str = "") -> str:
+    """The chat's categories with their names; `lead` is a sentence put before."""
+    which = "the default categories" if chosen is None else "your own choice of categories"
+    lines = [f"{lead} " * bool(lead) + f"Your digest and /latest read {which}:"]
+    lines += [f"• {html.escape(arxiv_categories.describe(c))}" for c in chosen or default]
+    if chosen is None:
+        lines.append("Choose others with <code>/categories cs.LG math.ST</code>.")
+    else:
+        lines.append(
+            "<code>/categories default</code> goes back to the default "
+            f"({html.escape(', '.join(default))})."
+        )
+    return "\n".join(lines)
+
+
+def unknown_category(error: arxiv_categories.UnknownCategory) -> str:
+    """Why a name is refused, what was probably meant, and how to see the real ones."""
+    line = f"<b>{html.escape(error.given[:40])}</b> is not an arXiv category."
+    close = arxiv_categories.close_matches(error.given, limit=3)
+    if close:
+        line += " Did you mean " + ", ".join(map(html.escape, close)) + "?"
+    archive = arxiv_categories.guess_archive(error.given)
+    if archive is not None:
+        line += f" <code>/categories list {archive}</code> lists the categories of {archive}."
+    else:
+        line += " <code>/categories list</code> lists arXiv's archives."
+    return line
+
+
+def taxonomy(archive: str | None) -> str:
+    """arXiv's archives, or the categories of one, with their names."""
+    found = arxiv_categories.lookup(archive) if archive else None
+    if found is not None and found in arxiv_categories.ARCHIVES:
+        lines = [f"<b>{html.escape(arxiv_categories.describe(found))}</b>"]
+        lines += [
+            f"<code>{name}</code> {html.escape(arxiv_categories.name_of(name))}"
+            for name in arxiv_categories.members(found)
+        ]
+        return "\n".join(lines)
+    lines = [
+        "<b>arXiv's archives</b> (choose one whole, or <code>/categories list cs</code> "
+        "for its categories):"
+    ]
+    lines += [
+        f"<code>{name}</code> {html.escape(title)} ({len(arxiv_categories.members(name))})"
+        for name, title in arxiv_categories.ARCHIVES.items()
+    ]
+    lines.append("Single-category archives:")
+    lines.append(
+        ", ".join(
+            f"<code>{name}</code> {html.escape(arxiv_categories.name_of(name))}"
+            for name in arxiv_categories.CATEGORIES
+            if "." not in name
+        )
+    )
+    if archive:
+        lines.insert(0, f"{html.escape(archive[:40])} is not an archive.")
+    return "\n".join(lines)

@@ -142,3 +142,11 @@ def test_covers_decides_whether_a_paper_is_in_a_chats_categories(
     """A paper is in a chat's categories when any of its categories (primary or cross-list)
     is one of them, its merged alias, or in an archive the chat chose."""
     assert taxonomy.covers(chosen, paper) is inside
+
+
+def test_close_matches_are_spellings_only() -> None:
+    """close_matches offers names spelled alike, never a mere list of an archive's members."""
+    assert taxonomy.close_matches("hep-tj")[0] == "hep-th"
+    assert taxonomy.close_matches("cs.ML")[0] == "stat.ML"
+    assert taxonomy.close_matches("math.XY") == []
+    assert taxonomy.suggestions("math.XY")[:2] == ["math", "math.AC"]

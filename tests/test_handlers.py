@@ -93,7 +93,10 @@ async def test_categories_default_goes_back(bot: BotUnderTest) -> None:
     """/categories default (or reset) returns to the configured categories."""
     await bot.ask("/categories cs.CV")
     (reply,) = await bot.ask("/categories default")
-    assert "Back to Your digest and /latest read the default categories" in reply.plain_text
+    assert (
+        "Back to the default. Your digest and /latest read the default categories"
+        in reply.plain_text
+    )
     chat = await bot.services.store.get_chat(USER)
     assert chat is not None
     assert chat.categories is None
@@ -259,3 +262,12 @@ async def test_search_by_id_asks_for_those_papers(
     (request,) = feeds.requests_to(API_PATH)
     params = urllib.parse.parse_qs(request.query_string)
     assert params["id_list"] == ["2508.13167,hep-th/0505137"]
+
+
+async def test_unknown_category_without_a_close_spelling_points_to_the_list(
+    bot: BotUnderTest,
+) -> None:
+    """math.XY resembles no category: no guess is offered, the way to list math's is."""
+    (reply,) = await bot.ask("/categories math.XY")
+    assert "Did you mean" not in reply.plain_text
+    assert "/categories list math lists the categories of math" in reply.plain_text
