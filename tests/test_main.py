@@ -61,6 +61,16 @@ async def test_malformed_setting_names_the_key_and_exits_2(tmp_path: Path) -> No
     assert "DIGEST_TIME" in output
 
 
+async def test_unknown_category_is_refused_at_start(tmp_path: Path) -> None:
+    """An arXiv category that does not exist stops the start (arXiv would answer 400 to
+    every poll): the message names the key, the category and a likely correction."""
+    env = bot_env(tmp_path, BOT_TOKEN=TOKEN, ARXIV_CATEGORIES="cs.LG+cs.ML")
+    code, output = await run_to_end(env)
+    assert code == 2
+    assert "ARXIV_CATEGORIES: 'cs.ML' is not an arXiv category (did you mean stat.ML" in output
+    assert "Traceback" not in output
+
+
 async def test_rejected_token_exits_2_without_printing_it(tmp_path: Path) -> None:
     """A token Telegram refuses (401) ends the start with a clear message, token hidden."""
     async with FakeBotAPI(TOKEN) as api:
