@@ -84,7 +84,6 @@ SEARCH_USAGE = (
     "/subscribe, without prefixes (diffus*)."
 )
 SEARCH_EMPTY = "arXiv has no paper matching <b>{query}</b>."
-SEARCH_TRANSLATED = "Asked arXiv for <code>{api_query}</code>."
 CATEGORIES_USAGE = (
     "Usage: <code>/categories</code> shows them, <code>/categories cs.LG math.ST</code> "
     "chooses them (categories such as cs.CV or hep-th, or whole archives such as math), "
