@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from telegram import Bot
+from telegram.request import HTTPXRequest
 
+from bot.delivery import Outbox, Outcome
 from bot.digest import DigestPart
 from bot.jobs import due_since, missed_digest
 from bot.models import Chat, Paper
+from bot.ratelimit import RateLimiterStats
 from bot.store import Store, utcnow
-from tests.conftest import USER, BotUnderTest, StartBot, ids_in
+from tests.conftest import TOKEN, USER, BotUnderTest, StartBot, ids_in
 from tests.fakes import FakeBotAPI
 
 EIGHT = dt.time(8, 0)
@@ -87,6 +94,160 @@ async def test_migrated_group_keeps_everything(store: Store) -> None:
     assert await store.subscriptions_for(-1009) == ["diffusion"]
     assert await store.delivered_ids(-1009) == {"2508.00001"}
     assert [p.chat_id for p in await store.pending_parts()] == [-1009]
+
+
+# -- sending: Telegram's answers, retries with backoff ----------------------------------------
+
+
+class Sleeps:
+    """Stands in for asyncio.sleep: records each backoff and returns at once."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+async def ptb(telegram: FakeBotAPI) -> AsyncIterator[Bot]:
+    """A python-telegram-bot client of the fake Bot API, no rate limiter."""
+    async with Bot(TOKEN, base_url=telegram.base_url) as client:
+        yield client
+
+
+def outbox(store: Store, sleeps: Sleeps, **kwargs: Any) -> Outbox:
+    """An outbox whose jitter is always the top of the range, so the delays are exact."""
+    return Outbox(store, sleep=sleeps, rand=lambda: 1.0, **kwargs)
+
+
+def test_backoff_is_exponential_full_jitter_and_capped(store: Store) -> None:
+    """Delay n is uniform in [0, min(cap, base * 2**(n-1))]: rand scales the ceiling."""
+    half = Outbox(store, backoff=1.0, max_backoff=5.0, rand=lambda: 0.5)
+    assert [half.backoff_delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 2.5, 2.5]
+    assert Outbox(store, rand=lambda: 0.0).backoff_delay(3) == 0.0
+    with pytest.raises(ValueError, match="attempts"):
+        Outbox(store, attempts=0)
+
+
+async def test_5xx_and_dropped_connections_are_retried_in_the_same_flush(
+    store: Store, telegram: FakeBotAPI, ptb: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two 502 pages and a dropped connection, then success: sent once, 3 retries counted."""
+    caplog.set_level(logging.INFO, logger="bot.delivery")
+    stats = RateLimiterStats()
+    sleeps = Sleeps()
+    box = outbox(store, sleeps, stats=stats)
+    await box.enqueue(1, [part("<b>digest</b>", "2508.00001")])
+    telegram.fail_next(status=502, html=True, times=2)
+    telegram.drop_next()
+    assert await box.flush_chat(ptb, 1) is Outcome.SENT
+    assert [m.text for m in telegram.messages_to(1)] == ["<b>digest</b>"]
+    assert len(telegram.calls_to("sendMessage")) == 4
+    assert sleeps.delays == [1.0, 2.0, 4.0]
+    assert stats.network_retries == 3
+    assert stats.recent()["network_retries"] == 3
+    assert await store.pending_parts() == []
+    assert "retry 1 of 3 in 1.0 s" in caplog.text
+    assert "Bad Gateway" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+async def test_after_the_last_attempt_the_part_waits_for_the_next_flush(
+    store: Store, telegram: FakeBotAPI, ptb: Bot
+) -> None:
+    """A 500 on every try: the part stays queued, nothing is sent; the next flush sends it."""
+    sleeps = Sleeps()
+    box = outbox(store, sleeps, attempts=3, max_backoff=1.5)
+    await box.enqueue(1, [part("one", "2508.00001"), part("two", "2508.00002")])
+    telegram.fail_next(status=500, times=3)
+    assert await box.flush_chat(ptb, 1) is Outcome.FAILED
+    assert sleeps.delays == [1.0, 1.5]
+    assert telegram.sent == []
+    assert [p.part_no for p in await store.pending_parts(1)] == [1, 2]
+    assert await box.flush(ptb) == {Outcome.SENT: 1}
+    assert [m.text for m in telegram.messages_to(1)] == ["one", "two"]
+
+
+async def test_a_timeout_repeats_at_most_that_part_once(store: Store, telegram: FakeBotAPI) -> None:
+    """Telegram posted part 1 but answered too late: part 1 shows twice, nothing else does."""
+    sleeps = Sleeps()
+    box = outbox(store, sleeps)
+    await box.enqueue(1, [part("one", "2508.00001"), part("two", "2508.00002")])
+    telegram.answer_late(seconds=5.0)  # applies to the first call: part 1, confirmed late
+    request = HTTPXRequest(read_timeout=0.2)
+    async with Bot(TOKEN, base_url=telegram.base_url, request=request) as impatient:
+        assert await box.flush_chat(impatient, 1) is Outcome.SENT
+        assert await box.flush(impatient) == {}
+    assert [m.text for m in telegram.messages_to(1)] == ["one", "one", "two"]
+    assert len(sleeps.delays) == 1
+
+
+async def test_refusals_are_not_retried(store: Store, telegram: FakeBotAPI, ptb: Bot) -> None:
+    """A 400 (other than chat not found) fails at once; a 403 drops the queue at once."""
+    sleeps = Sleeps()
+    box = outbox(store, sleeps)
+    await box.enqueue(1, [part("a", "2508.00001")])
+    telegram.fail_next(status=400, description="Bad Request: can't parse entities")
+    assert await box.flush_chat(ptb, 1) is Outcome.FAILED
+    telegram.block(1)
+    assert await box.flush_chat(ptb, 1) is Outcome.GONE
+    assert len(telegram.calls_to("sendMessage")) == 2
+    assert sleeps.delays == []
+    assert await store.pending_parts() == []
+
+
+async def test_one_chat_backing_off_does_not_hold_up_the_others(
+    store: Store, telegram: FakeBotAPI, ptb: Bot
+) -> None:
+    """While chat 1 waits out its backoff, chat 2's digest goes out."""
+    await store.ensure_chat(2, EIGHT, "UTC")
+    waiting, resume = asyncio.Event(), asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        waiting.set()
+        await resume.wait()
+
+    box = Outbox(store, sleep=sleep)
+    await box.enqueue(1, [part("for 1", "2508.00001")])
+    await box.enqueue(2, [part("for 2", "2508.00002")])
+    telegram.fail_next(chat_id=1, status=502)
+    flushing = asyncio.create_task(box.flush(ptb))
+    await waiting.wait()
+    await telegram.wait_for_messages(2, 1)
+    assert telegram.messages_to(1) == []
+    resume.set()
+    assert await flushing == {Outcome.SENT: 2}
+    assert [m.text for m in telegram.messages_to(1)] == ["for 1"]
+
+
+async def test_migrated_group_is_moved_and_served_at_its_new_id(
+    store: Store, telegram: FakeBotAPI, ptb: Bot
+) -> None:
+    """400 migrate_to_chat_id: the data moves, the parts go to the new id, 5xx retried there."""
+    old, new = -4200, -1004200
+    await store.ensure_chat(old, EIGHT, "Asia/Tokyo")
+    await store.add_subscriptions(old, [("diffusion", "diffusion")])
+    moves: list[tuple[int, int]] = []
+
+    async def on_moved(before: int, after: int) -> None:
+        moves.append((before, after))
+
+    sleeps = Sleeps()
+    box = outbox(store, sleeps, on_moved=on_moved)
+    await box.enqueue(old, [part("one", "2508.00001"), part("two", "2508.00002")])
+    telegram.upgrade_group(old, new)
+    telegram.fail_next(chat_id=new, status=502)
+    assert await box.flush_chat(ptb, old) is Outcome.SENT
+    assert [c["chat_id"] for c in telegram.calls_to("sendMessage")] == [old, new, new, new]
+    assert [m.text for m in telegram.messages_to(new)] == ["one", "two"]
+    assert moves == [(old, new)]
+    assert await store.get_chat(old) is None
+    chat = await store.get_chat(new)
+    assert chat is not None
+    assert chat.timezone == "Asia/Tokyo"
+    assert await store.subscriptions_for(new) == ["diffusion"]
+    assert await store.pending_parts() == []
 
 
 def test_missed_digest_is_detected_once() -> None:
