@@ -103,6 +103,8 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
         store,
         visible_parts=config.max_digest_messages,
         paid_broadcast=config.telegram_global_per_s > FREE_MESSAGES_PER_S,
+        attempts=config.telegram_send_attempts,
+        backoff=config.telegram_retry_backoff,
         # Its retries count with the limiter's, where /stats reads them.
         stats=limiter.stats if isinstance(limiter, TelegramRateLimiter) else None,
         on_moved=functools.partial(follow_moved_chat, job_queue, store),

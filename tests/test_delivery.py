@@ -415,3 +415,76 @@ async def test_rates_above_30_per_second_use_paid_broadcasts(
     sends = telegram.calls_to("sendMessage")
     assert sends[-1].get("allow_paid_broadcast") is True
     assert "allow_paid_broadcast" not in sends[0], "replies are not broadcasts"
+
+
+async def test_migrated_group_is_served_at_its_supergroup_id(
+    start_bot: StartBot, telegram: FakeBotAPI
+) -> None:
+    """A group upgraded to a supergroup: its digest, keywords, settings and schedule follow it
+    to the new id, the next digest goes straight there, nothing is lost or repeated."""
+    group, supergroup = -4300, -1004300
+    async with start_bot(telegram_group_per_min=1000) as bot:
+        await bot.wait_for_papers(86)
+        await bot.ask("/subscribe diffusion", chat_id=group, chat_type="group")
+        await bot.ask("/time 07:30", chat_id=group, chat_type="group")
+        in_group = len(telegram.messages_to(group))
+        telegram.upgrade_group(group, supergroup)
+
+        await bot.run_job(f"digest:{group}")
+        first = await bot.press_more(supergroup)
+        store = bot.services.store
+        shown = ids_in(first)
+        assert shown
+        assert len(shown) == len(set(shown))
+        assert set(shown) == await store.delivered_ids(supergroup), "nothing lost"
+        assert len(telegram.messages_to(group)) == in_group
+        assert await store.get_chat(group) is None
+        jobs = bot.app.job_queue
+        assert not jobs.get_jobs_by_name(f"digest:{group}")
+        assert jobs.get_jobs_by_name(f"digest:{supergroup}"), "the schedule followed"
+
+        (listing,) = await bot.ask("/list", chat_id=supergroup, chat_type="supergroup")
+        assert "diffusion" in listing.plain_text
+        assert "07:30 (UTC)" in listing.plain_text
+        await bot.ask('/subscribe "large language model"', chat_id=supergroup)
+        before = len(telegram.messages_to(supergroup))
+        sends_before = len(telegram.calls_to("sendMessage"))
+        await bot.run_job(f"digest:{supergroup}")
+        second = (await bot.press_more(supergroup))[before:]
+        assert ids_in(second)
+        counts = await store.counts(utcnow() - dt.timedelta(hours=1))
+    later = telegram.calls_to("sendMessage")[sends_before:]
+    assert {call["chat_id"] for call in later} == {supergroup}
+    everything = shown + ids_in(second)
+    assert len(everything) == len(set(everything)), "no paper twice"
+    upgraded = [r for r in telegram.rejected if "upgraded to a supergroup" in r[2]]
+    assert len(upgraded) == 1, "one 400 taught the bot the new id"
+    assert (counts["pending_parts"], counts["held_parts"]) == (0, 0)
+    assert telegram.violations == []
+
+
+async def test_5xx_storm_is_retried_at_once_and_shown_in_stats(
+    start_bot: StartBot, telegram: FakeBotAPI
+) -> None:
+    """Two 502 pages and a dropped connection: the digest still arrives in the same flush,
+    once, without waiting for the outbox job, and /stats counts the three retries."""
+    admin = 777
+    async with start_bot(admin_ids=frozenset({admin}), telegram_retry_backoff=0.05) as bot:
+        await bot.wait_for_papers(86)
+        await bot.ask("/subscribe diffusion")
+        before = len(telegram.messages_to(USER))
+        sends_before = len(telegram.calls_to("sendMessage"))
+        telegram.fail_next(chat_id=USER, status=502, html=True, times=2)
+        telegram.drop_next(chat_id=USER)
+        await bot.run_job(f"digest:{USER}")  # returns when its flush is done
+        digest = telegram.messages_to(USER)[before:]
+        assert await bot.services.store.pending_parts(USER) == []
+        assert len(await bot.settle(quiet=0.5)) == before + len(digest), "nothing more came"
+        (figures,) = await bot.ask("/stats", chat_id=admin, user_id=admin)
+    shown = ids_in(digest)
+    assert shown
+    assert len(shown) == len(set(shown))
+    sends = telegram.calls_to("sendMessage")[sends_before:]
+    assert len([c for c in sends if c["chat_id"] == USER]) == len(digest) + 3, "each part once"
+    assert [r[1] for r in telegram.rejected] == [502, 502, 0]
+    assert "0 answers 429, 3 retries" in figures.plain_text
