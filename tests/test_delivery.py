@@ -19,7 +19,7 @@ from bot.jobs import due_since, missed_digest
 from bot.models import Chat, Paper
 from bot.ratelimit import RateLimiterStats
 from bot.store import Store, utcnow
-from tests.conftest import TOKEN, USER, BotUnderTest, StartBot, ids_in
+from tests.conftest import TOKEN, USER, BotUnderTest, StartBot, eventually, ids_in
 from tests.fakes import FakeBotAPI
 
 EIGHT = dt.time(8, 0)
@@ -461,6 +461,30 @@ async def test_migrated_group_is_served_at_its_supergroup_id(
     assert len(upgraded) == 1, "one 400 taught the bot the new id"
     assert (counts["pending_parts"], counts["held_parts"]) == (0, 0)
     assert telegram.violations == []
+
+
+async def test_announced_upgrade_moves_the_group_before_any_digest(bot: BotUnderTest) -> None:
+    """Telegram's migrate_to/migrate_from service messages move the group's keywords,
+    settings and schedule at once: its digest goes straight to the supergroup, no 400."""
+    group, supergroup = -4400, -1004400
+    await bot.ask("/subscribe diffusion", chat_id=group, chat_type="group")
+    await bot.ask("/timezone Asia/Tokyo", chat_id=group, chat_type="group")
+    bot.telegram.upgrade_group(group, supergroup, announce=True)
+    store = bot.services.store
+
+    async def moved() -> bool:
+        return await store.get_chat(group) is None and not bot.telegram.pending_updates
+
+    await eventually(moved)
+    jobs = bot.app.job_queue
+    assert not jobs.get_jobs_by_name(f"digest:{group}")
+    await bot.run_job(f"digest:{supergroup}")
+    assert ids_in(await bot.settle(supergroup))
+    (listing,) = await bot.ask("/list", chat_id=supergroup, chat_type="supergroup")
+    assert "diffusion" in listing.plain_text
+    assert "(Asia/Tokyo)" in listing.plain_text
+    assert not [r for r in bot.telegram.rejected if "upgraded" in r[2]]
+    assert await store.get_chat(group) is None, "the old id was not registered again"
 
 
 async def test_5xx_storm_is_retried_at_once_and_shown_in_stats(

@@ -358,6 +358,27 @@ async def test_upgraded_group_answers_migrate_to_chat_id(bot: Bot, api: FakeBotA
     api.user_sends(-1004100, "/list", chat_type="supergroup")
 
 
+async def test_announced_upgrade_sends_both_service_messages(bot: Bot, api: FakeBotAPI) -> None:
+    """announce=True: migrate_to_chat_id in the old group, then migrate_from_chat_id in the
+    supergroup, both from the member who upgraded it, as Telegram tells a member bot."""
+    api.upgrade_group(-4101, -1004101, announce=True, user_id=77)
+    to_old, from_new = [update.message for update in await bot.get_updates(timeout=0)]
+    assert to_old is not None
+    assert from_new is not None
+    assert (to_old.chat.id, to_old.chat.type, to_old.migrate_to_chat_id) == (
+        -4101,
+        "group",
+        -1004101,
+    )
+    assert (from_new.chat.id, from_new.chat.type, from_new.migrate_from_chat_id) == (
+        -1004101,
+        "supergroup",
+        -4101,
+    )
+    assert to_old.from_user is not None
+    assert to_old.from_user.id == 77
+
+
 def test_only_basic_groups_upgrade_to_supergroup_ids(api: FakeBotAPI) -> None:
     """A private chat cannot be upgraded, and the new id must be a supergroup's (-100...)."""
     with pytest.raises(ValueError, match="basic group"):

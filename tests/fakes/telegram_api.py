@@ -1126,25 +1126,52 @@ class FakeBotAPI(LoopbackServer):
         """The chat does not exist (or the bot was removed): sends answer 400 chat not found."""
         self._missing.add(chat_id)
 
-    def upgrade_group(self, group_id: int, supergroup_id: int) -> None:
+    def upgrade_group(
+        self,
+        group_id: int,
+        supergroup_id: int,
+        *,
+        announce: bool = False,
+        user_id: int | None = None,
+    ) -> None:
         """The group became a supergroup with a new id; the old id is gone for good.
 
         From now on every call aimed at the old id answers as Telegram does: 400 "Bad
         Request: group chat was upgraded to a supergroup chat" with
         ``parameters.migrate_to_chat_id`` (PTB raises ChatMigrated). Members write from the
         new id; the group's old id can no longer send anything.
+
+        With ``announce``, the bot also gets the two service messages a member bot receives:
+        ``migrate_to_chat_id`` in the old group, then ``migrate_from_chat_id`` in the new
+        supergroup, both from the member who upgraded it. Without, the bot learns only from
+        the 400 (as when it was offline long enough for the updates to expire).
         """
         if group_id >= 0 or group_id in self._migrated:
             raise ValueError(f"{group_id} is not a basic group")
         if not str(supergroup_id).startswith("-100"):
             raise ValueError(f"{supergroup_id} is not a supergroup id (-100...)")
-        self._migrated[group_id] = supergroup_id
-        old = self._chats.get(group_id, {})
-        self._chats[supergroup_id] = {
+        old = self._chat(group_id)
+        new: JSONDict = {
             "id": supergroup_id,
             "type": "supergroup",
             "title": old.get("title", "Test supergroup"),
         }
+        self._chats[supergroup_id] = new
+        if announce:
+            member = self._user(group_id, user_id, "Ada", "ada", "en", "group")
+            for chat, field_name, value in (
+                (old, "migrate_to_chat_id", supergroup_id),
+                (new, "migrate_from_chat_id", group_id),
+            ):
+                message: JSONDict = {
+                    "message_id": self._new_message_id(chat["id"]),
+                    "from": member,
+                    "chat": dict(chat),
+                    "date": int(time.time()),
+                    field_name: value,
+                }
+                self._queue_update("message", message)
+        self._migrated[group_id] = supergroup_id
 
     # -- plumbing --------------------------------------------------------------------------------
 
