@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -24,6 +25,7 @@ from bot.delivery import MORE_PREFIX, Outbox
 from bot.feeds import make_http_client
 from bot.fetcher import PoliteFetcher
 from bot.jobs import (
+    follow_moved_chat,
     missed_digest,
     schedule_catch_up,
     schedule_digest,
@@ -94,12 +96,21 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
 async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
     """Open the database and HTTP client, register the command menu, schedule the jobs."""
     config: Config = app.bot_data["config"]
+    if app.job_queue is None:
+        raise RuntimeError("the job-queue extra of python-telegram-bot is not installed")
+    job_queue = app.job_queue
     store = await Store.open(config.database_path)
     http = make_http_client(config.user_agent, timeout=config.http_timeout)
+    limiter = app.bot.rate_limiter
     outbox = Outbox(
         store,
         visible_parts=config.max_digest_messages,
         paid_broadcast=config.telegram_global_per_s > FREE_MESSAGES_PER_S,
+        attempts=config.telegram_send_attempts,
+        backoff=config.telegram_retry_backoff,
+        # Its retries count with the limiter's, where /stats reads them.
+        stats=limiter.stats if isinstance(limiter, TelegramRateLimiter) else None,
+        on_moved=functools.partial(follow_moved_chat, job_queue, store),
     )
     fetcher = PoliteFetcher(http)
     fetcher.load_state({url: state for url, (state, _) in (await store.fetch_state()).items()})
@@ -115,16 +126,14 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
         ),
     )
     await app.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
-    if app.job_queue is None:
-        raise RuntimeError("the job-queue extra of python-telegram-bot is not installed")
-    schedule_polls(app.job_queue, config)
-    schedule_outbox(app.job_queue)
+    schedule_polls(job_queue, config)
+    schedule_outbox(job_queue)
     chats = await store.active_chats()
     now = utcnow()
     for chat in chats:
-        schedule_digest(app.job_queue, chat)
+        schedule_digest(job_queue, chat)
         if missed_digest(chat, now):
-            schedule_catch_up(app.job_queue, chat)
+            schedule_catch_up(job_queue, chat)
     log.info(
         "Started as @%s: %d active chats, feed %s, database %s",
         app.bot.username,

@@ -57,6 +57,10 @@ class Config:
     telegram_private_per_s: float = 1.0
     telegram_private_burst: int = 3
     telegram_group_per_min: int = 20
+    # Network failures, timeouts and 5xx while sending: tries per message in one outbox flush,
+    # and the first backoff in seconds (doubling, full jitter, capped at 30 s).
+    telegram_send_attempts: int = 4
+    telegram_retry_backoff: float = 1.0
 
     @property
     def feed_url(self) -> str:
@@ -240,5 +244,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "telegram_private_per_s": _float_in(0.01, 100),
     "telegram_private_burst": _int_in(1, 100),
     "telegram_group_per_min": _int_in(1, 1000),
+    "telegram_send_attempts": _int_in(1, 10),
+    "telegram_retry_backoff": _float_in(0.01, 60),
 }
 _FIELD_NAMES = {"database_url": "database_path"}

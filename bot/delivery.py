@@ -1,5 +1,11 @@
 """The outbox: queue a digest's parts in the store, send them, mark each one sent when
 Telegram confirms it. A crash between the two loses nothing: pending parts are sent on start.
+
+Every answer has its handling: 403 or "chat not found" make the chat inactive and drop its
+queue; a group upgraded to a supergroup moves to its new id and the part goes there; network
+failures, timeouts and 5xx are retried at once with exponential backoff and full jitter (only
+this chat waits), a bounded number of times, after which the part stays queued for the next
+flush. 429s are the rate limiter's (bot/ratelimit.py), which waits and retries them itself.
 """
 
 from __future__ import annotations
@@ -7,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import random
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, TelegramError
 
 from bot.digest import DigestPart
 from bot.models import OutboxPart
+from bot.ratelimit import RateLimiterStats
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -25,6 +33,13 @@ NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 MORE_PREFIX = "more:"
 DEFAULT_VISIBLE_PARTS = 3
 DEFAULT_CONCURRENCY = 256  # chats sent to at once; the rate limiter paces the messages
+# Network failures, timeouts and 5xx: attempts per part in one flush, and the backoff between
+# them (full jitter: uniform in [0, min(cap, base * 2**(n-1))] before attempt n + 1).
+DEFAULT_ATTEMPTS = 4
+DEFAULT_BACKOFF = 1.0
+DEFAULT_MAX_BACKOFF = 30.0
+
+ChatMoved = Callable[[int, int], Awaitable[None]]
 
 
 class Outcome(enum.Enum):
@@ -43,7 +58,15 @@ def more_button(part: OutboxPart) -> InlineKeyboardMarkup:
 
 class Outbox:
     """Queues digests and sends what is pending, one chat at a time per chat, many chats
-    at once, so that multi-message digests do not hold the rate down to one chat's pace."""
+    at once, so that multi-message digests do not hold the rate down to one chat's pace.
+
+    A part that meets a network failure, a timeout or a 5xx is tried up to `attempts` times
+    in all, with full-jitter exponential backoff (`backoff` seconds doubling up to
+    `max_backoff`) between tries; each retry is noted in `stats` (the rate limiter's, which
+    /stats reads) and logged. A timeout may come after Telegram posted the message, so such a
+    retry can show it twice: at most once per timeout. `on_moved(old, new)` runs after a
+    group's data moved to its supergroup id. `sleep` and `rand` are there for tests.
+    """
 
     def __init__(
         self,
@@ -51,11 +74,28 @@ class Outbox:
         visible_parts: int = DEFAULT_VISIBLE_PARTS,
         concurrency: int = DEFAULT_CONCURRENCY,
         paid_broadcast: bool = False,
+        *,
+        attempts: int = DEFAULT_ATTEMPTS,
+        backoff: float = DEFAULT_BACKOFF,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        stats: RateLimiterStats | None = None,
+        on_moved: ChatMoved | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
     ) -> None:
+        if attempts < 1 or backoff < 0 or max_backoff < 0:
+            raise ValueError("attempts must be >= 1 and the backoff >= 0")
         self._store = store
         # Above 30 messages/s Telegram charges per message, and only for sends that say so.
         self._paid = True if paid_broadcast else None
         self.visible_parts = visible_parts
+        self.attempts = attempts
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+        self.stats = stats if stats is not None else RateLimiterStats()
+        self._on_moved = on_moved
+        self._sleep = sleep
+        self._rand = rand
         self._slots = asyncio.Semaphore(concurrency)
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -68,8 +108,9 @@ class Outbox:
     async def flush_chat(self, bot: Bot, chat_id: int) -> Outcome:
         """Send the chat's pending parts in order, each marked sent once confirmed."""
         async with self._slots, self._locks[chat_id]:
+            target = chat_id  # the supergroup's id once the group turns out to have moved
             for part in await self._store.pending_parts(chat_id):
-                outcome = await self._send(bot, part)
+                outcome, target = await self._deliver(bot, replace(part, chat_id=target))
                 if outcome is not Outcome.SENT:
                     return outcome
         return Outcome.SENT
@@ -87,50 +128,100 @@ class Outbox:
             await self.flush_chat(bot, chat_id)
         return released
 
-    async def _send(self, bot: Bot, part: OutboxPart, *, moved: bool = False) -> Outcome:
+    def backoff_delay(self, failures: int) -> float:
+        """Seconds to wait after the `failures`-th failed try: full jitter, capped."""
+        ceiling = min(self._max_backoff, self._backoff * 2.0 ** (failures - 1))
+        return self._rand() * ceiling
+
+    async def _deliver(self, bot: Bot, part: OutboxPart) -> tuple[Outcome, int]:
+        """Send one part and mark it sent, handling Telegram's answer; returns the outcome
+        and the chat the part is now addressed to (a migrated group's new id)."""
+        failures = 0
+        moved = False
+        while True:
+            try:
+                await self._post(bot, part)
+            except ChatMigrated as exc:
+                if moved:  # Telegram never migrates a chat twice in a row; do not loop
+                    self._refused(part, str(exc))
+                    return Outcome.FAILED, part.chat_id
+                # The group became a supergroup: move everything, then deliver there.
+                old, new = part.chat_id, int(exc.new_chat_id)
+                log.info("Chat %s migrated to %s; moving it", old, new)
+                await self._store.move_chat(old, new)
+                if self._on_moved is not None:
+                    await self._on_moved(old, new)
+                part, moved = replace(part, chat_id=new), True
+            except Forbidden as exc:
+                return await self._gone(part.chat_id, exc.message), part.chat_id
+            except BadRequest as exc:  # a NetworkError subclass, but no network failure
+                if "chat not found" in exc.message.lower():
+                    return await self._gone(part.chat_id, exc.message), part.chat_id
+                self._refused(part, exc.message)
+                return Outcome.FAILED, part.chat_id
+            except NetworkError as exc:  # no answer, a timeout, or a 5xx
+                failures += 1
+                if failures >= self.attempts:
+                    log.warning(
+                        "Part %d/%d of digest %d for chat %s not sent after %d tries (%s);"
+                        " it stays queued for the next flush",
+                        part.part_no,
+                        part.parts_total,
+                        part.digest_id,
+                        part.chat_id,
+                        failures,
+                        _describe(exc),
+                    )
+                    return Outcome.FAILED, part.chat_id
+                delay = self.backoff_delay(failures)
+                self.stats.note("network_retries")
+                log.warning(
+                    "Part %d/%d of digest %d for chat %s failed (%s); retry %d of %d in %.1f s",
+                    part.part_no,
+                    part.parts_total,
+                    part.digest_id,
+                    part.chat_id,
+                    _describe(exc),
+                    failures,
+                    self.attempts - 1,
+                    delay,
+                )
+                await self._sleep(delay)
+            except TelegramError as exc:
+                # A 429 the rate limiter gave up on, or an answer we cannot read.
+                log.warning(
+                    "Part %d/%d of digest %d for chat %s not sent, will retry: %s",
+                    part.part_no,
+                    part.parts_total,
+                    part.digest_id,
+                    part.chat_id,
+                    _describe(exc),
+                )
+                return Outcome.FAILED, part.chat_id
+            else:
+                await self._store.mark_part_sent(part)
+                return Outcome.SENT, part.chat_id
+
+    async def _post(self, bot: Bot, part: OutboxPart) -> None:
         markup = more_button(part) if part.more_after else None
-        try:
-            await bot.send_message(
-                part.chat_id,
-                part.text,
-                parse_mode=ParseMode.HTML,
-                link_preview_options=NO_PREVIEW,
-                reply_markup=markup,
-                allow_paid_broadcast=self._paid,
-            )
-        except ChatMigrated as exc:
-            if moved:  # Telegram never migrates a chat twice in a row; do not loop
-                return Outcome.FAILED
-            # The group became a supergroup: move everything, then deliver there.
-            log.info("Chat %s migrated to %s; moving it", part.chat_id, exc.new_chat_id)
-            await self._store.move_chat(part.chat_id, exc.new_chat_id)
-            return await self._send(bot, replace(part, chat_id=exc.new_chat_id), moved=True)
-        except Forbidden as exc:
-            return await self._gone(part.chat_id, exc.message)
-        except BadRequest as exc:
-            if "chat not found" in exc.message.lower():
-                return await self._gone(part.chat_id, exc.message)
-            log.error(
-                "Telegram refused part %d/%d of digest %d for chat %s: %s",
-                part.part_no,
-                part.parts_total,
-                part.digest_id,
-                part.chat_id,
-                exc.message,
-            )
-            return Outcome.FAILED
-        except TelegramError as exc:
-            log.warning(
-                "Part %d/%d of digest %d for chat %s not sent, will retry: %s",
-                part.part_no,
-                part.parts_total,
-                part.digest_id,
-                part.chat_id,
-                exc,
-            )
-            return Outcome.FAILED
-        await self._store.mark_part_sent(part)
-        return Outcome.SENT
+        await bot.send_message(
+            part.chat_id,
+            part.text,
+            parse_mode=ParseMode.HTML,
+            link_preview_options=NO_PREVIEW,
+            reply_markup=markup,
+            allow_paid_broadcast=self._paid,
+        )
+
+    def _refused(self, part: OutboxPart, reason: str) -> None:
+        log.error(
+            "Telegram refused part %d/%d of digest %d for chat %s: %s",
+            part.part_no,
+            part.parts_total,
+            part.digest_id,
+            part.chat_id,
+            reason,
+        )
 
     async def _gone(self, chat_id: int, reason: str) -> Outcome:
         dropped = await self._store.drop_pending_parts(chat_id)
@@ -142,6 +233,11 @@ class Outbox:
             dropped,
         )
         return Outcome.GONE
+
+
+def _describe(exc: TelegramError) -> str:
+    """The error's kind and Telegram's (or httpx's) message; no URL, so never the token."""
+    return f"{type(exc).__name__}: {exc.message}"
 
 
 async def deliver(bot: Bot, store: Store, chat_id: int, parts: Sequence[DigestPart]) -> Outcome:

@@ -20,7 +20,7 @@ from bot.arxiv_api import ArxivApiError
 from bot.config import parse_time, parse_timezone
 from bot.delivery import MORE_PREFIX
 from bot.digest import MAX_MESSAGE_LENGTH, render_digest, split_blocks
-from bot.jobs import schedule_digest, send_digest
+from bot.jobs import follow_moved_chat, schedule_digest, send_digest
 from bot.matching import (
     MAX_QUERY_LENGTH,
     MAX_SUBSCRIPTIONS,
@@ -88,10 +88,20 @@ async def _chat(update: Update, context: Context) -> Chat:
 
 
 async def track_chat(update: Update, context: Context) -> None:
-    """Runs before every handler: register new chats, reactivate chats that came back."""
+    """Runs before every handler: register new chats, reactivate chats that came back,
+    and follow a group that became a supergroup to its new id."""
     if update.effective_chat is None:
         return
     services = _services(context)
+    message = update.effective_message
+    if message is not None and message.migrate_to_chat_id:
+        # Sent in the old group, which is gone: move it, and do not register it again.
+        await _follow_migration(context, update.effective_chat.id, message.migrate_to_chat_id)
+        return
+    if message is not None and message.migrate_from_chat_id:
+        # Sent in the new supergroup (after the above, or instead of it): move before the
+        # supergroup is registered with the defaults, so the group's settings are kept.
+        await _follow_migration(context, message.migrate_from_chat_id, update.effective_chat.id)
     chat, before = await services.store.ensure_chat(
         update.effective_chat.id, services.config.digest_time, services.config.digest_timezone
     )
@@ -99,6 +109,16 @@ async def track_chat(update: Update, context: Context) -> None:
         log.info("Chat %s is active again", chat.chat_id)
     if (before is None or not before.active) and context.job_queue is not None:
         schedule_digest(context.job_queue, chat)
+
+
+async def _follow_migration(context: Context, old_id: int, new_id: int) -> None:
+    services = _services(context)
+    if await services.store.get_chat(old_id) is None:
+        return  # already moved (Telegram announces a migration twice), or never known
+    log.info("Group %s became supergroup %s; moving it", old_id, new_id)
+    await services.store.move_chat(old_id, new_id)
+    if context.job_queue is not None:
+        await follow_moved_chat(context.job_queue, services.store, old_id, new_id)
 
 
 async def start(update: Update, context: Context) -> None:

@@ -18,7 +18,7 @@ from bot.feeds import FeedError, fetch_and_parse
 from bot.matching import in_categories, match_papers
 from bot.models import Chat, Hit, Paper
 from bot.services import Services
-from bot.store import utcnow
+from bot.store import Store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,17 @@ def schedule_digest(job_queue: JobQueue[Any], chat: Chat) -> None:
         job.schedule_removal()
     when = chat.digest_time.replace(tzinfo=ZoneInfo(chat.timezone))
     job_queue.run_daily(digest_job, when, chat_id=chat.chat_id, name=name)
+
+
+async def follow_moved_chat(
+    job_queue: JobQueue[Any], store: Store, old_id: int, new_id: int
+) -> None:
+    """A group moved to its supergroup id: its daily digest follows it there."""
+    for job in job_queue.get_jobs_by_name(digest_job_name(old_id)):
+        job.schedule_removal()
+    chat = await store.get_chat(new_id)
+    if chat is not None and chat.active:
+        schedule_digest(job_queue, chat)
 
 
 def schedule_outbox(job_queue: JobQueue[Any], every: float = OUTBOX_INTERVAL) -> None:

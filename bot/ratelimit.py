@@ -110,7 +110,7 @@ class RateLimiterStats:
     too_many: int = 0  # 429 answers received
     retries: int = 0  # requests repeated after a 429
     network_errors: int = 0  # network failures and timeouts (not 400/403)
-    network_retries: int = 0  # requests repeated after one
+    network_retries: int = 0  # requests repeated after one (here, or by the outbox)
     global_pauses: int = 0  # times every chat was paused
     stalls: int = 0  # times the event loop held up a request already released
     # (monotonic time, kind) of each 429 and retry, for the admin's last-24-hours view;

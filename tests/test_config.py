@@ -93,6 +93,8 @@ def test_missing_token_says_how_to_get_one() -> None:
         ("DIGEST_TIMEZONE", "Mars/Olympus"),
         ("DIGEST_TIMEZONE", "../../etc/passwd"),
         ("POLL_DELAY_MINUTES", "soon"),
+        ("TELEGRAM_SEND_ATTEMPTS", "0"),
+        ("TELEGRAM_RETRY_BACKOFF", "-1"),
         ("LOG_LEVEL", "LOUD"),
     ],
 )

@@ -17,7 +17,17 @@ from telegram import (
     LinkPreviewOptions,
     Message,
 )
-from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryAfter
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
+from telegram.request import HTTPXRequest
 
 from tests.fakes import (
     BOT_USERNAME,
@@ -312,6 +322,140 @@ async def test_missing_chat_raises_chat_not_found(bot: Bot, api: FakeBotAPI) -> 
     api.missing_chat(-100123)
     with pytest.raises(BadRequest, match=r"(?i)chat not found"):
         await bot.send_message(-100123, "hello")
+
+
+async def test_upgraded_group_answers_migrate_to_chat_id(bot: Bot, api: FakeBotAPI) -> None:
+    """After upgrade_group, the old id answers Telegram's 400 with migrate_to_chat_id."""
+    api.user_sends(-4100, "/start", chat_type="group")
+    api.upgrade_group(-4100, -1004100)
+    async with httpx.AsyncClient() as client:
+        raw = await client.post(
+            f"{api.base_url}{api.token}/sendMessage",
+            json={
+                "chat_id": -4100,
+                "text": "hello?",
+            },
+        )
+    assert raw.status_code == 400
+    assert raw.json() == {
+        "ok": False,
+        "error_code": 400,
+        "description": "Bad Request: group chat was upgraded to a supergroup chat",
+        "parameters": {"migrate_to_chat_id": -1004100},
+    }
+    with pytest.raises(ChatMigrated) as excinfo:
+        await bot.send_message(-4100, "hello again?")
+    assert excinfo.value.new_chat_id == -1004100
+    with pytest.raises(ChatMigrated):
+        await bot.send_chat_action(-4100, "typing")
+    message = await bot.send_message(-1004100, "hello")
+    assert message.chat.type == "supergroup"
+    assert message.chat.title == "Test group"
+    assert [m.plain_text for m in api.sent] == ["hello"]
+    assert api.violations == []
+    with pytest.raises(ValueError, match="upgraded"):
+        api.user_sends(-4100, "/list", chat_type="group")
+    api.user_sends(-1004100, "/list", chat_type="supergroup")
+
+
+async def test_announced_upgrade_sends_both_service_messages(bot: Bot, api: FakeBotAPI) -> None:
+    """announce=True: migrate_to_chat_id in the old group, then migrate_from_chat_id in the
+    supergroup, both from the member who upgraded it, as Telegram tells a member bot."""
+    api.upgrade_group(-4101, -1004101, announce=True, user_id=77)
+    to_old, from_new = [update.message for update in await bot.get_updates(timeout=0)]
+    assert to_old is not None
+    assert from_new is not None
+    assert (to_old.chat.id, to_old.chat.type, to_old.migrate_to_chat_id) == (
+        -4101,
+        "group",
+        -1004101,
+    )
+    assert (from_new.chat.id, from_new.chat.type, from_new.migrate_from_chat_id) == (
+        -1004101,
+        "supergroup",
+        -4101,
+    )
+    assert to_old.from_user is not None
+    assert to_old.from_user.id == 77
+
+
+def test_only_basic_groups_upgrade_to_supergroup_ids(api: FakeBotAPI) -> None:
+    """A private chat cannot be upgraded, and the new id must be a supergroup's (-100...)."""
+    with pytest.raises(ValueError, match="basic group"):
+        api.upgrade_group(42, -10042)
+    with pytest.raises(ValueError, match="supergroup id"):
+        api.upgrade_group(-42, -42000)
+
+
+@pytest.mark.parametrize(
+    ("status", "html", "message"),
+    [
+        (500, False, "Internal Server Error"),
+        (502, True, "Bad Gateway"),
+        (504, True, "Gateway Timeout"),
+    ],
+)
+async def test_server_errors_raise_network_error_and_post_nothing(
+    bot: Bot, api: FakeBotAPI, status: int, html: bool, message: str
+) -> None:
+    """5xx answers (JSON, or the front end's HTML page) are PTB NetworkErrors; nothing posted."""
+    api.fail_next(status=status, html=html, times=2)
+    for _ in range(2):
+        with pytest.raises(NetworkError, match=message) as excinfo:
+            await bot.send_message(CHAT, "hello?")
+        assert not isinstance(excinfo.value, BadRequest)
+    await bot.send_message(CHAT, "hello")
+    assert [m.plain_text for m in api.sent] == ["hello"]
+    assert api.rejected == [("sendMessage", status, message)] * 2
+    assert api.violations == []
+
+
+async def test_server_error_page_is_html(api: FakeBotAPI) -> None:
+    """html=True answers nginx's HTML error page, not Telegram's JSON envelope."""
+    api.fail_next("getMe", status=502, html=True)
+    async with httpx.AsyncClient() as client:
+        raw = await client.get(f"{api.base_url}{api.token}/getMe")
+    assert raw.status_code == 502
+    assert raw.headers["content-type"].startswith("text/html")
+    assert "<h1>502 Bad Gateway</h1>" in raw.text
+
+
+async def test_dropped_connection_posts_nothing(bot: Bot, api: FakeBotAPI) -> None:
+    """drop_next closes the connection unanswered, before the message is posted."""
+    api.drop_next(times=2)
+    for _ in range(2):
+        with pytest.raises(NetworkError) as excinfo:
+            await bot.send_message(CHAT, "hello?")
+        assert isinstance(excinfo.value.__cause__, httpx.RemoteProtocolError)
+    await bot.send_message(CHAT, "hello")
+    assert [m.plain_text for m in api.sent] == ["hello"]
+    assert [r[1:] for r in api.rejected] == [(0, "connection dropped")] * 2
+
+
+async def test_dropped_answer_after_posting(bot: Bot, api: FakeBotAPI) -> None:
+    """drop_next(handled=True): the client gets no answer, but the message was posted."""
+    api.drop_next(chat_id=CHAT, handled=True)
+    with pytest.raises(NetworkError):
+        await bot.send_message(CHAT, "posted, unconfirmed")
+    await bot.send_message(CHAT + 1, "other chat unaffected")
+    assert [m.plain_text for m in api.sent] == ["posted, unconfirmed", "other chat unaffected"]
+
+
+async def test_late_answer_times_out_after_posting(api: FakeBotAPI) -> None:
+    """answer_late: a client with a shorter read timeout raises TimedOut; the message is posted."""
+    api.answer_late(seconds=5.0)
+    request = HTTPXRequest(read_timeout=0.2)
+    async with Bot(api.token, base_url=api.base_url, request=request) as impatient:
+        with pytest.raises(TimedOut):
+            await impatient.send_message(CHAT, "slow")
+        await impatient.send_message(CHAT, "fast")
+    assert [m.plain_text for m in api.sent] == ["slow", "fast"]
+
+
+def test_fault_needs_at_least_one_call(api: FakeBotAPI) -> None:
+    """A fault for zero calls is a mistake in the test, not a no-op."""
+    with pytest.raises(ValueError, match="at least 1"):
+        api.drop_next(times=0)
 
 
 async def test_long_poll_returns_early_when_a_user_writes(bot: Bot, api: FakeBotAPI) -> None:

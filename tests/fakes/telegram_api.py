@@ -749,14 +749,34 @@ def _limited_chat(params: JSONDict) -> int | str | None:
     return None
 
 
+# What Telegram's nginx front end answers when the Bot API server behind it is unreachable:
+# an HTML page, not the JSON envelope (python-telegram-bot then fails to parse it).
+_NGINX_PAGE = (
+    "<html>\r\n<head><title>{code} {phrase}</title></head>\r\n<body>\r\n"
+    "<center><h1>{code} {phrase}</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+MIGRATED_DESCRIPTION = "Bad Request: group chat was upgraded to a supergroup chat"
+
+
 @dataclass
 class _Fault:
     method: str  # lower-case
     chat_id: int | None
-    status: int
-    description: str
-    parameters: JSONDict | None
     remaining: int
+    # "error": answer `status`; "drop": close the connection without an answer, before the
+    # request is handled, or after it (`handled`: the message was posted, the answer lost);
+    # "late": handle the request, then answer after `delay` seconds.
+    kind: str = "error"
+    status: int = 0
+    description: str = ""
+    parameters: JSONDict | None = None
+    html: bool = False
+    handled: bool = False
+    delay: float = 0.0
+
+    def error(self) -> _ApiError:
+        return _ApiError(self.status, self.description, parameters=self.parameters, violation=False)
 
 
 class FakeBotAPI(LoopbackServer):
@@ -790,6 +810,7 @@ class FakeBotAPI(LoopbackServer):
         self._open_callbacks: dict[str, JSONDict] = {}
         self._blocked: set[int] = set()
         self._missing: set[int] = set()
+        self._migrated: dict[int, int] = {}  # old group id -> its supergroup's id
         self._faults: list[_Fault] = []
         self._poll_generation = 0
         self._signal = asyncio.Event()
@@ -872,6 +893,10 @@ class FakeBotAPI(LoopbackServer):
         """Queue a text message from a user; returns its update_id."""
         if not text.strip():
             raise ValueError("Telegram clients cannot send an empty message")
+        if chat_id in self._migrated:
+            raise ValueError(
+                f"group {chat_id} was upgraded: its members write in {self._migrated[chat_id]}"
+            )
         sender = self._user(chat_id, user_id, first_name, username, language_code, chat_type)
         chat = self._remember_chat(chat_id, chat_type, sender, message_thread_id is not None)
         message: JSONDict = {
@@ -1003,11 +1028,16 @@ class FakeBotAPI(LoopbackServer):
         retry_after: int | None = 1,
         description: str | None = None,
         times: int = 1,
+        html: bool = False,
     ) -> None:
         """Answer the next ``times`` calls of ``method`` (for ``chat_id``, if given) with an error.
 
         429 answers "Too Many Requests: retry after N" with ``parameters.retry_after`` as
-        Telegram does; other statuses default to the HTTP reason phrase.
+        Telegram does; other statuses default to the HTTP reason phrase, in Telegram's JSON
+        envelope (``{"ok": false, "error_code": 500, "description": "Internal Server Error"}``).
+        ``html=True`` answers instead with the HTML page of Telegram's nginx front end, as a
+        502 Bad Gateway or 504 Gateway Timeout does when the Bot API server behind it is down.
+        The request is not handled: nothing is posted.
         """
         parameters = None
         if status == HTTPStatus.TOO_MANY_REQUESTS and retry_after is not None:
@@ -1015,9 +1045,53 @@ class FakeBotAPI(LoopbackServer):
             default = f"Too Many Requests: retry after {retry_after}"
         else:
             default = HTTPStatus(status).phrase
-        self._faults.append(
-            _Fault(method.lower(), chat_id, status, description or default, parameters, times)
+        self._add_fault(
+            _Fault(
+                method.lower(),
+                chat_id,
+                times,
+                status=status,
+                description=description or default,
+                parameters=parameters,
+                html=html,
+            )
         )
+
+    def drop_next(
+        self,
+        method: str = "sendMessage",
+        *,
+        chat_id: int | None = None,
+        times: int = 1,
+        handled: bool = False,
+    ) -> None:
+        """Close the connection of the next ``times`` calls of ``method`` without an answer.
+
+        By default the request is dropped before it is handled (nothing is posted); with
+        ``handled=True`` it is handled first and only the answer is lost, so the client cannot
+        tell whether its message was posted (it was).
+        """
+        self._add_fault(_Fault(method.lower(), chat_id, times, kind="drop", handled=handled))
+
+    def answer_late(
+        self,
+        method: str = "sendMessage",
+        *,
+        seconds: float,
+        chat_id: int | None = None,
+        times: int = 1,
+    ) -> None:
+        """Handle the next ``times`` calls of ``method``, then answer only after ``seconds``.
+
+        A client whose read timeout is shorter gives up (PTB raises TimedOut) although the
+        message was posted: the ambiguous case of a slow Telegram.
+        """
+        self._add_fault(_Fault(method.lower(), chat_id, times, kind="late", delay=seconds))
+
+    def _add_fault(self, fault: _Fault) -> None:
+        if fault.remaining < 1:
+            raise ValueError("times must be at least 1")
+        self._faults.append(fault)
 
     def enforce_rate_limits(
         self,
@@ -1051,6 +1125,53 @@ class FakeBotAPI(LoopbackServer):
     def missing_chat(self, chat_id: int) -> None:
         """The chat does not exist (or the bot was removed): sends answer 400 chat not found."""
         self._missing.add(chat_id)
+
+    def upgrade_group(
+        self,
+        group_id: int,
+        supergroup_id: int,
+        *,
+        announce: bool = False,
+        user_id: int | None = None,
+    ) -> None:
+        """The group became a supergroup with a new id; the old id is gone for good.
+
+        From now on every call aimed at the old id answers as Telegram does: 400 "Bad
+        Request: group chat was upgraded to a supergroup chat" with
+        ``parameters.migrate_to_chat_id`` (PTB raises ChatMigrated). Members write from the
+        new id; the group's old id can no longer send anything.
+
+        With ``announce``, the bot also gets the two service messages a member bot receives:
+        ``migrate_to_chat_id`` in the old group, then ``migrate_from_chat_id`` in the new
+        supergroup, both from the member who upgraded it. Without, the bot learns only from
+        the 400 (as when it was offline long enough for the updates to expire).
+        """
+        if group_id >= 0 or group_id in self._migrated:
+            raise ValueError(f"{group_id} is not a basic group")
+        if not str(supergroup_id).startswith("-100"):
+            raise ValueError(f"{supergroup_id} is not a supergroup id (-100...)")
+        old = self._chat(group_id)
+        new: JSONDict = {
+            "id": supergroup_id,
+            "type": "supergroup",
+            "title": old.get("title", "Test supergroup"),
+        }
+        self._chats[supergroup_id] = new
+        if announce:
+            member = self._user(group_id, user_id, "Ada", "ada", "en", "group")
+            for chat, field_name, value in (
+                (old, "migrate_to_chat_id", supergroup_id),
+                (new, "migrate_from_chat_id", group_id),
+            ):
+                message: JSONDict = {
+                    "message_id": self._new_message_id(chat["id"]),
+                    "from": member,
+                    "chat": dict(chat),
+                    "date": int(time.time()),
+                    field_name: value,
+                }
+                self._queue_update("message", message)
+        self._migrated[group_id] = supergroup_id
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -1158,10 +1279,16 @@ class FakeBotAPI(LoopbackServer):
             return self._error_response(name, err)
         self.calls.append((name, params))
         self._notify()
+        fault = self._take_fault(name, params) if handler is not None else None
+        if fault is not None and fault.kind == "error" and fault.html:
+            return self._html_error(name, fault)
+        if fault is not None and fault.kind == "drop" and not fault.handled:
+            return self._drop(request, name)
         try:
             if handler is None:
                 raise _ApiError(404, "Not Found")
-            self._inject_fault(name, params)
+            if fault is not None and fault.kind == "error":
+                raise fault.error()
             counted = name.lower() in _COUNTED_METHODS
             if counted:
                 self._check_flood(name, params, arrived)
@@ -1170,6 +1297,10 @@ class FakeBotAPI(LoopbackServer):
             return self._error_response(name, err)
         if counted:
             self._count_message(params, arrived)
+        if fault is not None and fault.kind == "drop":
+            return self._drop(request, name)
+        if fault is not None and fault.kind == "late":
+            await asyncio.sleep(fault.delay)  # a client that gives up cancels this wait
         return web.json_response({"ok": True, "result": result})
 
     def _check_flood(self, method: str, params: JSONDict, now: float) -> None:
@@ -1210,7 +1341,8 @@ class FakeBotAPI(LoopbackServer):
             body["parameters"] = err.parameters
         return web.json_response(body, status=err.code)
 
-    def _inject_fault(self, method: str, params: JSONDict) -> None:
+    def _take_fault(self, method: str, params: JSONDict) -> _Fault | None:
+        """The first fault planned for this call, used up by one; None if there is none."""
         for fault in self._faults:
             if fault.method != method.lower():
                 continue
@@ -1219,9 +1351,22 @@ class FakeBotAPI(LoopbackServer):
             fault.remaining -= 1
             if fault.remaining <= 0:
                 self._faults.remove(fault)
-            raise _ApiError(
-                fault.status, fault.description, parameters=fault.parameters, violation=False
-            )
+            return fault
+        return None
+
+    def _html_error(self, method: str, fault: _Fault) -> web.Response:
+        self.rejected.append((method, fault.status, fault.description))
+        self._notify()
+        page = _NGINX_PAGE.format(code=fault.status, phrase=HTTPStatus(fault.status).phrase)
+        return web.Response(text=page, status=fault.status, content_type="text/html")
+
+    def _drop(self, request: web.Request, method: str) -> web.Response:
+        """Close the connection: the client sees it end without an answer."""
+        self.rejected.append((method, 0, "connection dropped"))
+        self._notify()
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response()  # never reaches the client
 
     def _target_chat(self, params: JSONDict) -> int:
         """The chat a send/edit goes to, with the blocked and missing chat rules applied."""
@@ -1233,6 +1378,13 @@ class FakeBotAPI(LoopbackServer):
             raise _ApiError(400, "Bad Request: chat not found", violation=False)
         if chat_id in self._missing:
             raise _ApiError(400, "Bad Request: chat not found", violation=False)
+        if chat_id in self._migrated:
+            raise _ApiError(
+                400,
+                MIGRATED_DESCRIPTION,
+                parameters={"migrate_to_chat_id": self._migrated[chat_id]},
+                violation=False,
+            )
         if chat_id in self._blocked:
             raise _ApiError(403, "Forbidden: bot was blocked by the user", violation=False)
         return chat_id
