@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -270,26 +270,46 @@ async def send_digest(
         return len(hits)
 
 
-async def poll_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A feed poll; it schedules the next one (after the rebuild, or a retry)."""
-    services = services_mod.get(context.bot_data)
-    job = context.job
-    plan = job.data if job is not None and isinstance(job.data, PollPlan) else None
-    now = utcnow()
-    first_at = plan.first_at if plan is not None and plan.attempt > 0 else now
+async def run_poll(
+    services: Services,
+    plan: PollPlan | None = None,
+    clock: Callable[[], dt.datetime] = utcnow,
+) -> PollPlan:
+    """Poll the feeds (the run `plan` planned) and plan the next poll."""
+    now = clock()
+    retrying = plan is not None and plan.attempt > 0
+    first_at = plan.first_at if plan is not None and retrying and plan.first_at else now
     try:
         needs_retry = (await ingest(services, now)).needs_retry
     except Exception:  # the chain must go on: a poll that broke is retried like a failed one
         log.exception("Feed poll broke; will try again")
         needs_retry = True
-    following = plan_next_poll(
-        utcnow(),
+    return plan_next_poll(
+        clock(),
         needs_retry=needs_retry,
         attempt=plan.attempt if plan is not None else 0,
         first_at=first_at,
         **_poll_settings(services.config),
     )
+
+
+async def poll_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A feed poll; it schedules the next one (after the rebuild, or a retry)."""
+    job = context.job
+    plan = job.data if job is not None and isinstance(job.data, PollPlan) else None
+    following = await run_poll(services_mod.get(context.bot_data), plan)
     schedule_poll(context.job_queue, following)
+
+
+async def daily_digest(
+    bot: Bot, services: Services, chat_id: int, now: dt.datetime | None = None
+) -> int:
+    """A chat's daily run: record it, then send what is pending (often nothing)."""
+    now = now or utcnow()
+    # Recorded before sending: a restart in between must not make the catch-up send twice
+    # (the outbox already holds what was composed).
+    await services.store.record_digest(chat_id, now)
+    return await send_digest(bot, services, chat_id, now=now)
 
 
 async def digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -303,10 +323,7 @@ async def digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         if job.name == digest_job_name(job.chat_id):
             job.schedule_removal()
         return
-    # Recorded before sending: a restart in between must not make the catch-up send twice
-    # (the outbox already holds what was composed).
-    await services.store.record_digest(job.chat_id, utcnow())
-    await send_digest(context.bot, services, job.chat_id)
+    await daily_digest(context.bot, services, job.chat_id)
 
 
 async def outbox_job(context: ContextTypes.DEFAULT_TYPE) -> None:
