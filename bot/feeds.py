@@ -23,8 +23,6 @@ from bot.models import Paper
 
 logger = logging.getLogger(__name__)
 
-RSS_BASE = "https://rss.arxiv.org/rss/"
-ATOM_BASE = "https://rss.arxiv.org/atom/"
 
 ARXIV_NS = "http://arxiv.org/schemas/atom"
 DEFAULT_ANNOUNCE_TYPE = "new"
@@ -586,14 +584,7 @@ def _parse_timestamp(value: str) -> dt.datetime | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Addresses, the HTTP client the fetcher uses, and the check that a body is a feed
-
-
-def feed_url(base: str = RSS_BASE, categories: tuple[str, ...] | list[str] = ()) -> str:
-    """The feed address for one or more categories, e.g. .../rss/cs.AI+cs.LG."""
-    if not categories:
-        raise ValueError("feed_url needs at least one category")
-    return base + "+".join(categories)
+# The HTTP client the fetcher uses, and the check that a body is a feed
 
 
 def make_http_client(

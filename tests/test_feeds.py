@@ -16,15 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.feeds import (
-    ATOM_BASE,
-    RSS_BASE,
     FeedError,
     ParsedFeed,
     _parse_fast,
     _parse_with_feedparser,
     check_is_feed,
     collapse_ws,
-    feed_url,
     is_withdrawn,
     make_http_client,
     parse_feed,
@@ -780,18 +777,6 @@ def test_property_parse_feed_equals_feedparser_on_any_text(
         updated=UPDATED,
     )
     assert parse_feed(data) == _parse_with_feedparser(data)
-
-
-# --- feed_url -----------------------------------------------------------------------------------
-
-
-def test_feed_url() -> None:
-    """Categories are joined with "+" after the base; RSS is the default base."""
-    assert feed_url(RSS_BASE, ("cs.AI",)) == "https://rss.arxiv.org/rss/cs.AI"
-    assert feed_url(categories=["cs.AI", "cs.LG"]) == "https://rss.arxiv.org/rss/cs.AI+cs.LG"
-    assert feed_url(ATOM_BASE, ["hep-th"]) == "https://rss.arxiv.org/atom/hep-th"
-    with pytest.raises(ValueError, match="at least one category"):
-        feed_url(RSS_BASE, ())
 
 
 # --- check_is_feed: the fetcher's validator for feed URLs ---------------------------------------
