@@ -29,6 +29,7 @@ from bot.feeds import FeedError, check_is_feed, parse_feed
 from bot.fetcher import (
     CATEGORY_RE,
     FEED_ITEM_LIMIT,
+    FetchStatus,
     PoliteFetcher,
     count_by_category,
     plan_feed_urls,
@@ -45,6 +46,9 @@ ARXIV_TZ = ZoneInfo("America/New_York")
 POLL_JOB = "poll"
 OUTBOX_JOB = "outbox"
 OUTBOX_INTERVAL = 60.0
+# Categories are packed into one feed URL up to this many items seen last time: headroom
+# under arXiv's 2,000, since a busy day (Monday, after a holiday) carries more.
+PLAN_LIMIT = 1600
 # A retry is never sooner than this after the poll that asked for it.
 MIN_RETRY_GAP = dt.timedelta(minutes=1)
 
@@ -115,6 +119,9 @@ async def ingest_feed(
         log.warning("Feed poll failed, will try again: %s", exc)
         return FeedOutcome(url, FeedStatus.FAILED)
     if not result.changed:
+        if result.status is FetchStatus.UNCHANGED:  # the same bytes under new validators
+            fetcher.remember(result)
+            await store.save_fetch_state(url, result.state)
         stale = last_day is not None and last_day < current_feed_day(now)
         return FeedOutcome(url, FeedStatus.UNCHANGED, feed_day=last_day, stale=stale)
     parsed = await asyncio.to_thread(parse_feed, result.body)
@@ -137,8 +144,13 @@ async def ingest_feed(
         status = FeedStatus.CHANGED
         fetcher.remember(result)
         await store.save_fetch_state(url, result.state, feed_day)
+    wanted = url.rpartition("/")[2].split("+")
+    counts = count_by_category(wanted, (paper.categories for paper in parsed.papers))
     if len(parsed.papers) + parsed.skipped >= FEED_ITEM_LIMIT:
+        # Items may be missing: count each category as more than half a feed, so that the
+        # next poll asks for each on its own.
         log.warning("Feed %s is at arXiv's %d-item limit; it will be split", url, FEED_ITEM_LIMIT)
+        counts = {cat: max(n, FEED_ITEM_LIMIT // 2 + 1) for cat, n in counts.items()}
     log.info(
         "Polled %s: feed of %s, %d entries, %d new%s",
         url,
@@ -147,8 +159,6 @@ async def ingest_feed(
         len(new),
         " (stale: the previous day)" if stale else "",
     )
-    wanted = url.rpartition("/")[2].split("+")
-    counts = count_by_category(wanted, (paper.categories for paper in parsed.papers))
     return FeedOutcome(url, status, len(parsed.papers), tuple(new), feed_day, stale, counts)
 
 
@@ -162,7 +172,9 @@ async def ingest(services: Services, now: dt.datetime | None = None) -> PollRepo
     config = services.config
     in_use = await services.store.categories_in_use(config.arxiv_categories)
     categories = [cat for cat in in_use if CATEGORY_RE.match(cat)] or list(config.arxiv_categories)
-    urls = plan_feed_urls(config.arxiv_rss_base, categories, services.category_counts)
+    urls = plan_feed_urls(
+        config.arxiv_rss_base, categories, services.category_counts, limit=PLAN_LIMIT
+    )
     async with services.poll_lock:  # one poll at a time (the fetcher spaces the requests)
         known = await services.store.fetch_state()
         outcomes = []

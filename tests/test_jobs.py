@@ -454,3 +454,39 @@ def test_digest_days_cover_every_day_since_the_last_digest() -> None:
     assert days == [dt.date(2024, 3, d) for d in (8, 9, 10, 11)]
     assert digest_days(chat, None, monday, 7) == [dt.date(2024, 3, 11)]
     assert len(digest_days(chat, monday - dt.timedelta(days=40), monday, 7)) == 7
+
+
+async def test_same_bytes_under_a_new_etag_are_not_parsed_but_remembered(
+    services: Services, feeds: FeedServer
+) -> None:
+    """A 200 with the bytes already ingested is unchanged (no parse); its new ETag is kept
+    for the next conditional GET."""
+    url = url_of(services)
+    feeds.set_response("/atom/cs.AI", CLEAN, content_type=ATOM, headers={"ETag": '"a"'})
+    await ingest_feed(services.fetcher, services.store, url, now=WEDNESDAY)
+    feeds.set_response("/atom/cs.AI", CLEAN, content_type=ATOM, headers={"ETag": '"b"'})
+    same = await ingest_feed(services.fetcher, services.store, url, now=WEDNESDAY)
+    assert (same.status, same.entries) == (FeedStatus.UNCHANGED, 0)
+    assert (await services.store.fetch_state())[url][0].etag == '"b"'
+    await ingest_feed(services.fetcher, services.store, url, now=WEDNESDAY)
+    assert feeds.requests[-1].headers["If-None-Match"] == '"b"'
+
+
+async def test_a_feed_at_arxivs_item_limit_is_split_at_the_next_poll(
+    services: Services, feeds: FeedServer
+) -> None:
+    """2,000 items may be a cut list: the next poll asks for each category on its own."""
+    papers = [
+        Paper(f"2508.{n:05d}", f"T{n}", ("A",), "x", ("cs.AI" if n % 2 else "cs.LG",))
+        for n in range(2000)
+    ]
+    body = atom_feed(papers, categories="cs.AI+cs.LG", updated=WEDNESDAY)
+    for path in ("/atom/cs.AI+cs.LG", "/atom/cs.AI", "/atom/cs.LG"):
+        feeds.set_response(path, body, content_type=ATOM)
+    await services.store.ensure_chat(1, dt.time(8), "UTC")
+    await services.store.add_subscriptions(1, [("x", "x")])
+    await services.store.set_categories(1, ["cs.AI", "cs.LG"])
+    await ingest(services, WEDNESDAY)
+    assert [r.path for r in feeds.requests] == ["/atom/cs.AI+cs.LG"]
+    await ingest(services, WEDNESDAY)
+    assert [r.path for r in feeds.requests][1:] == ["/atom/cs.AI", "/atom/cs.LG"]
