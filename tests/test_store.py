@@ -361,3 +361,15 @@ async def test_last_digest_composed_and_the_injected_clock(tmp_path: Path) -> No
         assert await store.recent_papers(moment + dt.timedelta(seconds=1)) == []
     finally:
         await store.close()
+
+
+async def test_old_style_ids_dedupe_and_enter_the_ledger(store: Store) -> None:
+    """hep-th/0505137 is stored once, its replacement updates it, and the ledger records it."""
+    chat, _ = await store.ensure_chat(1, EIGHT, "UTC")
+    since = utcnow() - dt.timedelta(days=1)
+    assert len(await store.add_papers([paper("hep-th/0505137"), paper("hep-th/0505137")])) == 1
+    assert await store.add_papers([paper("hep-th/0505137")]) == []
+    assert [p.arxiv_id for p in await store.undelivered_papers(chat, since)] == ["hep-th/0505137"]
+    await store.mark_delivered(1, ["hep-th/0505137"])
+    assert await store.delivered_ids(1) == {"hep-th/0505137"}
+    assert await store.undelivered_papers(chat, since) == []
