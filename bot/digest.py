@@ -15,6 +15,7 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.arxiv_calendar import days_label
 from bot.latex import to_unicode
 from bot.matching import highlight_spans
 from bot.models import Hit, Paper
@@ -121,16 +122,25 @@ def _meta_text(hit: Hit) -> str:
     return "\n".join(part for part in (categories, matched) if part)
 
 
+def _cross_list(paper: Paper) -> str:
+    """ "cross-list from math.ST": arXiv lists the primary category first."""
+    primary = _clean(paper.categories[0]) if paper.categories else ""
+    return f"cross-list from {primary}" if primary else "cross-list"
+
+
 def _announce_mark(paper: Paper) -> str:
-    """How the paper was announced, when it is not a new submission: "cross-list", "revised v2"."""
+    """How the paper was announced, when it is not a new submission: "cross-list from
+    math.ST", "revised v2", "withdrawn v3"."""
     kind = paper.announce_type
+    if paper.withdrawn:
+        return f"withdrawn v{paper.version}" if paper.version > 1 else "withdrawn"
     if kind == "new":
         return ""
     if kind == "cross":
-        return "cross-list"
+        return _cross_list(paper)
     if kind.startswith("replace"):
         revised = f"revised v{paper.version}" if paper.version > 1 else "revised"
-        return f"{revised}, cross-list" if kind == "replace-cross" else revised
+        return f"{revised}, {_cross_list(paper)}" if kind == "replace-cross" else revised
     return _clean(kind)  # a type arXiv introduced later: show it as it is
 
 
@@ -269,8 +279,9 @@ def _date_range(hits: Sequence[Hit]) -> str:
     return f"{start} {_EN_DASH} {_format_day(last)}"
 
 
-def _digest_header(hits: Sequence[Hit], heading: str) -> str:
-    summary = " · ".join(filter(None, [_date_range(hits), _plural(len(hits), "paper")]))
+def _digest_header(hits: Sequence[Hit], heading: str, days: Sequence[dt.date] | None) -> str:
+    dates = days_label(days, with_year=True) if days else _date_range(hits)
+    summary = " · ".join(filter(None, [dates, _plural(len(hits), "paper")]))
     return f"<b>{html.escape(_clean(heading))}</b>\n{html.escape(summary)}"
 
 
@@ -283,12 +294,20 @@ class DigestPart:
 
 
 def render_parts(
-    hits: Sequence[Hit], *, heading: str = "arXiv digest", limit: int = MAX_MESSAGE_LENGTH
+    hits: Sequence[Hit],
+    *,
+    heading: str = "arXiv digest",
+    limit: int = MAX_MESSAGE_LENGTH,
+    days: Sequence[dt.date] | None = None,
 ) -> list[DigestPart]:
-    """The hits as numbered papers under a header with dates and count, split into messages."""
+    """The hits as numbered papers under a header with dates and count, split into messages.
+
+    The header names `days` when given (the days since the chat's last digest, "Fri 8 Mar –
+    Mon 11 Mar 2024"), else the range of the papers' announcement days.
+    """  # noqa: RUF002 - the en dash is the typographic range sign the header uses
     if not hits:
         return []
-    header = _digest_header(hits, heading)
+    header = _digest_header(hits, heading, days)
     # Each paper must fit in a message of its own, after the header or a continuation line.
     head_room = max(telegram_length(header), telegram_length(_continuation(len(hits), len(hits))))
     room = limit - head_room - telegram_length(_BLOCK_SEPARATOR)

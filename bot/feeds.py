@@ -1,8 +1,11 @@
-"""Fetch arXiv's RSS/Atom announcement feeds (I/O) and parse them into `Paper`s (pure)."""
+"""Parse arXiv's RSS/Atom announcement feeds into `Paper`s (pure), and tell a feed from a page.
+
+Fetching is bot.fetcher's job (polite, conditional, retried); `check_is_feed` is its validator
+for feed URLs, so that an HTML error page or an empty body is never read as "no new papers".
+"""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import email.utils
 import io
@@ -20,8 +23,6 @@ from bot.models import Paper
 
 logger = logging.getLogger(__name__)
 
-RSS_BASE = "https://rss.arxiv.org/rss/"
-ATOM_BASE = "https://rss.arxiv.org/atom/"
 
 ARXIV_NS = "http://arxiv.org/schemas/atom"
 DEFAULT_ANNOUNCE_TYPE = "new"
@@ -39,12 +40,26 @@ _PREFIX_RE = re.compile(
 # A comma-separated author list whose last separator may be " and " ("A, B and C").
 _AND_RE = re.compile(r"\s+and\s+")
 _LEADING_AND_RE = re.compile(r"^and\s+")
+# How arXiv withdrawals read. A withdrawal is a new version whose comment gives the reason
+# ("This paper has been withdrawn by <name>" on the abstract page); the feeds carry no comment,
+# and authors long replaced the abstract itself with the notice ("This paper has been
+# withdrawn by the author due to a crucial error in ..."), or with just "Withdrawn.". Only
+# the opening counts: "the drug was withdrawn from sale" later in an abstract does not.
+_WITHDRAWN_RE = re.compile(
+    r"^\W*(?:(?:this|the)\s+(?:paper|article|submission|manuscript|preprint|work|version)"
+    r"(?:\s+\S+)?\s+(?:has\s+been|is|was|had\s+been)\s+withdrawn"
+    r"|(?:paper|article|submission|manuscript|preprint)\s+(?:has\s+been\s+)?withdrawn"
+    r"|(?:the\s+)?authors?\s+(?:has|have|had)\s+withdrawn"
+    r"|withdrawn(?:\W*$|\s*[.:(]|\s+(?:by|due|because|for|as|since|from\s+arxiv)\b))",
+    re.IGNORECASE,
+)
 # Prolog (XML declaration, comments, doctype) before the root element of a response body.
 _ROOT_RE = re.compile(
     rb"^\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*<([A-Za-z_][\w:.-]*)",
     re.DOTALL | re.IGNORECASE,
 )
 _FEED_ROOTS = frozenset({"feed", "rss", "rdf"})
+_ENTRY_END_RE = re.compile(rb"</(?:[\w.-]+:)?(?:entry|item)\s*>")
 _SNIFF_BYTES = 4096
 
 
@@ -114,7 +129,9 @@ def _parsed_feed(
     if problem is not None:
         logger.warning("malformed feed (%s); kept %d entries", problem, len(papers))
     if skipped:
-        logger.warning("skipped %d incomplete feed entries (no id or no abstract)", skipped)
+        logger.warning(
+            "skipped %d incomplete feed entries (no id or abstract, or cut off)", skipped
+        )
     return ParsedFeed(
         papers=tuple(papers.values()),
         updated=updated,
@@ -141,6 +158,7 @@ def _paper_from_fields(fields: _EntryFields) -> Paper | None:
     return Paper(
         arxiv_id=arxiv_id,
         title=collapse_ws(fields.title),
+        withdrawn=is_withdrawn(abstract),
         authors=split_authors(fields.creators),
         abstract=abstract,
         categories=_categories(fields.categories),
@@ -161,12 +179,21 @@ def _parse_with_feedparser(data: bytes) -> ParsedFeed:
     # display is the renderer's job.
     result = feedparser.parse(io.BytesIO(data), sanitize_html=False, resolve_relative_uris=False)
     announce_key = _announce_type_key(result.get("namespaces", {}))
-    entries = (_fields_from_entry(entry, announce_key) for entry in result.get("entries", []))
+    raw_entries = list(result.get("entries", []))
+    bozo = bool(result.get("bozo", False))
+    unclosed: list[Any] = []
+    if bozo:
+        # A document cut off inside an entry leaves that entry without its later fields
+        # (its categories, say): only entries whose end tag was read are complete. The rest
+        # come with the next, complete fetch (a broken feed is not remembered).
+        closed = len(_ENTRY_END_RE.findall(data))
+        raw_entries, unclosed = raw_entries[:closed], raw_entries[closed:]
+    entries = [_fields_from_entry(entry, announce_key) for entry in raw_entries]
+    entries += [_EntryFields() for _ in unclosed]  # counted as skipped
     feed = result.get("feed", {})
     # `"updated" in feed` first: feedparser's feed.get("updated") falls back to "published"
     # with a DeprecationWarning; _feed_date tries "published" next anyway.
     updated = _text(feed, "updated") if "updated" in feed else ""
-    bozo = bool(result.get("bozo", False))
     problem = str(result.get("bozo_exception")) if bozo else None
     return _parsed_feed(entries, _feed_date(updated, _text(feed, "published")), problem)
 
@@ -482,15 +509,38 @@ def collapse_ws(text: str) -> str:
     return " ".join(text.split())
 
 
+def is_withdrawn(abstract: str, comment: str = "") -> bool:
+    """Whether an abstract (or an arXiv comment, where the API gives one) says "withdrawn".
+
+    arXiv's own notice, "This paper has been withdrawn by ...", and the older habit of
+    replacing the abstract with the reason ("This paper has been withdrawn by the author due
+    to an error in Lemma 2", "Withdrawn.") both count; a later mention does not.
+    """
+    return any(_WITHDRAWN_RE.match(text) for text in (abstract, comment) if text)
+
+
 def split_authors(creators: str) -> tuple[str, ...]:
     """Split arXiv's `dc:creator` ("A, B, C" or "A, B and C") into trimmed names."""
     pieces = _split_outside_parens(creators)
     # Only the last separator can be " and " ("A, B and C", also "A, B, and C"); the earlier
     # pieces are left whole so that a name containing the word "and" survives there.
     last = _LEADING_AND_RE.sub("", pieces.pop().strip())
-    pieces.extend(_AND_RE.split(last))
+    pieces.extend(_split_and_outside_parens(last))
     names = (collapse_ws(piece) for piece in pieces)
     return tuple(name for name in names if name)
+
+
+def _split_and_outside_parens(text: str) -> list[str]:
+    """Split on " and " where it is not inside parentheses ("B Two (X and Y) and C")."""
+    pieces: list[str] = []
+    start = 0
+    for match in _AND_RE.finditer(text):
+        before = text[: match.start()]
+        if before.count("(") <= before.count(")") and match.start() >= start:
+            pieces.append(text[start : match.start()])
+            start = match.end()
+    pieces.append(text[start:])
+    return pieces
 
 
 def _split_outside_parens(text: str) -> list[str]:
@@ -546,14 +596,7 @@ def _parse_timestamp(value: str) -> dt.datetime | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# I/O stage: URL -> bytes
-
-
-def feed_url(base: str = RSS_BASE, categories: tuple[str, ...] | list[str] = ()) -> str:
-    """The feed address for one or more categories, e.g. .../rss/cs.AI+cs.LG."""
-    if not categories:
-        raise ValueError("feed_url needs at least one category")
-    return base + "+".join(categories)
+# The HTTP client the fetcher uses, and the check that a body is a feed
 
 
 def make_http_client(
@@ -576,26 +619,7 @@ def make_http_client(
     )
 
 
-async def fetch_feed(client: httpx.AsyncClient, url: str) -> bytes:
-    """GET a feed and return its body; anything that is not a feed document is a FeedError."""
-    try:
-        response = await client.get(url)
-    except httpx.TimeoutException as exc:
-        raise FeedError(f"timed out fetching feed: {exc!r}", url=url) from exc
-    except httpx.RequestError as exc:
-        raise FeedError(f"could not fetch feed: {exc!r}", url=url) from exc
-    if response.status_code != 200:
-        raise FeedError(
-            f"feed request failed with HTTP {response.status_code} {response.reason_phrase}",
-            url=url,
-            status_code=response.status_code,
-        )
-    data = response.content
-    _check_is_feed(data, response.headers.get("content-type", ""), url)
-    return data
-
-
-def _check_is_feed(data: bytes, content_type: str, url: str) -> None:
+def check_is_feed(data: bytes, content_type: str, url: str) -> None:
     """Reject empty bodies and HTML/other pages so they are never read as "no new papers"."""
     if not data.strip():
         raise FeedError("feed response has an empty body", url=url, status_code=200)
@@ -612,11 +636,3 @@ def _check_is_feed(data: bytes, content_type: str, url: str) -> None:
         )
     what = f"root element <{root}>" if root else "no XML root element"
     raise FeedError(f"response is not an RSS/Atom feed ({what})", url=url, status_code=200)
-
-
-async def fetch_and_parse(client: httpx.AsyncClient, url: str) -> ParsedFeed:
-    """Fetch a feed, then parse it in a worker thread (parsing is CPU-bound)."""
-    data = await fetch_feed(client, url)
-    parsed = await asyncio.to_thread(parse_feed, data)
-    logger.debug("fetched %s: %d papers, %d bytes", url, len(parsed.papers), len(data))
-    return parsed

@@ -20,6 +20,7 @@ class Paper:
     announce_type: str = "new"  # new | cross | replace | replace-cross
     version: int = 1
     announced: dt.date | None = None  # the day arXiv announced it (US/Eastern date)
+    withdrawn: bool = False  # this version withdraws the paper (its abstract says so)
 
     @property
     def url(self) -> str:
@@ -28,6 +29,11 @@ class Paper:
     @property
     def is_revision(self) -> bool:
         return self.announce_type.startswith("replace")
+
+    @property
+    def is_cross_list(self) -> bool:
+        """Listed in a category we follow, from another primary (categories[0])."""
+        return self.announce_type in ("cross", "replace-cross")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,9 @@ from bot.models import Chat, OutboxPart, Paper, UrlState
 
 log = logging.getLogger(__name__)
 
-_PAPER_COLUMNS = "arxiv_id, version, title, authors, abstract, categories, announce_type, announced"
+_PAPER_COLUMNS = (
+    "arxiv_id, version, title, authors, abstract, categories, announce_type, announced, withdrawn"
+)
 _CHAT_COLUMNS = (
     "chat_id, digest_time, timezone, active, last_digest_at,"
     " want_new, want_cross, want_revisions, categories"
@@ -46,8 +48,9 @@ def _stamp(moment: dt.datetime) -> str:
 class Store:
     """The bot's database. Open with `await Store.open(path)`, close with `await close()`."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self._db = db
+        self._clock = clock  # the time stamped on rows; a fake in simulations
         # One connection serves every coroutine: writes take turns, so one transaction can
         # never start inside, or be committed by, another.
         self._lock = asyncio.Lock()
@@ -71,11 +74,11 @@ class Store:
             return cursor.rowcount
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
+    async def open(cls, path: Path, *, clock: Callable[[], dt.datetime] = utcnow) -> Store:
         """Open (creating it if needed) the database, in WAL mode, with migrations applied."""
         path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path)
-        store = cls(db)
+        store = cls(db, clock)
         try:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA foreign_keys=ON")
@@ -104,7 +107,7 @@ class Store:
                     await self._db.execute(statement)
                 await self._db.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                    (number, _stamp(utcnow())),
+                    (number, _stamp(self._clock())),
                 )
             log.info("Applied database migration %d", number)
 
@@ -124,7 +127,7 @@ class Store:
         """Register a chat that writes to the bot, active; returns it and how it was before."""
         before = await self.get_chat(chat_id)
         if before is None:
-            now = _stamp(utcnow())
+            now = _stamp(self._clock())
             await self._write(
                 # last_digest_at starts now: no digest is owed for the time before.
                 "INSERT INTO chats"
@@ -197,7 +200,7 @@ class Store:
 
     async def add_subscriptions(self, chat_id: int, keywords: Iterable[tuple[str, str]]) -> int:
         """Add (key, keyword) pairs; a key the chat already has is left alone. Returns added."""
-        now = utcnow()
+        now = self._clock()
         added = 0
         async with self._transaction():
             for offset, (key, keyword) in enumerate(keywords):
@@ -232,18 +235,18 @@ class Store:
         ordered = list(reversed(batch.values()))  # first occurrence wins, order kept
         if not ordered:
             return []
-        stamp = _stamp(utcnow())
+        stamp = _stamp(self._clock())
         async with self._transaction():
             known = await self._known_ids([paper.arxiv_id for paper in ordered])
             await self._db.executemany(
                 f"INSERT INTO papers ({_PAPER_COLUMNS},"
                 " first_announce_type, first_seen_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (arxiv_id) DO UPDATE SET"
                 " version = excluded.version, title = excluded.title,"
                 " authors = excluded.authors, abstract = excluded.abstract,"
                 " categories = excluded.categories, announce_type = excluded.announce_type,"
-                " updated_at = excluded.updated_at"
+                " withdrawn = excluded.withdrawn, updated_at = excluded.updated_at"
                 " WHERE excluded.version > papers.version",
                 [(*_paper_row(paper), paper.announce_type, stamp, stamp) for paper in ordered],
             )
@@ -298,19 +301,23 @@ class Store:
 
         New papers and cross-lists count by how they were first announced, so that a quick
         replacement does not hide them; a revision counts for chats that want revisions when
-        the chat has not received that version yet.
+        the chat has not received that version yet. A withdrawn paper is never pending as
+        new; its withdrawal reaches only chats that want revisions and received the paper.
         """
         first_types = [t for t, on in (("new", chat.want_new), ("cross", chat.want_cross)) if on]
         first_marks = ", ".join("?" * len(first_types)) or "NULL"
         rows = await self._fetchall(
             f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE"
             f" (p.first_seen_at >= ? AND p.first_announce_type IN ({first_marks})"
+            "  AND p.withdrawn = 0"
             "  AND NOT EXISTS (SELECT 1 FROM deliveries d"
             "   WHERE d.chat_id = ? AND d.arxiv_id = p.arxiv_id))"
             " OR (? = 1 AND p.updated_at >= ? AND p.version > 1"
             "  AND p.announce_type IN ('replace', 'replace-cross')"
             "  AND NOT EXISTS (SELECT 1 FROM deliveries d"
-            "   WHERE d.chat_id = ? AND d.arxiv_id = p.arxiv_id AND d.version >= p.version))"
+            "   WHERE d.chat_id = ? AND d.arxiv_id = p.arxiv_id AND d.version >= p.version)"
+            "  AND (p.withdrawn = 0 OR EXISTS (SELECT 1 FROM deliveries d"
+            "   WHERE d.chat_id = ? AND d.arxiv_id = p.arxiv_id)))"
             f" ORDER BY {_NEWEST_FIRST}",
             (
                 _stamp(since),
@@ -318,6 +325,7 @@ class Store:
                 chat.chat_id,
                 int(chat.want_revisions),
                 _stamp(since),
+                chat.chat_id,
                 chat.chat_id,
             ),
         )
@@ -329,7 +337,7 @@ class Store:
         """Record that the chat received these papers (in their stored version); they are
         never pending for it again, unless a later version comes and it wants revisions."""
         async with self._transaction():
-            await self._record_deliveries(chat_id, list(arxiv_ids), _stamp(utcnow()))
+            await self._record_deliveries(chat_id, list(arxiv_ids), _stamp(self._clock()))
 
     async def _record_deliveries(self, chat_id: int, arxiv_ids: Sequence[str], stamp: str) -> None:
         await self._db.executemany(
@@ -352,7 +360,7 @@ class Store:
         delivered, or nothing is. Parts after the first `visible` are held behind a
         "More" button. Returns the digest id.
         """
-        now = _stamp(utcnow())
+        now = _stamp(self._clock())
         papers = sorted({arxiv_id for _, ids in parts for arxiv_id in ids})
         async with self._transaction():
             cursor = await self._db.execute(
@@ -408,7 +416,7 @@ class Store:
     async def mark_part_sent(self, part: OutboxPart) -> None:
         await self._write(
             "UPDATE outbox SET status = 'sent', sent_at = ? WHERE digest_id = ? AND part_no = ?",
-            (_stamp(utcnow()), part.digest_id, part.part_no),
+            (_stamp(self._clock()), part.digest_id, part.part_no),
         )
 
     async def drop_pending_parts(self, chat_id: int) -> int:
@@ -501,6 +509,13 @@ class Store:
         rows = await self._fetchall("SELECT arxiv_id FROM deliveries WHERE chat_id = ?", (chat_id,))
         return {row[0] for row in rows}
 
+    async def last_digest_composed(self, chat_id: int) -> dt.datetime | None:
+        """When the chat's most recent digest was composed (sent), or None if it never had one."""
+        rows = await self._fetchall(
+            "SELECT MAX(created_at) FROM digests WHERE chat_id = ?", (chat_id,)
+        )
+        return dt.datetime.fromisoformat(rows[0][0]) if rows and rows[0][0] else None
+
     async def record_digest(self, chat_id: int, moment: dt.datetime) -> None:
         await self._write(
             "UPDATE chats SET last_digest_at = ? WHERE chat_id = ?", (_stamp(moment), chat_id)
@@ -538,7 +553,7 @@ class Store:
                 state.last_modified,
                 state.sha256,
                 feed_day.isoformat() if feed_day else None,
-                _stamp(utcnow()),
+                _stamp(self._clock()),
             ),
         )
 
@@ -553,11 +568,12 @@ def _paper_row(paper: Paper) -> tuple[Any, ...]:
         json.dumps(list(paper.categories)),
         paper.announce_type,
         paper.announced.isoformat() if paper.announced else None,
+        int(paper.withdrawn),
     )
 
 
 def _paper(row: Sequence[Any]) -> Paper:
-    arxiv_id, version, title, authors, abstract, categories, announce_type, announced = row
+    arxiv_id, version, title, authors, abstract, categories, announce_type, announced, gone = row
     return Paper(
         arxiv_id=arxiv_id,
         version=int(version),
@@ -567,6 +583,7 @@ def _paper(row: Sequence[Any]) -> Paper:
         categories=tuple(json.loads(categories)),
         announce_type=announce_type,
         announced=dt.date.fromisoformat(announced) if announced else None,
+        withdrawn=bool(gone),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,11 +17,16 @@ import pytest
 
 from bot import services as services_mod
 from bot.app import running
+from bot.arxiv_api import ArxivSearch
 from bot.config import Config
+from bot.delivery import Outbox
 from bot.feeds import make_http_client
+from bot.fetcher import PoliteFetcher
 from bot.models import Paper
 from bot.services import Services
+from bot.store import Store
 from tests.fakes import FakeBotAPI, FeedServer, SentMessage
+from tests.fakes.clock import FakeClock
 
 # Opt in to python-telegram-bot's timedelta durations (RetryAfter.retry_after); the int form
 # warns, and warnings are errors here. The bot's entry point sets the same.
@@ -177,3 +183,31 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0)
     async with asyncio.timeout(timeout):
         while not await check():
             await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def pipeline(config: Config, clock: FakeClock) -> AsyncIterator[Services]:
+    """The services the pipeline runs on, built as app.on_startup builds them but on a fake
+    clock (its `now` is UTC epoch seconds): the store stamps rows with it and the polite
+    fetcher waits on it, so days pass in no time. No Telegram application is started."""
+
+    def wall() -> dt.datetime:
+        return dt.datetime.fromtimestamp(clock.now, dt.UTC)
+
+    store = await Store.open(config.database_path, clock=wall)
+    http = make_http_client(TEST_USER_AGENT, timeout=config.http_timeout)
+    fetcher = PoliteFetcher(http, clock=clock, sleep=clock.sleep, wall_clock=wall, rand=lambda: 0.5)
+    fetcher.load_state({url: state for url, (state, _) in (await store.fetch_state()).items()})
+    outbox = Outbox(store, visible_parts=100)
+    try:
+        yield Services(
+            config=config,
+            store=store,
+            http=http,
+            outbox=outbox,
+            fetcher=fetcher,
+            search=ArxivSearch(fetcher, base=config.arxiv_api_url),
+        )
+    finally:
+        await http.aclose()
+        await store.close()

@@ -246,17 +246,32 @@ def test_format_paper_authors(authors: tuple[str, ...], shown: str | None) -> No
     ("announce_type", "version", "mark"),
     [
         ("new", 1, None),
-        ("cross", 1, "cross-list"),
+        ("cross", 1, "cross-list from math.ST"),
         ("replace", 2, "revised v2"),
         ("replace", 1, "revised"),
-        ("replace-cross", 3, "revised v3, cross-list"),
+        ("replace-cross", 3, "revised v3, cross-list from math.ST"),
     ],
 )
 def test_format_paper_announce_mark(announce_type: str, version: int, mark: str | None) -> None:
-    """Papers that are not new say how they were announced."""
-    block = format_paper(make_hit(announce_type=announce_type, version=version))
+    """Papers that are not new say how they were announced; a cross-list names its primary
+    category (the first one arXiv lists), which leads the categories line too."""
+    hit = make_hit(announce_type=announce_type, version=version, categories=("math.ST", "cs.LG"))
+    block = format_paper(hit)
     marks = re.findall(r"<i>(.*?)</i>", block)
     assert marks == ([mark] if mark else [])
+    assert "\nmath.ST · cs.LG" in block
+
+
+def test_format_paper_withdrawn_mark() -> None:
+    """A withdrawal (shown only to chats that got the paper and follow revisions) says so."""
+    hit = make_hit(announce_type="replace", version=3, withdrawn=True)
+    assert re.findall(r"<i>(.*?)</i>", format_paper(hit)) == ["withdrawn v3"]
+
+
+def test_format_paper_old_style_id_links_to_its_abstract() -> None:
+    """An old-style id (hep-th/0505137) keeps its slash in the link."""
+    block = format_paper(make_hit(arxiv_id="hep-th/0505137"))
+    assert '<a href="https://arxiv.org/abs/hep-th/0505137">' in block
 
 
 def test_format_paper_several_keywords_and_none() -> None:
@@ -338,6 +353,14 @@ def test_render_digest_date_range_header() -> None:
     assert message.startswith(
         "<b>Weekly &lt;digest&gt;</b>\nFri 8 Mar \u2013 Mon 11 Mar 2024 · 3 papers\n\n"
     )
+
+
+def test_render_parts_header_names_the_days_since_the_last_digest() -> None:
+    """Given the days covered (a weekend after the last digest), the header names them all,
+    whatever the papers' own dates."""
+    days = [dt.date(2024, 3, 8), dt.date(2024, 3, 9), dt.date(2024, 3, 10), dt.date(2024, 3, 11)]
+    [part] = render_parts([make_hit(announced=dt.date(2024, 3, 11))], days=days)
+    assert part.text.startswith("<b>arXiv digest</b>\nFri 8 Mar \u2013 Mon 11 Mar 2024 · 1 paper")
 
 
 def test_render_digest_range_across_years_and_no_dates() -> None:

@@ -1,4 +1,4 @@
-"""Tests for bot.feeds: parsing arXiv's Atom/RSS feeds and fetching them over HTTP."""
+"""Tests for bot.feeds: parsing arXiv's Atom/RSS feeds, and telling a feed from a page."""
 
 from __future__ import annotations
 
@@ -16,16 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.feeds import (
-    ATOM_BASE,
-    RSS_BASE,
     FeedError,
     ParsedFeed,
     _parse_fast,
     _parse_with_feedparser,
+    check_is_feed,
     collapse_ws,
-    feed_url,
-    fetch_and_parse,
-    fetch_feed,
+    is_withdrawn,
     make_http_client,
     parse_feed,
     split_authors,
@@ -193,6 +190,79 @@ def test_old_style_ids(fmt: str) -> None:
     assert parsed.papers[0].url == "https://arxiv.org/abs/hep-th/0505137"
 
 
+def test_cross_lists_carry_their_primary_category_first(truncated: ParsedFeed) -> None:
+    """In the real cs.AI feed, every cross-list lists another primary first, then cs.AI;
+    new submissions list cs.AI first."""
+    crosses = [p for p in truncated.papers if p.announce_type == "cross"]
+    assert len(crosses) == 45
+    assert all(p.categories[0] != "cs.AI" and "cs.AI" in p.categories[1:] for p in crosses)
+    assert all(p.is_cross_list for p in crosses)
+    by_id = {p.arxiv_id: p for p in truncated.papers}
+    assert by_id["2508.00875"].categories == ("cs.CY", "cs.AI")
+    news = [p for p in truncated.papers if p.announce_type == "new"]
+    assert all(p.categories[0] == "cs.AI" and not p.is_cross_list for p in news)
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_cross_list_primary_first_in_both_formats(fmt: str) -> None:
+    """A cross-list from math.ST keeps math.ST first in RSS and in Atom."""
+    cross = paper(announce_type="cross", categories=("math.ST", "cs.LG", "stat.TH"))
+    (parsed,) = parse_feed(FEED_FORMATS[fmt]([cross], categories="cs.LG", updated=UPDATED)).papers
+    assert parsed.categories == ("math.ST", "cs.LG", "stat.TH")
+
+
+@pytest.mark.parametrize(
+    "abstract",
+    [
+        "This paper has been withdrawn by the author due to a crucial sign error in equation 3.",
+        "This paper has been withdrawn by arXiv administrators because of plagiarism.",
+        "This submission has been withdrawn.",
+        "The manuscript was withdrawn because of an error in the data.",
+        "Withdrawn.",
+        "withdrawn",
+        "Withdrawn by the authors (duplicate of 2508.00001).",
+        "Paper withdrawn due to an error in Lemma 2.",
+        "The authors have withdrawn this paper.",
+    ],
+)
+def test_withdrawal_notices_are_recognised(abstract: str) -> None:
+    """arXiv's withdrawal notice, and the old habit of replacing the abstract with it, count."""
+    assert is_withdrawn(abstract)
+
+
+@pytest.mark.parametrize(
+    "abstract",
+    [
+        "We study drugs withdrawn from sale and their effect on patients.",
+        "Withdrawal-based estimators for the survival of withdrawn cohorts.",
+        "Withdrawing liquidity from markets: a model.",
+        "",
+    ],
+)
+def test_mentions_of_withdrawal_are_not_withdrawals(abstract: str) -> None:
+    """A paper about withdrawals, or a later mention of the word, is not withdrawn."""
+    assert not is_withdrawn(abstract)
+
+
+def test_withdrawal_from_an_api_comment() -> None:
+    """The API's arxiv:comment carries the reason: it counts when the abstract is unchanged."""
+    assert is_withdrawn("We prove a theorem.", "This paper has been withdrawn by Jane Doe")
+    assert not is_withdrawn("We prove a theorem.", "10 pages, 3 figures")
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_withdrawn_replacement_parses_as_withdrawn(fmt: str) -> None:
+    """A replacement whose abstract is the withdrawal notice parses with withdrawn=True;
+    the old-style id survives too."""
+    notice = "This paper has been withdrawn by the author due to an error in Section 4."
+    gone = paper(arxiv_id="hep-th/0505137", announce_type="replace", version=3, abstract=notice)
+    (parsed,) = parse_feed(FEED_FORMATS[fmt]([gone], updated=UPDATED)).papers
+    assert parsed.withdrawn
+    assert (parsed.arxiv_id, parsed.version) == ("hep-th/0505137", 3)
+    (kept,) = parse_feed(FEED_FORMATS[fmt]([paper()], updated=UPDATED)).papers
+    assert not kept.withdrawn
+
+
 @pytest.mark.parametrize("fmt", FEED_FORMATS)
 def test_replace_with_version_3(fmt: str) -> None:
     """A replacement announces the new version: type "replace", version 3, a revision."""
@@ -333,6 +403,14 @@ def test_incomplete_entries_are_skipped_and_counted(body: str) -> None:
         (" A  One ,, \n B Two, ", ("A One", "B Two")),
         ("Ferdinand Andersen, Sandy Anderson", ("Ferdinand Andersen", "Sandy Anderson")),
         ("A One (MIT, USA), B Two (ETH)", ("A One (MIT, USA)", "B Two (ETH)")),
+        (
+            "A One (Dept. of Physics, Univ. X and Univ. Y), B Two (Lab (Z, W) and Q) and C Three",
+            (
+                "A One (Dept. of Physics, Univ. X and Univ. Y)",
+                "B Two (Lab (Z, W) and Q)",
+                "C Three",
+            ),
+        ),
         ("Mikol\\'a\\v{s} Janota", ("Mikol\\'a\\v{s} Janota",)),
         ("", ()),
     ],
@@ -420,7 +498,10 @@ _papers = st.builds(
 
 def normalised(p: Paper) -> Paper:
     """What parsing should give back for a paper: whitespace collapsed in the free text."""
-    return replace(p, title=collapse_ws(p.title), abstract=collapse_ws(p.abstract))
+    abstract = collapse_ws(p.abstract)
+    return replace(
+        p, title=collapse_ws(p.title), abstract=abstract, withdrawn=is_withdrawn(abstract)
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -698,123 +779,38 @@ def test_property_parse_feed_equals_feedparser_on_any_text(
     assert parse_feed(data) == _parse_with_feedparser(data)
 
 
-# --- feed_url -----------------------------------------------------------------------------------
-
-
-def test_feed_url() -> None:
-    """Categories are joined with "+" after the base; RSS is the default base."""
-    assert feed_url(RSS_BASE, ("cs.AI",)) == "https://rss.arxiv.org/rss/cs.AI"
-    assert feed_url(categories=["cs.AI", "cs.LG"]) == "https://rss.arxiv.org/rss/cs.AI+cs.LG"
-    assert feed_url(ATOM_BASE, ["hep-th"]) == "https://rss.arxiv.org/atom/hep-th"
-    with pytest.raises(ValueError, match="at least one category"):
-        feed_url(RSS_BASE, ())
-
-
-# --- fetch_feed against a mock transport --------------------------------------------------------
+# --- check_is_feed: the fetcher's validator for feed URLs ---------------------------------------
 
 FEED_BODY = rss_feed([paper()], updated=UPDATED)
 HTML_PAGE = b"<!DOCTYPE html>\n<html><head><title>Error</title></head><body>Oops</body></html>"
 
 
-def mock_client(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.AsyncClient:
-    return make_http_client(UA, timeout=5.0, transport=httpx.MockTransport(handler))
+def test_check_is_feed_accepts_feeds_even_labelled_html() -> None:
+    """RSS and Atom documents pass, even when a proxy labels them text/html."""
+    check_is_feed(FEED_BODY, "application/rss+xml", URL)
+    check_is_feed(FEED_BODY, "text/html", URL)
+    check_is_feed(SUNDAY_EMPTY.read_bytes(), "application/atom+xml", URL)
 
 
-def respond(
-    status: int, body: bytes, content_type: str = "application/rss+xml"
-) -> Callable[[httpx.Request], httpx.Response]:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, content=body, headers={"content-type": content_type})
-
-    return handler
-
-
-async def test_fetch_ok_returns_body_and_sends_user_agent() -> None:
-    """A 200 feed response is returned as bytes, and the request carries our User-Agent."""
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, content=FEED_BODY)
-
-    async with mock_client(handler) as client:
-        assert await fetch_feed(client, URL) == FEED_BODY
-    assert [str(r.url) for r in seen] == [URL]
-    assert seen[0].headers["User-Agent"] == UA
-
-
-@pytest.mark.parametrize("status", [404, 503])
-async def test_fetch_http_error_status_raises(status: int) -> None:
-    """A non-200 answer is a FeedError that names the status."""
-    async with mock_client(respond(status, b"<html>error</html>", "text/html")) as client:
-        with pytest.raises(FeedError, match=f"HTTP {status}") as info:
-            await fetch_feed(client, URL)
-    assert info.value.status_code == status
+def test_check_is_feed_refuses_an_empty_body() -> None:
+    """An empty 200 response is an error, not an empty feed."""
+    with pytest.raises(FeedError, match="empty body") as info:
+        check_is_feed(b"  \n", "application/rss+xml", URL)
     assert info.value.url == URL
 
 
-async def test_fetch_empty_body_raises() -> None:
-    """An empty 200 response is an error, not an empty feed."""
-    async with mock_client(respond(200, b"  \n")) as client:
-        with pytest.raises(FeedError, match="empty body"):
-            await fetch_feed(client, URL)
-
-
 @pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/rss+xml"])
-async def test_fetch_html_page_with_status_200_raises(content_type: str) -> None:
+def test_check_is_feed_refuses_html_pages(content_type: str) -> None:
     """An HTML page served with 200 is never taken for a feed, whatever its content type."""
-    async with mock_client(respond(200, HTML_PAGE, content_type)) as client:
-        with pytest.raises(FeedError, match="HTML page"):
-            await fetch_feed(client, URL)
+    with pytest.raises(FeedError, match="HTML page"):
+        check_is_feed(HTML_PAGE, content_type, URL)
 
 
-async def test_fetch_other_xml_or_text_raises() -> None:
+@pytest.mark.parametrize("body", [b"<?xml version='1.0'?><error>busy</error>", b"Rate exceeded."])
+def test_check_is_feed_refuses_other_xml_or_text(body: bytes) -> None:
     """XML with a non-feed root element, or plain text, is rejected as not a feed."""
-    for body in (b"<?xml version='1.0'?><error>busy</error>", b"Rate exceeded."):
-        async with mock_client(respond(200, body, "text/plain")) as client:
-            with pytest.raises(FeedError, match="not an RSS/Atom feed"):
-                await fetch_feed(client, URL)
-
-
-async def test_fetch_feed_served_as_text_html_is_accepted() -> None:
-    """A real feed document is accepted even if a proxy labels it text/html."""
-    async with mock_client(respond(200, FEED_BODY, "text/html")) as client:
-        assert await fetch_feed(client, URL) == FEED_BODY
-
-
-@pytest.mark.parametrize(
-    ("error", "message"),
-    [
-        (httpx.ReadTimeout("read timed out"), "timed out"),
-        (httpx.ConnectError("connection refused"), "could not fetch"),
-    ],
-)
-async def test_fetch_transport_errors_become_feed_errors(
-    error: httpx.RequestError, message: str
-) -> None:
-    """Timeouts and connection failures become FeedError, chained to the httpx error."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise error
-
-    async with mock_client(handler) as client:
-        with pytest.raises(FeedError, match=message) as info:
-            await fetch_feed(client, URL)
-    assert info.value.__cause__ is error
-
-
-async def test_fetch_and_parse_follows_redirects() -> None:
-    """fetch_and_parse follows a redirect, then parses the feed off the event loop."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "arxiv.org":
-            return httpx.Response(301, headers={"location": URL})
-        return httpx.Response(200, content=SUNDAY_EMPTY.read_bytes())
-
-    async with mock_client(handler) as client:
-        parsed = await fetch_and_parse(client, "https://arxiv.org/rss/cs.AI")
-    assert parsed.papers == ()
-    assert not parsed.bozo
+    with pytest.raises(FeedError, match="not an RSS/Atom feed"):
+        check_is_feed(body, "text/plain", URL)
 
 
 async def test_make_http_client_settings() -> None:
@@ -825,3 +821,24 @@ async def test_make_http_client_settings() -> None:
         assert client.follow_redirects
     with pytest.raises(ValueError, match="User-Agent"):
         make_http_client("  ")
+
+
+@pytest.mark.parametrize("make_feed", [rss_feed, atom_feed])
+def test_entry_cut_off_after_its_abstract_is_not_kept_half_read(
+    make_feed: Callable[..., bytes],
+) -> None:
+    """A feed truncated inside an entry, past its abstract but before its categories, keeps
+    the complete entries only: the cut one waits for the next complete fetch rather than
+    being stored without its categories."""
+    papers = [
+        Paper(f"2611.1000{n}", f"Title {n}", ("A. Author",), f"Abstract {n}.", ("cs.LG", "cs.AI"))
+        for n in (1, 2, 3)
+    ]
+    whole = make_feed(papers, updated=dt.datetime(2026, 11, 26, 5, tzinfo=dt.UTC))
+    cut = whole[: whole.index(b"Abstract 2.") + 40]
+    assert b"cs.LG" not in cut[whole.index(b"Abstract 2.") :]  # cut before its categories
+    parsed = parse_feed(cut)
+    assert parsed.bozo
+    assert [p.arxiv_id for p in parsed.papers] == ["2611.10001"]
+    assert parsed.papers[0].categories == ("cs.LG", "cs.AI")
+    assert parsed.skipped == 1

@@ -300,3 +300,76 @@ async def test_fetch_state_round_trips_and_keeps_the_last_feed_day(store: Store)
     assert await store.fetch_state() == {
         url: (UrlState('"e2"', "Mon, 11 Mar 2024 04:00:00 GMT", "cd"), dt.date(2024, 3, 8))
     }
+
+
+async def test_withdrawn_flag_round_trips_and_follows_the_newest_version(store: Store) -> None:
+    """A withdrawal (a higher version) marks the stored paper withdrawn; an old id works too."""
+    await store.add_papers([paper("hep-th/0505137")])
+    gone = paper("hep-th/0505137", version=2, announce_type="replace", withdrawn=True)
+    assert await store.add_papers([gone]) == []
+    assert await store.get_paper("hep-th/0505137") == gone
+
+
+async def test_withdrawn_paper_is_never_pending_as_new(store: Store) -> None:
+    """A paper withdrawn before a chat's digest, or first seen withdrawn, is never sent as new."""
+    chat, _ = await store.ensure_chat(1, EIGHT, "UTC")
+    since = utcnow() - dt.timedelta(days=1)
+    await store.add_papers([paper("2508.00001"), paper("2508.00002", withdrawn=True)])
+    await store.add_papers(
+        [paper("2508.00001", version=2, announce_type="replace", withdrawn=True)]
+    )
+    assert await store.undelivered_papers(chat, since) == []
+
+
+async def test_withdrawal_after_delivery_reaches_only_revision_followers(store: Store) -> None:
+    """After delivery, a withdrawal is pending once for a chat that follows revisions (so it
+    learns the paper is gone), and never for the others or for chats that never got it."""
+    plain, _ = await store.ensure_chat(1, EIGHT, "UTC")
+    await store.ensure_chat(2, EIGHT, "UTC")
+    await store.ensure_chat(3, EIGHT, "UTC")
+    keen = await store.toggle_announcements(2, "revisions")
+    newcomer = await store.toggle_announcements(3, "revisions")
+    assert keen is not None
+    assert newcomer is not None
+    since = utcnow() - dt.timedelta(days=1)
+    await store.add_papers([paper("2508.00009")])
+    await store.mark_delivered(1, ["2508.00009"])
+    await store.mark_delivered(2, ["2508.00009"])
+    await store.add_papers(
+        [paper("2508.00009", version=2, announce_type="replace", withdrawn=True)]
+    )
+    assert await store.undelivered_papers(plain, since) == []
+    assert await store.undelivered_papers(newcomer, since) == []
+    (pending,) = await store.undelivered_papers(keen, since)
+    assert (pending.arxiv_id, pending.version, pending.withdrawn) == ("2508.00009", 2, True)
+    await store.mark_delivered(2, ["2508.00009"])
+    assert await store.undelivered_papers(keen, since) == []
+
+
+async def test_last_digest_composed_and_the_injected_clock(tmp_path: Path) -> None:
+    """The store stamps rows with its clock; the last digest composed for a chat is known."""
+    moment = dt.datetime(2026, 11, 27, 13, 0, tzinfo=dt.UTC)
+    store = await Store.open(tmp_path / "clocked.sqlite3", clock=lambda: moment)
+    try:
+        await store.ensure_chat(1, EIGHT, "UTC")
+        assert await store.last_digest_composed(1) is None
+        await store.add_papers([paper("2508.00001")])
+        await store.compose_digest(1, [("text", ["2508.00001"])], visible=3)
+        assert await store.last_digest_composed(1) == moment
+        assert await store.last_digest_composed(2) is None
+        assert len(await store.recent_papers(moment)) == 1
+        assert await store.recent_papers(moment + dt.timedelta(seconds=1)) == []
+    finally:
+        await store.close()
+
+
+async def test_old_style_ids_dedupe_and_enter_the_ledger(store: Store) -> None:
+    """hep-th/0505137 is stored once, its replacement updates it, and the ledger records it."""
+    chat, _ = await store.ensure_chat(1, EIGHT, "UTC")
+    since = utcnow() - dt.timedelta(days=1)
+    assert len(await store.add_papers([paper("hep-th/0505137"), paper("hep-th/0505137")])) == 1
+    assert await store.add_papers([paper("hep-th/0505137")]) == []
+    assert [p.arxiv_id for p in await store.undelivered_papers(chat, since)] == ["hep-th/0505137"]
+    await store.mark_delivered(1, ["hep-th/0505137"])
+    assert await store.delivered_ids(1) == {"hep-th/0505137"}
+    assert await store.undelivered_papers(chat, since) == []

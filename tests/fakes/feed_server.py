@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -36,7 +37,7 @@ class RecordedRequest:
     path: str
     query_string: str
     headers: CIMultiDictProxy[str]  # case-insensitive: headers["user-agent"] works
-    time: float  # time.monotonic() on arrival
+    time: float  # the server's clock (time.monotonic() unless given another) on arrival
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,9 @@ class _Response:
 class FeedServer(LoopbackServer):
     """An HTTP server whose answers are set per path by the test."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
+        self._clock = clock  # what a request's arrival time is read from (a fake clock too)
         self.requests: list[RecordedRequest] = []
         self._responses: dict[str, _Response] = {}
         self._scripts: dict[str, deque[_Response]] = {}
@@ -140,7 +142,7 @@ class FeedServer(LoopbackServer):
                 path=request.path,
                 query_string=request.query_string,
                 headers=CIMultiDictProxy(CIMultiDict(request.headers)),
-                time=time.monotonic(),
+                time=self._clock(),
             )
         )
         self._notify()
