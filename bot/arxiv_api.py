@@ -21,7 +21,7 @@ from typing import Any
 import feedparser
 
 from bot.arxiv_calendar import eastern_date
-from bot.feeds import ARXIV_NS, collapse_ws
+from bot.feeds import ARXIV_NS, collapse_ws, is_withdrawn
 from bot.fetcher import CATEGORY_RE, FetchError, PoliteFetcher
 from bot.models import Paper
 
@@ -249,10 +249,10 @@ def parse_api_response(data: bytes, url: str = "") -> SearchResults:
         if "/api/errors" in _text(entry, "id"):
             detail = collapse_ws(_text(entry, "summary")) or "unknown error"
             raise ArxivApiError(f"arXiv could not run that search: {detail}.", status_code=400)
-    primary_key = _primary_key(result.get("namespaces", {}))
+    arxiv_prefix = _arxiv_prefix(result.get("namespaces", {}))
     papers: dict[str, Paper] = {}
     for entry in entries:
-        paper = _paper(entry, primary_key)
+        paper = _paper(entry, arxiv_prefix)
         if paper is not None:
             papers.setdefault(paper.arxiv_id, paper)
     feed = result.get("feed", {})
@@ -264,20 +264,21 @@ def parse_api_response(data: bytes, url: str = "") -> SearchResults:
     )
 
 
-def _primary_key(namespaces: Mapping[str, str]) -> str:
+def _arxiv_prefix(namespaces: Mapping[str, str]) -> str:
+    """feedparser names arXiv's elements by the document's prefix (arxiv_comment, ...)."""
     for prefix, uri in namespaces.items():
         if uri == ARXIV_NS and prefix:
-            return f"{prefix}_primary_category"
-    return "arxiv_primary_category"
+            return prefix
+    return "arxiv"
 
 
-def _paper(entry: Mapping[str, Any], primary_key: str) -> Paper | None:
+def _paper(entry: Mapping[str, Any], arxiv_prefix: str) -> Paper | None:
     ident = parse_arxiv_id(_text(entry, "id"))
     if ident is None:
         return None
     arxiv_id, version = ident
     categories = [tag.get("term", "") for tag in entry.get("tags", []) if isinstance(tag, dict)]
-    primary = entry.get(primary_key)
+    primary = entry.get(f"{arxiv_prefix}_primary_category")
     if isinstance(primary, dict) and primary.get("term"):
         categories.insert(0, primary["term"])
     authors = [
@@ -285,11 +286,14 @@ def _paper(entry: Mapping[str, Any], primary_key: str) -> Paper | None:
         for author in entry.get("authors", [])
         if isinstance(author, dict)
     ]
+    abstract = collapse_ws(_text(entry, "summary"))
+    comment = collapse_ws(_text(entry, f"{arxiv_prefix}_comment"))
     return Paper(
         arxiv_id=arxiv_id,
         title=collapse_ws(_text(entry, "title")),
         authors=tuple(name for name in authors if name),
-        abstract=collapse_ws(_text(entry, "summary")),
+        abstract=abstract,
+        withdrawn=is_withdrawn(abstract, comment),
         categories=tuple(dict.fromkeys(cat.strip() for cat in categories if cat.strip())),
         version=version or 1,
         # The API does not say when a paper was announced; the first version's submission

@@ -210,6 +210,19 @@ def test_zero_results() -> None:
     assert results.total == 0
 
 
+def test_withdrawal_in_the_comment_marks_the_paper_withdrawn() -> None:
+    """The API gives arXiv's comment: a paper whose comment says it was withdrawn is marked
+    so; the real answer's papers, with ordinary comments, are not."""
+    real = ELECTRON.read_bytes()
+    assert not any(p.withdrawn for p in parse_api_response(real).papers)
+    marked = real.replace(
+        b"<arxiv:comment>7 pages, 3 figures, to appear in J. Electron Spectrosc</arxiv:comment>",
+        b"<arxiv:comment>This paper has been withdrawn by the author</arxiv:comment>",
+    )
+    assert marked != real
+    assert [p.withdrawn for p in parse_api_response(marked).papers].count(True) == 1
+
+
 def test_error_entry_is_an_error_with_arxivs_reason() -> None:
     """The 400 answer's error entry becomes ArxivApiError quoting arXiv's explanation."""
     with pytest.raises(ArxivApiError, match="incorrect id format for abc") as caught:
