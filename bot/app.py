@@ -55,6 +55,7 @@ COMMAND_HANDLERS = (
     ("time", handlers.set_time),
     ("timezone", handlers.set_timezone),
     ("settings", handlers.settings),
+    ("export", handlers.export),
     ("stats", handlers.stats),  # admins only, and not in the command menu
 )
 

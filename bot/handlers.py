@@ -8,6 +8,7 @@ import datetime as dt
 import html
 import logging
 from collections.abc import AsyncIterator, Sequence
+from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.constants import ChatAction, ParseMode
@@ -20,6 +21,7 @@ from bot.arxiv_api import ArxivApiError
 from bot.config import parse_time, parse_timezone
 from bot.delivery import MORE_PREFIX
 from bot.digest import MAX_MESSAGE_LENGTH, render_digest, split_blocks
+from bot.export import export_filename, render_markdown
 from bot.jobs import follow_moved_chat, schedule_digest, send_digest
 from bot.matching import (
     MAX_QUERY_LENGTH,
@@ -545,3 +547,47 @@ def _quoted(keywords: Sequence[str]) -> str:
 def _plain(exc: Exception) -> str:
     message = str(exc)
     return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
+async def export(update: Update, context: Context) -> None:
+    """/export [days]: a Markdown file of the papers that matched the chat's keywords in the
+    last `days` days (today included, in the chat's time zone), delivered or not."""
+    args = command_args(update)
+    usage = texts.EXPORT_USAGE.format(default=texts.EXPORT_DEFAULT_DAYS, max=texts.EXPORT_MAX_DAYS)
+    days = texts.EXPORT_DEFAULT_DAYS
+    if args:
+        if not args.isdigit() or not 1 <= int(args) <= texts.EXPORT_MAX_DAYS:
+            await reply(update, usage)
+            return
+        days = int(args)
+    chat = await _chat(update, context)
+    services = _services(context)
+    keywords = await services.store.subscriptions_for(chat.chat_id)
+    if not keywords:
+        await reply(update, texts.NO_SUBSCRIPTIONS)
+        return
+    last = utcnow().astimezone(ZoneInfo(chat.timezone)).date()
+    first = last - dt.timedelta(days=days - 1)
+    papers = in_categories(
+        await services.store.papers_announced_between(first, last), _chosen(services, chat)
+    )
+    hits = await asyncio.to_thread(match_papers, papers, keywords)
+    if not hits:
+        await reply(update, texts.EXPORT_EMPTY.format(first=first, last=last))
+        return
+    user = update.effective_user
+    language = texts.export_language(user.language_code if user else None)
+    document = render_markdown(
+        [hit.paper for hit in hits],
+        first=first,
+        last=last,
+        topic=", ".join(keywords),
+        language=language,
+    )
+    message = update.effective_message
+    if message is not None:
+        await message.reply_document(
+            document.encode("utf-8"),
+            filename=export_filename(first, last),
+            caption=texts.EXPORT_CAPTION.format(count=len(hits), first=first, last=last),
+        )

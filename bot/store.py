@@ -283,6 +283,17 @@ class Store:
         )
         return [_paper(row) for row in rows]
 
+    async def papers_announced_between(self, first: dt.date, last: dt.date) -> list[Paper]:
+        """Papers arXiv announced from `first` to `last` (US/Eastern days, both included),
+        newest first; withdrawn ones are left out (there is nothing left to read)."""
+        rows = await self._fetchall(
+            f"SELECT {_PAPER_COLUMNS} FROM papers"
+            " WHERE announced >= ? AND announced <= ? AND withdrawn = 0"
+            " ORDER BY announced DESC, arxiv_id DESC",
+            (first.isoformat(), last.isoformat()),
+        )
+        return [_paper(row) for row in rows]
+
     async def papers_newest_first(self, batch: int = 500) -> AsyncIterator[list[Paper]]:
         """Every stored paper, newest first, in batches (for searches that stop early)."""
         offset = 0

@@ -18,6 +18,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("time", "Daily digest time, HH:MM"),
     ("timezone", "Time zone for the digest, Area/City"),
     ("settings", "Which announcements: new, cross-lists, revisions"),
+    ("export", "Markdown file of your papers: /export [days]"),
     ("help", "How to use this bot"),
     ("start", "Welcome"),
 )
@@ -45,6 +46,8 @@ HELP = (
     "/latest <i>query</i> — search stored papers without subscribing\n"
     "/search <i>query</i> — search all of arXiv (older papers too), newest first\n"
     "/digest — send my pending digest now\n"
+    "/export [<i>days</i>] — a Markdown file of the papers that matched your keywords "
+    "(default 7 days, at most 90)\n"
     "/categories — which arXiv categories your digest and /latest read; "
     "<code>/categories cs.LG math.ST</code> to choose, <code>/categories default</code> "
     "to go back to {default}\n"
@@ -172,3 +175,36 @@ def taxonomy(archive: str | None) -> str:
     if archive:
         lines.insert(0, f"{html.escape(archive[:40])} is not an archive.")
     return "\n".join(lines)
+
+
+# --- /export and the Markdown export -------------------------------------------------------------
+
+EXPORT_DEFAULT_DAYS, EXPORT_MAX_DAYS = 7, 90
+EXPORT_USAGE = (
+    "Usage: <code>/export</code> (the last {default} days) or <code>/export 30</code> "
+    "(1 to {max} days): a Markdown file of the papers that matched your keywords."
+)
+EXPORT_EMPTY = "No paper announced from {first} to {last} matches your keywords."
+EXPORT_CAPTION = "{count} papers, {first} to {last}"
+# The export's headings, per language (the language codes are Telegram's, shortened).
+EXPORT_HEADING = {"en": "{topic}: paper overview", "zh": "{topic}论文概览"}
+EXPORT_LINK_LABEL = {"en": "link", "zh": "link"}
+
+
+def export_language(language_code: str | None) -> str:
+    """The export's language for a Telegram language_code ("zh-hans" → zh); English else."""
+    code = (language_code or "").casefold().replace("_", "-").split("-")[0]
+    return code if code in EXPORT_HEADING else "en"
+
+
+def export_heading(topic: str, language: str = "en") -> str:
+    """The words of the export's top heading after its dates: "diffusion: paper overview",
+    "生成式论文概览"; a space keeps a Latin topic apart from Chinese words."""
+    template = EXPORT_HEADING.get(language, EXPORT_HEADING["en"])
+    if language == "zh" and topic and topic[-1].isascii():
+        template = template.replace("}论", "} 论")
+    return template.format(topic=topic)
+
+
+def export_link_label(language: str = "en") -> str:
+    return EXPORT_LINK_LABEL.get(language, EXPORT_LINK_LABEL["en"])

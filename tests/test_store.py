@@ -373,3 +373,23 @@ async def test_old_style_ids_dedupe_and_enter_the_ledger(store: Store) -> None:
     await store.mark_delivered(1, ["hep-th/0505137"])
     assert await store.delivered_ids(1) == {"hep-th/0505137"}
     assert await store.undelivered_papers(chat, since) == []
+
+
+async def test_papers_announced_between_two_days_both_included_newest_first(
+    store: Store,
+) -> None:
+    """Papers announced on the first through the last day, newest day first, then the higher
+    id; days outside, papers without a date and withdrawn papers are left out."""
+    await store.add_papers(
+        [
+            paper("2403.00001", announced=dt.date(2024, 3, 7)),
+            paper("2403.00002", announced=dt.date(2024, 3, 8)),
+            paper("2403.00003", announced=dt.date(2024, 3, 11)),
+            paper("2403.00004", announced=dt.date(2024, 3, 8)),
+            paper("2403.00005", announced=dt.date(2024, 3, 12)),
+            paper("2403.00006", announced=None),
+            paper("2403.00007", announced=dt.date(2024, 3, 9), withdrawn=True),
+        ]
+    )
+    found = await store.papers_announced_between(dt.date(2024, 3, 8), dt.date(2024, 3, 11))
+    assert [p.arxiv_id for p in found] == ["2403.00003", "2403.00004", "2403.00002"]

@@ -51,6 +51,7 @@ __all__ = [
     "FakeBotAPI",
     "RateLimitHit",
     "RateLimits",
+    "SentDocument",
     "SentMessage",
     "TelegramParseError",
     "parse_message_text",
@@ -595,7 +596,21 @@ async def _read_params(request: web.Request) -> JSONDict:
 def _upload_bytes(value: Any) -> bytes:
     if isinstance(value, bytes | bytearray):
         return bytes(value)
-    return bytes(value.file.read())  # aiohttp FileField
+    # aiohttp FileField: bytes that remember the name and type the client sent.
+    return Upload(value.file.read(), filename=value.filename, content_type=value.content_type)
+
+
+class Upload(bytes):
+    """A file part of a multipart request: its bytes, with its file name and content type."""
+
+    filename: str
+    content_type: str
+
+    def __new__(cls, data: bytes, *, filename: str = "", content_type: str = "") -> Upload:
+        upload = super().__new__(cls, data)
+        upload.filename = filename
+        upload.content_type = content_type
+        return upload
 
 
 def _bot_commands(text: str) -> list[JSONDict]:
@@ -651,6 +666,19 @@ class SentMessage:
     def callback_data(self) -> list[str]:
         """The callback_data of every inline button that has one."""
         return [b["callback_data"] for b in self.buttons if "callback_data" in b]
+
+
+@dataclass(frozen=True)
+class SentDocument:
+    """A file the bot sent with sendDocument (as a multipart upload)."""
+
+    message_id: int
+    chat_id: int
+    file_name: str
+    content: bytes
+    mime_type: str
+    caption: str | None
+    message_thread_id: int | None
 
 
 @dataclass(frozen=True)
@@ -739,7 +767,11 @@ class _FloodControl:
 
 
 # Requests that post or change a message: what Telegram's flood limits count.
-_COUNTED_METHODS = frozenset({"sendmessage", "editmessagetext", "editmessagereplymarkup"})
+_COUNTED_METHODS = frozenset(
+    {"sendmessage", "editmessagetext", "editmessagereplymarkup", "senddocument"}
+)
+MAX_CAPTION_UTF16 = 1024
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # Telegram's limit for files bots upload
 
 
 def _limited_chat(params: JSONDict) -> int | str | None:
@@ -793,6 +825,7 @@ class FakeBotAPI(LoopbackServer):
         self.calls: list[tuple[str, JSONDict]] = []
         self.sent: list[SentMessage] = []
         self.edits: list[SentMessage] = []
+        self.documents: list[SentDocument] = []
         self.rejected: list[tuple[str, int, str]] = []
         self.violations: list[tuple[str, int, str]] = []
         # (time.monotonic(), chat_id) of every send or edit accepted, for rate checks.
@@ -826,6 +859,7 @@ class FakeBotAPI(LoopbackServer):
                 "getMyCommands": self._get_my_commands,
                 "deleteMyCommands": self._delete_my_commands,
                 "sendMessage": self._send_message,
+                "sendDocument": self._send_document,
                 "editMessageText": self._edit_message_text,
                 "editMessageReplyMarkup": self._edit_message_reply_markup,
                 "answerCallbackQuery": self._answer_callback_query,
@@ -1520,6 +1554,74 @@ class FakeBotAPI(LoopbackServer):
         self.sent.append(message)
         self._notify()
         return self._message_json(message)
+
+    async def _send_document(self, params: JSONDict) -> JSONDict:
+        """A new file, uploaded as multipart/form-data (file ids and URLs are not supported)."""
+        chat_id = self._target_chat(params)
+        upload = params.get("document")
+        if not isinstance(upload, Upload):
+            raise _bad_request("there is no document in the request")
+        if not upload:
+            raise _bad_request("file must be non-empty")
+        if len(upload) > MAX_UPLOAD_BYTES:
+            raise _ApiError(413, "Request Entity Too Large")
+        caption = params.get("caption")
+        if caption is not None and not isinstance(caption, str):
+            raise _bad_request("caption must be a string")
+        if caption and params.get("parse_mode"):
+            caption, _ = self._formatted({"text": caption, "parse_mode": params["parse_mode"]})
+        if caption is not None and utf16_len(caption) > MAX_CAPTION_UTF16:
+            raise _bad_request("message caption is too long")
+        thread_id = _number_param(params, "message_thread_id")
+        document = SentDocument(
+            message_id=self._new_message_id(chat_id),
+            chat_id=chat_id,
+            file_name=upload.filename or "document",
+            content=bytes(upload),
+            mime_type=upload.content_type or "application/octet-stream",
+            caption=caption or None,
+            message_thread_id=int(thread_id) if thread_id is not None else None,
+        )
+        self.documents.append(document)
+        self._notify()
+        result: JSONDict = {
+            "message_id": document.message_id,
+            "from": self.bot_user,
+            "chat": self._chat(chat_id),
+            "date": int(time.time()),
+            "document": {
+                "file_id": f"document-{chat_id}-{document.message_id}",
+                "file_unique_id": f"u{chat_id}x{document.message_id}",
+                "file_name": document.file_name,
+                "mime_type": document.mime_type,
+                "file_size": len(document.content),
+            },
+        }
+        if document.caption:
+            result["caption"] = document.caption
+        if document.message_thread_id is not None:
+            result["message_thread_id"] = document.message_thread_id
+            result["is_topic_message"] = True
+        return result
+
+    def documents_to(self, chat_id: int) -> list[SentDocument]:
+        """Files the bot sent to the chat, oldest first."""
+        return [d for d in self.documents if d.chat_id == chat_id]
+
+    async def wait_for_documents(
+        self, chat_id: int, count: int, timeout: float = 10.0
+    ) -> list[SentDocument]:
+        """Wait until at least ``count`` files were sent to the chat; return them all."""
+        try:
+            async with asyncio.timeout(timeout):
+                while len(self.documents_to(chat_id)) < count:
+                    await self._changed()
+        except TimeoutError:
+            raise AssertionError(
+                f"expected at least {count} document(s) to chat {chat_id} within {timeout}s, "
+                f"got {len(self.documents_to(chat_id))}; errors answered: {self.rejected!r}"
+            ) from None
+        return self.documents_to(chat_id)
 
     async def _edit_message_text(self, params: JSONDict) -> JSONDict:
         current = self._message_to_edit(params)
