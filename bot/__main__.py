@@ -1,7 +1,12 @@
-"""`python -m bot`: load the configuration, then run the bot with long polling until stopped."""
+"""`python -m bot`: load the configuration, then run the bot with long polling until stopped.
+
+`python -m bot export ...` and `python -m bot preview ...` show the bot's output without
+Telegram (bot/cli.py); `python -m bot --help` lists them.
+"""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -9,6 +14,7 @@ import sys
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 
+from bot import cli
 from bot.app import build_application
 from bot.config import ConfigError, load_config
 from bot.logs import setup_logging
@@ -18,7 +24,20 @@ EXIT_CONFIG = 2
 log = logging.getLogger("bot")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Without a sub-command, run the bot (as always); else run the sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="The arXiv digest Telegram bot. Without a command it runs the bot.",
+    )
+    cli.add_commands(parser)
+    options = parser.parse_args(argv)
+    if options.command is not None:
+        return cli.run(options)
+    return run_bot()
+
+
+def run_bot() -> int:
     # Opt in to python-telegram-bot's timedelta durations now; the int form is deprecated.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     try:

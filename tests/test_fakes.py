@@ -724,3 +724,28 @@ async def test_feed_server_delay_and_request_spacing(feeds: FeedServer) -> None:
     assert second.time - first.time >= 0.05
     with pytest.raises(AssertionError, match="expected 3 request"):
         await feeds.wait_for_requests(3, timeout=0.05, path="/fast")
+
+
+async def test_send_document_records_the_uploaded_file(bot: Bot, api: FakeBotAPI) -> None:
+    """A multipart upload through PTB: the file's name, bytes, type and caption are recorded
+    and the answer is a document message; an empty file or too long a caption is refused."""
+    api.user_sends(CHAT, "hi")
+    content = "# Überschrift 论文\n".encode()
+    message = await bot.send_document(
+        CHAT, content, filename="digest.md", caption="2 papers", message_thread_id=5
+    )
+    (document,) = api.documents_to(CHAT)
+    assert (document.file_name, document.content, document.caption) == (
+        "digest.md",
+        content,
+        "2 papers",
+    )
+    assert document.message_thread_id == 5
+    assert document.mime_type == "text/markdown"
+    assert message.document is not None
+    assert (message.document.file_name, message.document.file_size) == ("digest.md", len(content))
+    with pytest.raises(BadRequest, match=r"(?i)file must be non-empty"):
+        await bot.send_document(CHAT, b"", filename="empty.md")
+    with pytest.raises(BadRequest, match=r"(?i)caption is too long"):
+        await bot.send_document(CHAT, b"x", filename="x.md", caption="c" * 1025)
+    assert len(api.documents) == 1
