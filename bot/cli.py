@@ -193,7 +193,9 @@ async def _preview(options: argparse.Namespace) -> int:
     config = _config()
     data, source = await _feed_bytes(config, options.feed)
     parsed = await asyncio.to_thread(parse_feed, data)
-    hits = match_papers(parsed.papers, queries)
+    # What a new chat's digest carries: new papers and cross-lists, no revisions or withdrawals.
+    papers = [paper for paper in parsed.papers if not paper.is_revision and not paper.withdrawn]
+    hits = match_papers(papers, queries)
     color, width = _terminal()
     if options.width is not None:
         width = options.width

@@ -5,6 +5,7 @@ server standing in for arXiv."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from bot.store import Store
 from tests.conftest import FIXTURES, TRUNCATED_ATOM, mentions
 from tests.excerpt import excerpt_papers, excerpt_without_quirks
 from tests.fakes import FeedServer
+from tests.feedgen import atom_feed
 
 ROOT = Path(__file__).resolve().parent.parent
 ATOM = "application/atom+xml; charset=utf-8"
@@ -225,3 +227,44 @@ async def test_help_lists_the_commands(tmp_path: Path) -> None:
     assert code == 0
     assert "export" in out
     assert "preview" in out
+
+
+async def test_preview_carries_what_a_new_chats_digest_would(tmp_path: Path) -> None:
+    """As in a new chat's digest: new papers and cross-lists, not revisions or withdrawals."""
+    day = dt.date(2025, 8, 20)
+    papers = [
+        Paper("2508.00001", "Diffusion new", (), "About diffusion.", ("cs.AI",), "new", 1, day),
+        Paper(
+            "2508.00002",
+            "Diffusion cross",
+            (),
+            "About diffusion.",
+            ("cs.LG", "cs.AI"),
+            "cross",
+            1,
+            day,
+        ),
+        Paper(
+            "2508.00003", "Diffusion revised", (), "About diffusion.", ("cs.AI",), "replace", 2, day
+        ),
+        Paper(
+            "2508.00004",
+            "Diffusion withdrawn",
+            (),
+            "This paper has been withdrawn.",
+            ("cs.AI",),
+            "new",
+            1,
+            day,
+            withdrawn=True,
+        ),
+    ]
+    feed = tmp_path / "feed.xml"
+    updated = dt.datetime(2025, 8, 20, 4, tzinfo=dt.UTC)
+    feed.write_bytes(atom_feed(papers, updated=updated))
+    code, out, err = await run_cli(cli_env(tmp_path), "preview", "diffusion", "--feed", str(feed))
+    assert code == 0, err
+    assert "Diffusion new" in out
+    assert "Diffusion cross" in out
+    assert "revised" not in out
+    assert "withdrawn" not in out
