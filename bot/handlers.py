@@ -589,5 +589,5 @@ async def export(update: Update, context: Context) -> None:
         await message.reply_document(
             document.encode("utf-8"),
             filename=export_filename(first, last),
-            caption=texts.EXPORT_CAPTION.format(count=len(hits), first=first, last=last),
+            caption=texts.export_caption(len(hits), first, last),
         )

@@ -185,7 +185,7 @@ EXPORT_USAGE = (
     "(1 to {max} days): a Markdown file of the papers that matched your keywords."
 )
 EXPORT_EMPTY = "No paper announced from {first} to {last} matches your keywords."
-EXPORT_CAPTION = "{count} papers, {first} to {last}"
+EXPORT_CAPTION = ("{count} paper, {first} to {last}", "{count} papers, {first} to {last}")
 # The export's headings, per language (the language codes are Telegram's, shortened).
 EXPORT_HEADING = {"en": "{topic}: paper overview", "zh": "{topic}论文概览"}
 EXPORT_LINK_LABEL = {"en": "link", "zh": "link"}
@@ -208,3 +208,8 @@ def export_heading(topic: str, language: str = "en") -> str:
 
 def export_link_label(language: str = "en") -> str:
     return EXPORT_LINK_LABEL.get(language, EXPORT_LINK_LABEL["en"])
+
+
+def export_caption(count: int, first: object, last: object) -> str:
+    """The document's caption: "1 paper, 2024-03-08 to 2024-03-11", "2 papers, ..."."""
+    return EXPORT_CAPTION[count != 1].format(count=count, first=first, last=last)

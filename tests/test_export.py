@@ -240,3 +240,4 @@ async def test_export_goes_to_the_forum_topic_it_was_asked_in(start_bot: StartBo
         (document,) = await running.telegram.wait_for_documents(group, 1)
     assert document.message_thread_id == 77
     assert "## VideoElevator" in document.content.decode("utf-8")
+    assert document.caption == f"1 paper, {_today() - dt.timedelta(days=6)} to {_today()}"
