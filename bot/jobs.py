@@ -88,10 +88,12 @@ async def digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         if job.name == digest_job_name(job.chat_id):
             job.schedule_removal()
         return
-    # Recorded before sending: a restart in between must not make the catch-up send twice
-    # (the outbox already holds what was composed).
-    await services.store.record_digest(job.chat_id, utcnow())
+    started = utcnow()
     await send_digest(context.bot, services, job.chat_id)
+    # Recorded once composed, not before: a process killed before composing leaves the slot
+    # missed, and the restart catches it up; killed after, the catch-up finds the papers in
+    # the ledger and composes nothing twice (the outbox sends what was queued).
+    await services.store.record_digest(job.chat_id, started)
 
 
 async def outbox_job(context: ContextTypes.DEFAULT_TYPE) -> None:
