@@ -317,12 +317,14 @@ async def poll_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 async def daily_digest(
     bot: Bot, services: Services, chat_id: int, now: dt.datetime | None = None
 ) -> int:
-    """A chat's daily run: record it, then send what is pending (often nothing)."""
+    """A chat's daily run: send what is pending (often nothing), then record the run."""
     now = now or utcnow()
-    # Recorded before sending: a restart in between must not make the catch-up send twice
-    # (the outbox already holds what was composed).
+    sent = await send_digest(bot, services, chat_id, now=now)
+    # Recorded once composed, not before: a process killed before composing leaves the slot
+    # missed, and the restart catches it up; killed after, the catch-up finds the papers in
+    # the ledger and composes nothing twice (the outbox sends what was queued).
     await services.store.record_digest(chat_id, now)
-    return await send_digest(bot, services, chat_id, now=now)
+    return sent
 
 
 async def digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:

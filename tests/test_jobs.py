@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
@@ -493,3 +495,42 @@ async def test_a_feed_at_arxivs_item_limit_is_split_at_the_next_poll(
     assert [r.path for r in feeds.requests] == ["/atom/cs.AI+cs.LG"]
     await ingest(services, WEDNESDAY)
     assert [r.path for r in feeds.requests][1:] == ["/atom/cs.AI", "/atom/cs.LG"]
+
+
+async def test_digest_job_cut_off_after_composing_is_caught_up_without_a_second_digest(
+    start_bot: StartBot, telegram: FakeBotAPI
+) -> None:
+    """A daily digest is recorded as done only once it is composed and sent: a process that
+    dies while sending it leaves the slot missed, and after the restart the catch-up finds the
+    papers already queued, composes no second digest, and the digest arrives once."""
+    expected = sorted(p.arxiv_id for p in DAY_ONE if mentions("diffusion", p))
+    started = utcnow()
+    async with start_bot() as bot:
+        await bot.wait_for_papers(86)
+        await bot.ask("/subscribe diffusion")
+        store = bot.services.store
+        missed = started - dt.timedelta(days=2)
+        await store.record_digest(USER, missed)
+        before = len(telegram.messages_to(USER))
+        # Sending stalls after composing (a 429 pauses the chat for 30 s); the process dies.
+        telegram.fail_next("sendMessage", chat_id=USER, retry_after=30)
+        job = asyncio.create_task(bot.run_job(digest_job_name(USER)))
+        await telegram.wait_for_call("sendMessage", count=len(telegram.calls_to("sendMessage")) + 1)
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+        chat = await store.get_chat(USER)
+        assert chat is not None
+        assert chat.last_digest_at == missed, "not recorded before the digest was sent"
+
+    async def caught_up(bot: BotUnderTest) -> bool:
+        chat = await bot.services.store.get_chat(USER)
+        return chat is not None and chat.last_digest_at is not None and chat.last_digest_at > missed
+
+    async with start_bot() as bot:
+        await eventually(lambda: caught_up(bot), timeout=10)
+        received = ids_in((await bot.settle())[before:])
+        counts = await bot.services.store.counts(started)
+    assert sorted(received) == expected
+    assert counts["digests"] == 1
+    assert counts["pending_parts"] == 0

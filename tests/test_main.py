@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from tests.conftest import TOKEN, TRUNCATED_ATOM
 from tests.fakes import FakeBotAPI, FeedServer
+from tests.process import ROOT, bot_env, bot_process
 
-ROOT = Path(__file__).resolve().parent.parent
 USER = 4242
-
-
-def bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """A clean environment: only what the bot needs, no BOT_* from the developer's shell."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "ARXIV_"))}
-    env.update(
-        BOT_CONFIG=str(ROOT / "config" / "bot.toml"),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'bot.sqlite3'}",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
 
 
 async def run_to_end(env: dict[str, str], timeout: float = 30) -> tuple[int, str]:
@@ -80,23 +65,6 @@ async def test_rejected_token_exits_2_without_printing_it(tmp_path: Path) -> Non
     assert code == 2
     assert "refused the token" in output
     assert other not in output
-
-
-@asynccontextmanager
-async def bot_process(
-    env: dict[str, str], log_path: Path
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """The bot as a child process, its output going to a file (a pipe could fill and block)."""
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=ROOT, env=env, stdout=log, stderr=log
-        )
-        try:
-            yield process
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
 
 
 async def test_full_run_answers_stops_on_sigterm_and_never_logs_the_token(

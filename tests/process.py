@@ -1,0 +1,45 @@
+"""`python -m bot` as a child process of a test: a clean environment and a process that is
+always reaped, whatever the test does."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A clean environment: only what the bot needs, no BOT_* from the developer's shell."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "ARXIV_"))}
+    env.update(
+        BOT_CONFIG=str(ROOT / "config" / "bot.toml"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+@asynccontextmanager
+async def bot_process(
+    env: dict[str, str], log_path: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The bot as a child process, its output going to a file (a pipe could fill and block).
+
+    Killed (SIGKILL) and reaped on the way out if it is still running.
+    """
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+        try:
+            yield process
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
