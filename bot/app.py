@@ -210,7 +210,18 @@ async def start_health_server(app: Application) -> None:  # type: ignore[type-ar
         poll_delay=dt.timedelta(minutes=config.poll_delay_minutes),
         grace=dt.timedelta(hours=config.health_poll_grace_hours),
     )
-    await server.start()
+    try:
+        await server.start()
+    except OSError as exc:  # the port is taken or the address is not ours
+        # The bot still delivers digests; a supervisor asking /healthz sees it missing.
+        log.error(
+            "Cannot serve /healthz and /metrics on %s:%d (%s); running without them",
+            config.health_host,
+            config.health_port,
+            exc,
+        )
+        await server.stop()
+        return
     app.bot_data[HEALTH_KEY] = server
 
 

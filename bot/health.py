@@ -70,8 +70,7 @@ class HealthServer:
         app.router.add_get("/metrics", self.metrics_page)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        await web.TCPSite(self._runner, self.host, self.port).start()
         log.info("Health endpoint on http://%s:%d/healthz and /metrics", self.host, self.port)
 
     async def stop(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -188,3 +189,18 @@ def test_before_any_successful_poll_the_start_counts_as_due() -> None:
     """A bot that never polled successfully is unhealthy `grace` after it started."""
     started = dt.datetime(2024, 3, 9, 12, 0, tzinfo=dt.UTC)
     assert poll_deadline(None, started, poll_delay=DELAY, grace=GRACE) == started + GRACE
+
+
+async def test_a_taken_port_is_logged_and_the_bot_runs_on(
+    start_bot: StartBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When the health port is taken, the error names it and the bot still answers."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with start_bot(health_port=port) as bot:
+            (reply,) = await bot.ask("/help")
+            assert reply.text
+            assert HEALTH_KEY not in bot.app.bot_data
+    assert f"Cannot serve /healthz and /metrics on 127.0.0.1:{port}" in caplog.text
