@@ -11,7 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
@@ -39,6 +46,9 @@ class Metrics:
         self.started_at = self._clock()
         self.last_successful_poll: dt.datetime | None = None
         reg = self.registry
+        # The process's memory, CPU time and open files (Linux), and the Python version.
+        ProcessCollector(registry=reg)
+        PlatformCollector(registry=reg)
         self.polls = Counter(f"{PREFIX}_polls", "Feed polls, by outcome", ["outcome"], registry=reg)
         for outcome in (PollOutcome.OK, PollOutcome.FAILED, PollOutcome.ERROR):
             self.polls.labels(outcome)

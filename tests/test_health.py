@@ -204,3 +204,14 @@ async def test_a_taken_port_is_logged_and_the_bot_runs_on(
             assert reply.text
             assert HEALTH_KEY not in bot.app.bot_data
     assert f"Cannot serve /healthz and /metrics on 127.0.0.1:{port}" in caplog.text
+
+
+async def test_endpoint_stops_with_the_application(start_bot: StartBot) -> None:
+    """The endpoint answers while the bot runs and the port is closed once it has stopped."""
+    port = free_port()
+    async with start_bot(health_port=port):
+        response = await get(f"http://127.0.0.1:{port}/metrics")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+    with pytest.raises(httpx.ConnectError):
+        await get(f"http://127.0.0.1:{port}/healthz")

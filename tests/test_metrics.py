@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -89,3 +90,12 @@ def test_command_latency_is_a_histogram_by_command() -> None:
         (("command", "subscribe"), ("le", "0.025")),
     )
     assert found[bucket] == 1
+
+
+def test_process_memory_and_python_version_are_exposed() -> None:
+    """Operators also see the process's resident memory (where /proc exists) and Python."""
+    found = samples(Metrics())
+    names = {name for name, _ in found}
+    assert "python_info" in names
+    if Path("/proc/self/stat").exists():
+        assert found[("process_resident_memory_bytes", ())] > 0
