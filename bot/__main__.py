@@ -17,9 +17,11 @@ from telegram.error import InvalidToken, NetworkError
 from bot import cli
 from bot.app import build_application
 from bot.config import ConfigError, load_config
+from bot.lock import AlreadyRunning, instance_lock
 from bot.logs import setup_logging
 
 EXIT_CONFIG = 2
+EXIT_ALREADY_RUNNING = 3
 
 log = logging.getLogger("bot")
 
@@ -45,7 +47,13 @@ def run_bot() -> int:
     except ConfigError as exc:
         print(f"arxiv-digest-bot: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(config.log_level, [config.bot_token])
+    setup_logging(config.log_level, [config.bot_token], config.log_format)
+    lock = instance_lock(config.database_path)
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        log.error("Not starting: %s", exc)
+        return EXIT_ALREADY_RUNNING
     app = build_application(config)
     try:
         # run_polling stops cleanly on SIGINT (Ctrl-C) and SIGTERM.
@@ -58,6 +66,8 @@ def run_bot() -> int:
     except NetworkError as exc:
         log.error("Cannot reach the Telegram Bot API at %s: %s", config.bot_api_url, exc)
         return 1
+    finally:
+        lock.release()
     return 0
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from telegram import BotCommand, Update
 from telegram.ext import (
@@ -24,6 +27,7 @@ from bot.config import Config
 from bot.delivery import MORE_PREFIX, Outbox
 from bot.feeds import make_http_client
 from bot.fetcher import PoliteFetcher
+from bot.health import HealthServer
 from bot.jobs import (
     follow_moved_chat,
     missed_digest,
@@ -32,6 +36,7 @@ from bot.jobs import (
     schedule_outbox,
     schedule_polls,
 )
+from bot.metrics import Metrics
 from bot.ratelimit import TelegramRateLimiter
 from bot.services import Services
 from bot.store import Store, utcnow
@@ -91,6 +96,7 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
     app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT, handlers.not_a_command))
     app.add_error_handler(handlers.on_error)
+    attach_metrics(app)
     return app
 
 
@@ -124,6 +130,7 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
             outbox=outbox,
             fetcher=fetcher,
             search=ArxivSearch(fetcher, base=config.arxiv_api_url),
+            metrics=app.bot_data[METRICS_KEY],
         ),
     )
     await app.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
@@ -142,15 +149,87 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
         config.feed_url,
         config.database_path,
     )
+    await start_health_server(app)
 
 
 async def on_shutdown(app: Application) -> None:  # type: ignore[type-arg]
     """Close what on_startup opened."""
+    await stop_health_server(app)
     services = services_mod.detach(app.bot_data)
     if services is not None:
         await services.http.aclose()
         await services.store.close()
     log.info("Stopped")
+
+
+METRICS_KEY = "metrics"
+HEALTH_KEY = "health_server"
+
+
+def attach_metrics(app: Application) -> None:  # type: ignore[type-arg]
+    """The application's own Metrics in bot_data: the rate limiter's counts exposed, and every
+    command handler timed (a wrapper around its callback, so the handlers stay as they are)."""
+    metrics = Metrics()
+    app.bot_data[METRICS_KEY] = metrics
+    limiter = app.bot.rate_limiter
+    if isinstance(limiter, TelegramRateLimiter):
+        metrics.watch_limiter(limiter.stats)
+    for group in app.handlers.values():
+        for handler in group:
+            if isinstance(handler, CommandHandler):
+                command = min(handler.commands)
+                handler.callback = _timed(command, handler.callback, metrics)
+
+
+def _timed(command: str, callback: Any, metrics: Metrics) -> Any:
+    @functools.wraps(callback)
+    async def timed(update: object, context: object) -> Any:
+        started = time.perf_counter()
+        try:
+            return await callback(update, context)
+        finally:
+            metrics.command_latency.labels(command).observe(time.perf_counter() - started)
+
+    return timed
+
+
+async def start_health_server(app: Application) -> None:  # type: ignore[type-arg]
+    """Serve /healthz and /metrics when health_port is set (off by default)."""
+    config: Config = app.bot_data["config"]
+    if not config.health_port:
+        return
+
+    async def probe() -> int | None:
+        services = services_mod.get(app.bot_data)
+        return await services.store.count_pending_parts()
+
+    server = HealthServer(
+        app.bot_data[METRICS_KEY],
+        probe,
+        host=config.health_host,
+        port=config.health_port,
+        poll_delay=dt.timedelta(minutes=config.poll_delay_minutes),
+        grace=dt.timedelta(hours=config.health_poll_grace_hours),
+    )
+    try:
+        await server.start()
+    except OSError as exc:  # the port is taken or the address is not ours
+        # The bot still delivers digests; a supervisor asking /healthz sees it missing.
+        log.error(
+            "Cannot serve /healthz and /metrics on %s:%d (%s); running without them",
+            config.health_host,
+            config.health_port,
+            exc,
+        )
+        await server.stop()
+        return
+    app.bot_data[HEALTH_KEY] = server
+
+
+async def stop_health_server(app: Application) -> None:  # type: ignore[type-arg]
+    server = app.bot_data.pop(HEALTH_KEY, None)
+    if isinstance(server, HealthServer):
+        await server.stop()
 
 
 @contextlib.asynccontextmanager

@@ -61,6 +61,13 @@ class Config:
     # and the first backoff in seconds (doubling, full jitter, capped at 30 s).
     telegram_send_attempts: int = 4
     telegram_retry_backoff: float = 1.0
+    # The optional HTTP endpoint with /healthz and /metrics: port 0 keeps it off.
+    health_port: int = 0
+    health_host: str = "127.0.0.1"
+    # /healthz turns 503 once the poll due after the last successful one is this many hours
+    # late (the days arXiv does not announce have no poll due, so weekends do not count).
+    health_poll_grace_hours: float = 8.0
+    log_format: str = "text"  # or "json": one JSON object per line
 
     @property
     def feed_url(self) -> str:
@@ -222,6 +229,13 @@ def _log_level(raw: Any) -> str:
     return level
 
 
+def _log_format(raw: Any) -> str:
+    value = _text(raw).lower()
+    if value not in {"text", "json"}:
+        raise ValueError(f"expected text or json, got {raw!r}")
+    return value
+
+
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "bot_token": _token,
     "bot_api_url": _url,
@@ -246,5 +260,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "telegram_group_per_min": _int_in(1, 1000),
     "telegram_send_attempts": _int_in(1, 10),
     "telegram_retry_backoff": _float_in(0.01, 60),
+    "health_port": _int_in(0, 65535),
+    "health_host": _text,
+    "health_poll_grace_hours": _float_in(0.1, 240),
+    "log_format": _log_format,
 }
 _FIELD_NAMES = {"database_url": "database_path"}

@@ -24,6 +24,7 @@ from bot.arxiv_calendar import (
     stale_retry_delay,
 )
 from bot.config import Config
+from bot.delivery import Outcome
 from bot.digest import render_parts
 from bot.feeds import FeedError, check_is_feed, parse_feed
 from bot.fetcher import (
@@ -94,6 +95,11 @@ class PollReport:
     @property
     def needs_retry(self) -> bool:
         return any(feed.needs_retry for feed in self.feeds)
+
+    @property
+    def failed_feeds(self) -> int:
+        """Feed URLs that gave no feed at all (a 304 or yesterday's feed is an answer)."""
+        return sum(feed.status is FeedStatus.FAILED for feed in self.feeds)
 
 
 async def ingest_feed(
@@ -279,6 +285,7 @@ async def send_digest(
         days = digest_days(chat, last, now, services.config.digest_lookback_days)
         await services.outbox.enqueue(chat_id, render_parts(hits, days=days))
         outcome = await services.outbox.flush_chat(bot, chat_id)
+        services.metrics.digest_sent(len(hits), delivered=outcome is Outcome.SENT)
         log.info("Digest for chat %s: %d papers, %s", chat_id, len(hits), outcome.value)
         return len(hits)
 
@@ -293,9 +300,12 @@ async def run_poll(
     retrying = plan is not None and plan.attempt > 0
     first_at = plan.first_at if plan is not None and retrying and plan.first_at else now
     try:
-        needs_retry = (await ingest(services, now)).needs_retry
+        report = await ingest(services, now)
+        needs_retry = report.needs_retry
+        services.metrics.poll_done(len(report.new), report.failed_feeds)
     except Exception:  # the chain must go on: a poll that broke is retried like a failed one
         log.exception("Feed poll broke; will try again")
+        services.metrics.poll_broke()
         needs_retry = True
     return plan_next_poll(
         clock(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import sys
 from collections.abc import Iterable
@@ -39,6 +41,31 @@ class RedactingFormatter(logging.Formatter):
         return self._redact(super().format(record))
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and exception when there is
+    one; every field passes through the redactor before it is encoded."""
+
+    def __init__(self, redact: SecretRedactor) -> None:
+        super().__init__()
+        self._redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = dt.datetime.fromtimestamp(record.created, dt.UTC)
+        entry = {
+            "time": moment.isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": self._redact(record.getMessage()),
+        }
+        if record.exc_info:
+            entry["exception"] = self._redact(self.formatException(record.exc_info))
+        elif record.exc_text:
+            entry["exception"] = self._redact(record.exc_text)
+        if record.stack_info:
+            entry["stack"] = self._redact(self.formatStack(record.stack_info))
+        return self._redact(json.dumps(entry, ensure_ascii=False))
+
+
 def install_redaction(secrets: Iterable[str]) -> SecretRedactor:
     """Redact secrets in every record as it is created, whichever handler later sees it.
 
@@ -61,13 +88,17 @@ def install_redaction(secrets: Iterable[str]) -> SecretRedactor:
     return redact
 
 
-def setup_logging(level: str, secrets: Iterable[str]) -> None:
-    """Log to stderr at `level`, with secrets redacted; keep chatty libraries at WARNING."""
+def setup_logging(level: str, secrets: Iterable[str], log_format: str = "text") -> None:
+    """Log to stderr at `level` as text lines or JSON objects ("json"), with secrets redacted;
+    keep chatty libraries at WARNING."""
     redact = install_redaction(secrets)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        RedactingFormatter(redact, "%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter(redact))
+    else:
+        handler.setFormatter(
+            RedactingFormatter(redact, "%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

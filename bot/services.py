@@ -13,6 +13,7 @@ from bot.arxiv_api import ArxivSearch
 from bot.config import Config
 from bot.delivery import Outbox
 from bot.fetcher import PoliteFetcher
+from bot.metrics import Metrics
 from bot.store import Store
 
 _KEY = "services"
@@ -33,6 +34,8 @@ class Services:
     digest_locks: defaultdict[int, asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
+    # Counters for /metrics and the last successful poll for /healthz (the app's own).
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def attach(bot_data: dict[Any, Any], services: Services) -> None:

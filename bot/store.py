@@ -428,6 +428,11 @@ class Store:
             for row in rows
         ]
 
+    async def count_pending_parts(self) -> int:
+        """How many parts wait to be sent (held ones, behind a "More" button, not counted)."""
+        rows = await self._fetchall("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+        return int(rows[0][0])
+
     async def mark_part_sent(self, part: OutboxPart) -> None:
         await self._write(
             "UPDATE outbox SET status = 'sent', sent_at = ? WHERE digest_id = ? AND part_no = ?",

@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import os
 import re
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -211,3 +212,10 @@ async def pipeline(config: Config, clock: FakeClock) -> AsyncIterator[Services]:
     finally:
         await http.aclose()
         await store.close()
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now (for the health endpoint)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -178,3 +178,33 @@ def test_arxiv_api_url_has_a_default_and_an_override() -> None:
     assert changed.arxiv_api_url == "http://127.0.0.1:9/api/query"
     with pytest.raises(ConfigError, match=r"^ARXIV_API_URL:"):
         load_config({**base, "ARXIV_API_URL": "export.arxiv.org"})
+
+
+def test_health_endpoint_is_off_and_on_loopback_by_default() -> None:
+    """Without settings the health endpoint is off (port 0), on 127.0.0.1 when turned on,
+    and logs are text lines."""
+    config = load_config({"BOT_TOKEN": TOKEN, "BOT_CONFIG": "config/bot.toml"})
+    assert config.health_port == 0
+    assert config.health_host == "127.0.0.1"
+    assert config.health_poll_grace_hours == 8.0
+    assert config.log_format == "text"
+
+
+def test_health_and_log_settings_come_from_the_environment() -> None:
+    """HEALTH_PORT, HEALTH_HOST, HEALTH_POLL_GRACE_HOURS and LOG_FORMAT are read; a log
+    format other than text or json is refused with its key named."""
+    env = {
+        "BOT_TOKEN": TOKEN,
+        "HEALTH_PORT": "9100",
+        "HEALTH_HOST": "0.0.0.0",
+        "HEALTH_POLL_GRACE_HOURS": "2.5",
+        "LOG_FORMAT": "JSON",
+    }
+    config = load_config(env)
+    assert (config.health_port, config.health_host) == (9100, "0.0.0.0")
+    assert config.health_poll_grace_hours == 2.5
+    assert config.log_format == "json"
+    with pytest.raises(ConfigError, match="LOG_FORMAT"):
+        load_config({**env, "LOG_FORMAT": "yaml"})
+    with pytest.raises(ConfigError, match="HEALTH_PORT"):
+        load_config({**env, "HEALTH_PORT": "70000"})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
 
-from bot.logs import REDACTED, SecretRedactor, install_redaction
+from bot.logs import REDACTED, JsonFormatter, SecretRedactor, install_redaction
 
 TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuv"
 
@@ -37,3 +39,26 @@ def test_httpx_style_request_log_is_redacted(caplog: pytest.LogCaptureFixture) -
     logging.getLogger("httpx").info('HTTP Request: %s %s "%s"', "POST", url, "HTTP/1.1 200 OK")
     assert TOKEN not in caplog.text
     assert REDACTED in caplog.text
+
+
+def test_json_lines_carry_time_level_logger_message_and_exception_without_the_token() -> None:
+    """A JSON log line is one object with time, level, logger, message and the traceback;
+    the token is redacted in the message and in the exception text alike."""
+    formatter = JsonFormatter(SecretRedactor([TOKEN]))
+    try:
+        raise RuntimeError(f"cannot reach https://api.telegram.org/bot{TOKEN}/getMe")
+    except RuntimeError:
+        record = logging.LogRecord(
+            "bot.app", logging.ERROR, __file__, 1, "Failed at %s", (f"/bot{TOKEN}/x",), None
+        )
+        record.exc_info = sys.exc_info()
+    line = formatter.format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert set(entry) == {"time", "level", "logger", "message", "exception"}
+    assert entry["level"] == "ERROR"
+    assert entry["logger"] == "bot.app"
+    assert entry["message"] == f"Failed at /bot{REDACTED}/x"
+    assert "RuntimeError: cannot reach" in entry["exception"]
+    assert TOKEN not in line
+    assert entry["time"].endswith("+00:00")

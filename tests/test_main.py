@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import signal
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
-from tests.conftest import TOKEN, TRUNCATED_ATOM
+from bot.healthcheck import check
+from tests.conftest import TOKEN, TRUNCATED_ATOM, free_port
 from tests.fakes import FakeBotAPI, FeedServer
 from tests.process import ROOT, bot_env, bot_process
 
@@ -102,3 +107,99 @@ async def test_full_run_answers_stops_on_sigterm_and_never_logs_the_token(
     assert TOKEN.split(":", 1)[1] not in output
     assert "<redacted>" in output
     assert api.violations == []
+
+
+async def test_second_instance_exits_3_and_a_restart_after_sigkill_is_not_blocked(
+    tmp_path: Path,
+) -> None:
+    """A second bot on the same database exits with status 3 and says another instance runs,
+    while the first keeps answering; once the first is killed (SIGKILL, no clean-up) a new
+    one starts."""
+    async with FakeBotAPI(TOKEN) as api, FeedServer() as feeds:
+        feeds.set_response("/atom/cs.AI", TRUNCATED_ATOM.read_bytes())
+        env = bot_env(
+            tmp_path,
+            BOT_TOKEN=TOKEN,
+            BOT_API_URL=api.base_url,
+            ARXIV_RSS_BASE=feeds.url + "/atom/",
+            ARXIV_CATEGORIES="cs.AI",
+            POLLING_TIMEOUT="1",
+        )
+        async with bot_process(env, tmp_path / "first.log") as first:
+            await api.wait_for_call("setMyCommands", timeout=20)
+            code, output = await run_to_end(env)
+            assert code == 3, output
+            assert f"another instance (pid {first.pid}) is already running" in output
+            assert "Traceback" not in output
+            assert first.returncode is None
+            api.user_sends(USER, "/help")
+            await api.wait_for_messages(USER, 1, timeout=20)
+            first.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(first.wait(), timeout=10)
+        starts = len(api.calls_to("setMyCommands"))
+        async with bot_process(env, tmp_path / "second.log") as second:
+            await api.wait_for_call("setMyCommands", count=starts + 1, timeout=20)
+            api.user_sends(USER, "/help")
+            await api.wait_for_messages(USER, 2, timeout=20)
+            assert second.returncode is None
+
+
+async def test_json_logs_of_a_full_run_are_one_object_per_line_without_the_token(
+    tmp_path: Path,
+) -> None:
+    """With JSON logs at DEBUG and the health endpoint on, a whole session (start, a poll, a
+    subscription, a digest sent, /healthz and /metrics asked, SIGTERM) logs only JSON objects,
+    and the token appears in none of them, plain or URL-encoded."""
+    port = free_port()
+    async with FakeBotAPI(TOKEN) as api, FeedServer() as feeds:
+        feeds.set_response("/atom/cs.AI", TRUNCATED_ATOM.read_bytes())
+        env = bot_env(
+            tmp_path,
+            BOT_TOKEN=TOKEN,
+            BOT_API_URL=api.base_url,
+            ARXIV_RSS_BASE=feeds.url + "/atom/",
+            ARXIV_CATEGORIES="cs.AI",
+            POLLING_TIMEOUT="1",
+            LOG_LEVEL="DEBUG",
+            LOG_FORMAT="json",
+            HEALTH_PORT=str(port),
+        )
+        log_path = tmp_path / "bot.log"
+        async with bot_process(env, log_path) as process:
+            await api.wait_for_call("setMyCommands", timeout=20)
+            # /healthz turns 200 once the first poll has stored the feed.
+            async with asyncio.timeout(20):
+                while not (await asyncio.to_thread(check, port))[0]:
+                    await asyncio.sleep(0.1)
+            api.user_sends(USER, "/subscribe diffusion")
+            await api.wait_for_messages(USER, 1, timeout=20)
+            api.user_sends(USER, "/digest")
+            digest = await api.wait_for_messages(USER, 2, timeout=20)
+            assert "arxiv.org/abs/" in digest[-1].text
+            async with asyncio.timeout(20):  # the digest's last part is sent
+                while "arxiv_bot_digests_sent_total 1.0" not in (
+                    metrics := await asyncio.to_thread(scrape, port)
+                ):
+                    await asyncio.sleep(0.1)
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.wait(), timeout=10)
+    assert process.returncode == 0
+    assert 'arxiv_bot_polls_total{outcome="ok"} 1.0' in metrics
+    sent = re.search(r"^arxiv_bot_messages_sent_total (\S+)$", metrics, re.MULTILINE)
+    assert sent is not None
+    assert float(sent.group(1)) >= 2  # the reply to /subscribe and the digest at least
+    lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]
+    assert {"time", "level", "logger", "message"} <= set(entries[0])
+    assert any(entry["message"].startswith("HTTP Request") for entry in entries)
+    assert any(entry["message"].startswith("Health endpoint on") for entry in entries)
+    text = "\n".join(lines)
+    assert TOKEN not in text
+    assert TOKEN.split(":", 1)[1] not in text
+    assert quote(TOKEN, safe="") not in text
+    assert "<redacted>" in text
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return str(response.read().decode())
