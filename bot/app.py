@@ -17,7 +17,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers, texts
+from bot import groups, handlers, texts
 from bot import services as services_mod
 from bot.arxiv_api import ArxivSearch
 from bot.config import Config
@@ -55,6 +55,7 @@ COMMAND_HANDLERS = (
     ("time", handlers.set_time),
     ("timezone", handlers.set_timezone),
     ("settings", handlers.settings),
+    ("channel", groups.channel),
     ("stats", handlers.stats),  # admins only, and not in the command menu
 )
 
@@ -79,6 +80,8 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
         .build()
     )
     app.bot_data["config"] = config
+    # Group -2 runs first: in groups, only admins change the group's keywords and settings.
+    app.add_handler(TypeHandler(Update, groups.guard), group=-2)
     # Group -1 runs before the commands: every chat that writes is known and active.
     app.add_handler(TypeHandler(Update, handlers.track_chat), group=-1)
     for name, callback in COMMAND_HANDLERS:
