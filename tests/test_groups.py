@@ -10,7 +10,7 @@ import pytest
 
 from bot import texts
 from bot.groups import AdminCache, changes_settings, channel_reference, parse_command
-from tests.conftest import USER, BotUnderTest, ids_in
+from tests.conftest import USER, BotUnderTest, StartBot, ids_in
 from tests.fakes import BOT_USERNAME, FakeBotAPI, SentMessage
 
 GROUP = -1005001  # a supergroup
@@ -260,10 +260,16 @@ def _channel(telegram: FakeBotAPI, *, bot_admin: bool = True, can_post: bool = T
         telegram.set_member(CHANNEL, telegram.bot_id, "administrator", can_post_messages=can_post)
 
 
-async def test_a_linked_channel_gets_the_digests(bot: BotUnderTest) -> None:
+async def test_a_linked_channel_gets_the_digests(start_bot: StartBot) -> None:
     """After /channel @name by an admin of the channel, the private chat's digests are
     posted in the channel (its More button works there); /channel shows the link and
     /channel off brings the digests back to the private chat."""
+    async with start_bot(max_digest_messages=1) as bot:
+        await bot.wait_for_papers(86)
+        await _linked_channel_gets_the_digests(bot)
+
+
+async def _linked_channel_gets_the_digests(bot: BotUnderTest) -> None:
     telegram = bot.telegram
     _channel(telegram)
     await bot.ask("/subscribe diffusion")

@@ -1223,6 +1223,13 @@ class FakeBotAPI(LoopbackServer):
         left a channel."""
         if status not in _MEMBER_STATUSES:
             raise ValueError(f"unknown member status {status!r}")
+        member = self._member_json(chat_id, user_id, status, can_post_messages)
+        self._members.setdefault(chat_id, {})[user_id] = member
+
+    def _member_json(
+        self, chat_id: int, user_id: int, status: str, can_post_messages: bool = False
+    ) -> JSONDict:
+        """A ChatMember object as Telegram sends it, with the fields its status requires."""
         member: JSONDict = {"status": status, "user": self._member_user(user_id)}
         if status == "creator":
             member["is_anonymous"] = False
@@ -1232,7 +1239,7 @@ class FakeBotAPI(LoopbackServer):
             if self._chat(chat_id)["type"] == "channel":
                 member["can_post_messages"] = can_post_messages
                 member["can_edit_messages"] = can_post_messages
-        self._members.setdefault(chat_id, {})[user_id] = member
+        return member
 
     def add_channel(
         self, channel_id: int, username: str | None, title: str = "Test channel"
@@ -1297,7 +1304,7 @@ class FakeBotAPI(LoopbackServer):
             status = "left"
         else:  # the user who writes by default created the group
             status = "creator" if user_id == DEFAULT_GROUP_USER_ID else "member"
-        return {"status": status, "user": self._member_user(user_id)}
+        return self._member_json(chat_id, user_id, status)
 
     # -- plumbing --------------------------------------------------------------------------------
 
