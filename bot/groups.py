@@ -128,7 +128,7 @@ async def guard(update: Update, context: Context) -> None:
             return
         await query.answer(texts.ADMINS_ONLY_BUTTON, show_alert=True)
         raise ApplicationHandlerStop
-    message = update.message
+    message = update.message or update.edited_message  # commands answer edits too
     if message is None or not message.text:
         return
     command = parse_command(message.text, context.bot.username)

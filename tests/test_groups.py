@@ -122,6 +122,19 @@ async def test_a_member_is_refused_politely_and_may_still_read(bot: BotUnderTest
     assert "cs.AI" in shown.plain_text
 
 
+async def test_editing_a_message_into_a_command_is_refused_too(bot: BotUnderTest) -> None:
+    """A member cannot get round the check by editing a message into /subscribe."""
+    _admins(bot.telegram)
+    (refusal,) = await _in_group(bot, "/list", MEMBER)
+    before = len(bot.telegram.messages_to(GROUP))
+    bot.telegram.user_edits(
+        GROUP, refusal.message_id - 1, "/subscribe GAN", user_id=MEMBER, chat_type="supergroup"
+    )
+    (refused,) = (await bot.telegram.wait_for_messages(GROUP, before + 1))[before:]
+    assert refused.plain_text == _plain(texts.ADMINS_ONLY)
+    assert await bot.services.store.subscriptions_for(GROUP) == []
+
+
 async def test_the_creator_and_an_anonymous_admin_may_change_the_group(
     bot: BotUnderTest,
 ) -> None:
@@ -352,3 +365,14 @@ async def test_a_bot_removed_from_the_channel_tells_the_user(bot: BotUnderTest) 
     chat = await bot.services.store.get_chat(USER)
     assert chat is not None
     assert chat.active, "the private chat itself is not gone"
+
+
+async def test_help_explains_groups_topics_and_channels(bot: BotUnderTest) -> None:
+    """/help says that admins manage a group, where a forum's digests go, and that a linked
+    channel is managed from the private chat; /channel is in the command menu."""
+    (reply,) = await bot.ask("/help")
+    assert "only its admins change its keywords and settings" in reply.plain_text
+    assert "the topic where /subscribe was last sent" in reply.plain_text
+    assert "you keep managing them here" in reply.plain_text
+    menu = bot.telegram.commands_for(None, "")
+    assert "channel" in [command["command"] for command in menu]

@@ -948,6 +948,35 @@ class FakeBotAPI(LoopbackServer):
             }
         return self._queue_update("message", message)
 
+    def user_edits(
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        *,
+        user_id: int | None = None,
+        chat_type: str = "private",
+    ) -> int:
+        """Queue an edited_message: the user changed the text of their message
+        ``message_id`` (as returned in the chat's numbering); returns its update_id."""
+        if not text.strip():
+            raise ValueError("Telegram clients cannot send an empty message")
+        sender = self._user(chat_id, user_id, "Ada", "ada", "en", chat_type)
+        chat = self._remember_chat(chat_id, chat_type, sender, False)
+        now = int(time.time())
+        message: JSONDict = {
+            "message_id": message_id,
+            "from": sender,
+            "chat": chat,
+            "date": now - 1,
+            "edit_date": now,
+            "text": text,
+        }
+        entities = _bot_commands(text)
+        if entities:
+            message["entities"] = entities
+        return self._queue_update("edited_message", message)
+
     def press_button(
         self,
         chat_id: int,
