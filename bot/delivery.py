@@ -6,6 +6,10 @@ queue; a group upgraded to a supergroup moves to its new id and the part goes th
 failures, timeouts and 5xx are retried at once with exponential backoff and full jitter (only
 this chat waits), a bounded number of times, after which the part stays queued for the next
 flush. 429s are the rate limiter's (bot/ratelimit.py), which waits and retries them itself.
+
+A group's parts go to the forum topic it chose with /subscribe (a deleted topic: the general
+topic from then on); a private chat that linked a channel has its parts posted there (a
+channel that refuses the bot: the link turns inactive, the chat is told and gets them).
 """
 
 from __future__ import annotations

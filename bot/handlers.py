@@ -93,6 +93,8 @@ async def track_chat(update: Update, context: Context) -> None:
     and follow a group that became a supergroup to its new id."""
     if update.effective_chat is None:
         return
+    if update.effective_chat.type == TelegramChat.CHANNEL:
+        return  # a linked channel is managed from a private chat, not a chat of its own
     services = _services(context)
     message = update.effective_message
     if message is not None and message.migrate_to_chat_id:
@@ -414,6 +416,10 @@ async def digest_now(update: Update, context: Context) -> None:
     sent = await send_digest(context.bot, services, chat.chat_id)
     if sent == 0:
         await reply(update, texts.NOTHING_PENDING)
+        return
+    link = await services.store.channel_link(chat.chat_id)
+    if link is not None and link.active:  # else the user sees nothing happen here
+        await reply(update, texts.DIGEST_POSTED.format(channel=html.escape(link.title)))
 
 
 async def set_time(update: Update, context: Context) -> None:

@@ -218,6 +218,7 @@ CHANNEL_LINKED = (
     "there instead of here. You keep managing them here (/subscribe, /unsubscribe, /time, "
     "…); <code>/channel off</code> brings them back here."
 )
+DIGEST_POSTED = "Your digest was posted in <b>{channel}</b>."
 CHANNEL_UNLINKED = "Unlinked <b>{channel}</b>: your digests come here again."
 CHANNEL_NOT_LINKED = "No channel was linked; your digests come here."
 CHANNEL_NOT_FOUND = (

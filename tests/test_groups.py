@@ -291,7 +291,9 @@ async def _linked_channel_gets_the_digests(bot: BotUnderTest) -> None:
     (shown,) = await bot.ask("/channel")
     assert f"Your digests are posted in @{CHANNEL_NAME}" in shown.plain_text
     in_private = len(telegram.messages_to(USER))
-    await bot.run_job(f"digest:{USER}")
+    (told,) = await bot.ask("/digest")
+    assert told.plain_text == f"Your digest was posted in @{CHANNEL_NAME}."
+    in_private += 1
     posted = await bot.press_more(CHANNEL)
     assert ids_in(posted)
     assert len(telegram.messages_to(USER)) == in_private
@@ -299,6 +301,7 @@ async def _linked_channel_gets_the_digests(bot: BotUnderTest) -> None:
     assert not [m for m in posted if m.callback_data], "every page of the digest was posted"
     pressed = [c for c in telegram.calls_to("editMessageReplyMarkup") if c["chat_id"] == CHANNEL]
     assert pressed, "the digest had a More button in the channel, and it worked"
+    assert await bot.services.store.get_chat(CHANNEL) is None, "the channel is no chat"
 
     (unlinked,) = await bot.ask("/channel off")
     assert f"Unlinked @{CHANNEL_NAME}" in unlinked.plain_text
