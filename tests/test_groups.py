@@ -159,6 +159,19 @@ async def test_admin_status_is_asked_once_in_a_while(bot: BotUnderTest) -> None:
     assert [(c["chat_id"], c["user_id"]) for c in asked] == [(GROUP, MEMBER)]
 
 
+async def test_a_failed_admin_check_changes_nothing_and_is_not_cached(bot: BotUnderTest) -> None:
+    """When getChatMember fails, the change is refused with a request to try again, and the
+    next try asks Telegram again."""
+    _admins(bot.telegram)
+    bot.telegram.fail_next("getChatMember", status=400, description="Bad Request: try later")
+    (refusal,) = await _in_group(bot, "/subscribe diffusion", ADMIN)
+    assert refusal.plain_text == _plain(texts.ADMIN_CHECK_FAILED)
+    assert await bot.services.store.subscriptions_for(GROUP) == []
+    (reply,) = await _in_group(bot, "/subscribe diffusion", ADMIN)
+    assert "Subscribed to diffusion." in reply.plain_text
+    assert len(bot.telegram.calls_to("getChatMember")) == 2
+
+
 async def test_a_command_for_another_bot_is_ignored(bot: BotUnderTest) -> None:
     """/subscribe@OtherBot gets no answer and changes nothing, in a group and in a private
     chat; a bare unknown command in a group is left to the other bots too."""
