@@ -42,11 +42,11 @@ def parse_command(text: str, bot_username: str) -> tuple[str, str] | None:
     `/cmd` or `/cmd@ThisBot`. None for other text and for a command addressed to another bot."""
     if not text.startswith("/"):
         return None
-    word, _, rest = text.partition(" ")
+    word, *rest = text.split(maxsplit=1)  # any whitespace ends the command, as for PTB
     name, _, addressee = word[1:].partition("@")
     if not name or (addressee and addressee.casefold() != bot_username.casefold()):
         return None
-    return name.casefold(), rest.strip()
+    return name.casefold(), rest[0].strip() if rest else ""
 
 
 def changes_settings(command: str, args: str) -> bool:

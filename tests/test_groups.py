@@ -51,6 +51,8 @@ def test_commands_are_read_with_and_without_the_bot_name() -> None:
     assert parse_command("/subscribe diffusion", "MyBot") == ("subscribe", "diffusion")
     assert parse_command("/Subscribe@mybot  a, b ", "MyBot") == ("subscribe", "a, b")
     assert parse_command("/subscribe@OtherBot diffusion", "MyBot") is None
+    assert parse_command("/subscribe\ndiffusion", "MyBot") == ("subscribe", "diffusion")
+    assert parse_command("/time", "MyBot") == ("time", "")
     assert parse_command("subscribe diffusion", "MyBot") is None
     assert parse_command("/", "MyBot") is None
 
