@@ -20,7 +20,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers, texts
+from bot import groups, handlers, texts
 from bot import services as services_mod
 from bot.arxiv_api import ArxivSearch
 from bot.config import Config
@@ -61,6 +61,7 @@ COMMAND_HANDLERS = (
     ("timezone", handlers.set_timezone),
     ("settings", handlers.settings),
     ("export", handlers.export),
+    ("channel", groups.channel),
     ("stats", handlers.stats),  # admins only, and not in the command menu
 )
 
@@ -85,6 +86,8 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
         .build()
     )
     app.bot_data["config"] = config
+    # Group -2 runs first: in groups, only admins change the group's keywords and settings.
+    app.add_handler(TypeHandler(Update, groups.guard), group=-2)
     # Group -1 runs before the commands: every chat that writes is known and active.
     app.add_handler(TypeHandler(Update, handlers.track_chat), group=-1)
     for name, callback in COMMAND_HANDLERS:

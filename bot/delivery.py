@@ -6,24 +6,30 @@ queue; a group upgraded to a supergroup moves to its new id and the part goes th
 failures, timeouts and 5xx are retried at once with exponential backoff and full jitter (only
 this chat waits), a bounded number of times, after which the part stays queued for the next
 flush. 429s are the rate limiter's (bot/ratelimit.py), which waits and retries them itself.
+
+A group's parts go to the forum topic it chose with /subscribe (a deleted topic: the general
+topic from then on); a private chat that linked a channel has its parts posted there (a
+channel that refuses the bot: the link turns inactive, the chat is told and gets them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import html
 import logging
 import random
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, TelegramError
 
+from bot import texts
 from bot.digest import DigestPart
-from bot.models import OutboxPart
+from bot.models import ChannelLink, OutboxPart
 from bot.ratelimit import RateLimiterStats
 from bot.store import Store
 
@@ -46,6 +52,16 @@ class Outcome(enum.Enum):
     SENT = "sent"
     GONE = "gone"  # blocked, kicked or deleted: the chat is inactive, its parts dropped
     FAILED = "failed"  # anything else: the unsent parts stay queued for the next flush
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a chat's digest parts are posted: the chat itself (in a forum topic if it
+    chose one), or the channel it linked."""
+
+    chat_id: int
+    thread_id: int | None = None
+    channel: ChannelLink | None = None
 
 
 def more_button(part: OutboxPart) -> InlineKeyboardMarkup:
@@ -139,8 +155,9 @@ class Outbox:
         failures = 0
         moved = False
         while True:
+            target = await self.target(part.chat_id)
             try:
-                await self._post(bot, part)
+                await self._post(bot, part, target)
             except ChatMigrated as exc:
                 if moved:  # Telegram never migrates a chat twice in a row; do not loop
                     self._refused(part, str(exc))
@@ -153,8 +170,24 @@ class Outbox:
                     await self._on_moved(old, new)
                 part, moved = replace(part, chat_id=new), True
             except Forbidden as exc:
+                if target.channel is not None:  # the channel is lost, not the chat
+                    await self._channel_lost(bot, target.channel, exc.message)
+                    continue
                 return await self._gone(part.chat_id, exc.message), part.chat_id
             except BadRequest as exc:  # a NetworkError subclass, but no network failure
+                if target.channel is not None and "chat not found" in exc.message.lower():
+                    await self._channel_lost(bot, target.channel, exc.message)
+                    continue
+                if target.thread_id is not None and "thread not found" in exc.message.lower():
+                    # The topic was deleted: the general topic from now on (so only once).
+                    log.warning(
+                        "Topic %s of chat %s is gone (%s); digests go to its general topic",
+                        target.thread_id,
+                        part.chat_id,
+                        exc.message,
+                    )
+                    await self._store.set_thread(part.chat_id, None)
+                    continue
                 if "chat not found" in exc.message.lower():
                     return await self._gone(part.chat_id, exc.message), part.chat_id
                 self._refused(part, exc.message)
@@ -202,11 +235,41 @@ class Outbox:
                 await self._store.mark_part_sent(part)
                 return Outcome.SENT, part.chat_id
 
-    async def _post(self, bot: Bot, part: OutboxPart) -> None:
+    async def target(self, chat_id: int) -> Target:
+        """Where the chat's parts go now: its active linked channel, else the chat (in its
+        forum topic, if any)."""
+        link = await self._store.channel_link(chat_id)
+        if link is not None and link.active:
+            return Target(link.channel_id, channel=link)
+        return Target(chat_id, thread_id=await self._store.get_thread(chat_id))
+
+    async def _channel_lost(self, bot: Bot, link: ChannelLink, reason: str) -> None:
+        """The bot may no longer post in the linked channel: mark the link inactive and tell
+        the private chat that manages it, where the digests go from now on."""
+        await self._store.set_channel_active(link.chat_id, False)
+        log.info(
+            "Cannot post in channel %s linked by chat %s (%s): link inactive",
+            link.channel_id,
+            link.chat_id,
+            reason,
+        )
+        try:
+            await bot.send_message(
+                link.chat_id,
+                texts.CHANNEL_LOST.format(
+                    channel=html.escape(link.title), ref=html.escape(link.ref)
+                ),
+                parse_mode=ParseMode.HTML,
+            )
+        except TelegramError as exc:  # the digest part that follows meets the same answer
+            log.info("Could not tell chat %s: %s", link.chat_id, _describe(exc))
+
+    async def _post(self, bot: Bot, part: OutboxPart, target: Target) -> None:
         markup = more_button(part) if part.more_after else None
         await bot.send_message(
-            part.chat_id,
+            target.chat_id,
             part.text,
+            message_thread_id=target.thread_id,
             parse_mode=ParseMode.HTML,
             link_preview_options=NO_PREVIEW,
             reply_markup=markup,

@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from zoneinfo import ZoneInfo
 
+from telegram import Chat as TelegramChat
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
@@ -36,7 +37,7 @@ from bot.query import QueryError, describe, parse_query
 from bot.ratelimit import TelegramRateLimiter
 from bot.search_query import is_id_list, to_arxiv_query
 from bot.services import Services
-from bot.store import utcnow
+from bot.store import Store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ async def track_chat(update: Update, context: Context) -> None:
     and follow a group that became a supergroup to its new id."""
     if update.effective_chat is None:
         return
+    if update.effective_chat.type == TelegramChat.CHANNEL:
+        return  # a linked channel is managed from a private chat, not a chat of its own
     services = _services(context)
     message = update.effective_message
     if message is not None and message.migrate_to_chat_id:
@@ -138,7 +141,8 @@ async def help_command(update: Update, context: Context) -> None:
         update,
         texts.HELP.format(
             max_subs=MAX_SUBSCRIPTIONS, max_len=MAX_QUERY_LENGTH, default=html.escape(default)
-        ),
+        )
+        + texts.HELP_GROUPS,
     )
 
 
@@ -177,7 +181,24 @@ async def subscribe(update: Update, context: Context) -> None:
         f"You follow {len(existing) + len(fresh)} keyword(s). Your digest comes daily at "
         f"{chat.digest_time:%H:%M} ({html.escape(chat.timezone)}); /latest shows matches now."
     )
+    lines += await _topic_note(update, store, chat.chat_id)
     await reply(update, "\n".join(lines))
+
+
+async def _topic_note(update: Update, store: Store, chat_id: int) -> list[str]:
+    """In a forum, digests go to the topic where /subscribe was last sent; say so when that
+    changes."""
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None or not chat.is_forum:
+        return []
+    topic = message.message_thread_id if message.is_topic_message else None
+    before = await store.get_thread(chat_id)
+    if topic == before:
+        return []
+    await store.set_thread(chat_id, topic)
+    if topic is None:
+        return [texts.TOPIC_GENERAL]
+    return [texts.TOPIC_CHOSEN if before is None else texts.TOPIC_MOVED]
 
 
 async def _preview(services: Services, chat: Chat, queries: Sequence[str]) -> list[str]:
@@ -397,6 +418,10 @@ async def digest_now(update: Update, context: Context) -> None:
     sent = await send_digest(context.bot, services, chat.chat_id)
     if sent == 0:
         await reply(update, texts.NOTHING_PENDING)
+        return
+    link = await services.store.channel_link(chat.chat_id)
+    if link is not None and link.active:  # else the user sees nothing happen here
+        await reply(update, texts.DIGEST_POSTED.format(channel=html.escape(link.title)))
 
 
 async def set_time(update: Update, context: Context) -> None:
@@ -490,10 +515,23 @@ async def more_button(update: Update, context: Context) -> None:
         await query.answer("This button is no longer valid.")
         return
     services = _services(context)
-    released = await services.outbox.more(context.bot, int(digest), update.effective_chat.id)
+    owner = await _digest_owner(services, int(digest), update.effective_chat)
+    released = await services.outbox.more(context.bot, int(digest), owner)
     await query.answer(None if released else "That was all of this digest.")
     # The button has done its job; the next page carries its own if more remains.
     await query.edit_message_reply_markup(reply_markup=None)
+
+
+async def _digest_owner(services: Services, digest_id: int, chat: TelegramChat) -> int:
+    """The chat a digest's button press is for: in a linked channel, the private chat that
+    manages it (the channel itself is nobody's chat)."""
+    if chat.type != TelegramChat.CHANNEL:
+        return chat.id
+    owner = await services.store.digest_chat(digest_id)
+    link = await services.store.channel_link(owner) if owner is not None else None
+    return (
+        owner if owner is not None and link is not None and link.channel_id == chat.id else chat.id
+    )
 
 
 async def stats(update: Update, context: Context) -> None:
@@ -521,6 +559,8 @@ async def stats(update: Update, context: Context) -> None:
 
 
 async def unknown_command(update: Update, context: Context) -> None:
+    if not _addressed_to_me(update, context):
+        return  # another bot's command, or a bare one in a group (maybe for another bot)
     text = update.effective_message.text if update.effective_message else ""
     command = (text or "").split(maxsplit=1)[0] if text else "?"
     await reply(update, texts.UNKNOWN_COMMAND.format(command=html.escape(command[:64])))
@@ -538,6 +578,16 @@ async def on_error(update: object, context: Context) -> None:
             await reply(update, texts.INTERNAL_ERROR)
         except Exception:  # the error may be Telegram itself being unreachable
             log.warning("Could not tell the user about the error", exc_info=True)
+
+
+def _addressed_to_me(update: Update, context: Context) -> bool:
+    """A command is for this bot if it names it (`/cmd@ThisBot`) or comes in a private chat."""
+    message, chat = update.effective_message, update.effective_chat
+    word = (message.text or "").split(maxsplit=1)[0] if message and message.text else ""
+    _, _, addressee = word.partition("@")
+    if addressee:
+        return addressee.casefold() == (context.bot.username or "").casefold()
+    return chat is None or chat.type == TelegramChat.PRIVATE
 
 
 def _quoted(keywords: Sequence[str]) -> str:

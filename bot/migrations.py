@@ -108,4 +108,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "ALTER TABLE papers ADD COLUMN withdrawn INTEGER NOT NULL DEFAULT 0",
     ),
+    # 5: the forum topic a group's digests go to (NULL: the general topic); the channel a
+    # private chat's digests are posted in instead of the chat itself (inactive once the bot
+    # lost the right to post there).
+    (
+        "ALTER TABLE chats ADD COLUMN thread_id INTEGER",
+        """
+        CREATE TABLE channel_links (
+            chat_id INTEGER PRIMARY KEY,
+            channel_id INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            linked_by INTEGER NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1,
+            linked_at TEXT NOT NULL
+        )
+        """,
+    ),
 )

@@ -69,6 +69,21 @@ class Chat:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelLink:
+    """A channel that a private chat's digests are posted in, linked with /channel."""
+
+    chat_id: int  # the private chat that manages the subscriptions
+    channel_id: int
+    title: str  # "@name", or the channel's title when it has no public name
+    active: bool = True  # False once the bot could no longer post there
+
+    @property
+    def ref(self) -> str:
+        """What /channel takes to link it again: its public name, else its id."""
+        return self.title if self.title.startswith("@") else str(self.channel_id)
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxPart:
     """One message of a composed digest waiting in the outbox."""
 

@@ -19,7 +19,7 @@ from typing import Any
 import aiosqlite
 
 from bot.migrations import MIGRATIONS
-from bot.models import Chat, OutboxPart, Paper, UrlState
+from bot.models import ChannelLink, Chat, OutboxPart, Paper, UrlState
 
 log = logging.getLogger(__name__)
 
@@ -540,6 +540,50 @@ class Store:
         await self._write(
             "UPDATE chats SET last_digest_at = ? WHERE chat_id = ?", (_stamp(moment), chat_id)
         )
+
+    # Forum topics and channels ---------------------------------------------------------
+
+    async def get_thread(self, chat_id: int) -> int | None:
+        """The forum topic the chat's digests go to; None: the general topic (or no forum)."""
+        rows = await self._fetchall("SELECT thread_id FROM chats WHERE chat_id = ?", (chat_id,))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    async def set_thread(self, chat_id: int, thread_id: int | None) -> None:
+        await self._write("UPDATE chats SET thread_id = ? WHERE chat_id = ?", (thread_id, chat_id))
+
+    async def channel_link(self, chat_id: int) -> ChannelLink | None:
+        """The channel the private chat's digests are posted in, active or not."""
+        rows = await self._fetchall(
+            "SELECT chat_id, channel_id, title, active FROM channel_links WHERE chat_id = ?",
+            (chat_id,),
+        )
+        if not rows:
+            return None
+        chat, channel, title, active = rows[0]
+        return ChannelLink(int(chat), int(channel), title, bool(active))
+
+    async def link_channel(self, chat_id: int, channel_id: int, title: str, user_id: int) -> None:
+        """Post the chat's digests in the channel from now on (replacing an earlier link)."""
+        await self._write(
+            "INSERT INTO channel_links (chat_id, channel_id, title, linked_by, active, linked_at)"
+            " VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (chat_id) DO UPDATE SET"
+            " channel_id = excluded.channel_id, title = excluded.title,"
+            " linked_by = excluded.linked_by, active = 1, linked_at = excluded.linked_at",
+            (chat_id, channel_id, title, user_id, _stamp(self._clock())),
+        )
+
+    async def unlink_channel(self, chat_id: int) -> bool:
+        return await self._write("DELETE FROM channel_links WHERE chat_id = ?", (chat_id,)) > 0
+
+    async def set_channel_active(self, chat_id: int, active: bool) -> None:
+        await self._write(
+            "UPDATE channel_links SET active = ? WHERE chat_id = ?", (int(active), chat_id)
+        )
+
+    async def digest_chat(self, digest_id: int) -> int | None:
+        """The chat a digest was composed for."""
+        rows = await self._fetchall("SELECT chat_id FROM digests WHERE digest_id = ?", (digest_id,))
+        return int(rows[0][0]) if rows else None
 
     # Fetch state ----------------------------------------------------------------------
 

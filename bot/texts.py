@@ -19,6 +19,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("timezone", "Time zone for the digest, Area/City"),
     ("settings", "Which announcements: new, cross-lists, revisions"),
     ("export", "Markdown file of your papers: /export [days]"),
+    ("channel", "Post your digests in a channel you run: /channel @name"),
     ("help", "How to use this bot"),
     ("start", "Welcome"),
 )
@@ -213,3 +214,70 @@ def export_link_label(language: str = "en") -> str:
 def export_caption(count: int, first: object, last: object) -> str:
     """The document's caption: "1 paper, 2024-03-08 to 2024-03-11", "2 papers, ..."."""
     return EXPORT_CAPTION[count != 1].format(count=count, first=first, last=last)
+
+
+# Groups, forum topics and channels ------------------------------------------------------------
+
+HELP_GROUPS = (
+    "\n\n<b>Groups, topics and channels</b>\n"
+    "In a group, only its admins change its keywords and settings; everyone can use /list, "
+    "/latest, /search and /help. In a group with topics, the digest goes to the topic "
+    "where /subscribe was last sent.\n"
+    "/channel <i>@name</i> — in this private chat: post the digests of this chat's keywords "
+    "in a channel where you and I are admins, instead of here; you keep managing them here "
+    "(/subscribe, /time, …). <code>/channel</code> shows the link, "
+    "<code>/channel off</code> brings the digests back here."
+)
+ADMINS_ONLY = (
+    "Sorry, only the admins of this group can change its keywords and settings. "
+    "/list, /latest and /search work for everyone."
+)
+ADMINS_ONLY_BUTTON = "Only the group's admins can change its settings."
+ADMIN_CHECK_FAILED = "I could not check whether you are an admin of this group; please try again."
+TOPIC_CHOSEN = "Digests will be posted in this topic."
+TOPIC_MOVED = "Digests now go to this topic instead of the one they went to before."
+TOPIC_GENERAL = "Digests now go to the General topic."
+CHANNEL_PRIVATE_ONLY = (
+    "Link a channel from a private chat with me: <code>/channel @name</code> there."
+)
+CHANNEL_NONE = (
+    "No channel is linked: your digests come here.\n"
+    "<code>/channel @name</code> posts them in a channel where you and I are admins "
+    "(add me with the right to post messages first)."
+)
+CHANNEL_SHOW = (
+    "Your digests are posted in <b>{channel}</b>. You manage them here with /subscribe, "
+    "/unsubscribe, /time and the others; <code>/channel off</code> brings them back here."
+)
+CHANNEL_INACTIVE = (
+    "Your digests were posted in <b>{channel}</b> until I lost the right to post there; "
+    "they come here now. Make me an admin there again and send "
+    "<code>/channel {ref}</code>, or <code>/channel off</code> to forget it."
+)
+CHANNEL_LINKED = (
+    "Linked <b>{channel}</b>: from now on the digests of this chat's keywords are posted "
+    "there instead of here. You keep managing them here (/subscribe, /unsubscribe, /time, "
+    "…); <code>/channel off</code> brings them back here."
+)
+DIGEST_POSTED = "Your digest was posted in <b>{channel}</b>."
+CHANNEL_UNLINKED = "Unlinked <b>{channel}</b>: your digests come here again."
+CHANNEL_NOT_LINKED = "No channel was linked; your digests come here."
+CHANNEL_NOT_FOUND = (
+    "I cannot find the channel {channel}. Add me to it as an admin with the right to post "
+    "messages, then send <code>/channel @name</code> (its public name) or its numeric id."
+)
+CHANNEL_NOT_A_CHANNEL = "{channel} is not a channel. <code>/channel @name</code> links a channel."
+CHANNEL_BOT_NOT_ADMIN = (
+    "I am not an admin of <b>{channel}</b> with the right to post messages. In the channel's "
+    "settings, add me as an admin with <i>Post messages</i>, then send "
+    "<code>/channel {ref}</code> again."
+)
+CHANNEL_USER_NOT_ADMIN = (
+    "Only an admin of <b>{channel}</b> can link it, and you are not one. Nothing was changed."
+)
+CHANNEL_CHECK_FAILED = "I could not check the channel {channel}; please try again in a minute."
+CHANNEL_LOST = (
+    "I can no longer post in <b>{channel}</b> (I was removed or lost the right to post), so "
+    "your digests come here again. Make me an admin there and send "
+    "<code>/channel {ref}</code> to link it again."
+)

@@ -12,6 +12,10 @@ import httpx
 import pytest
 from telegram import (
     Bot,
+    ChatMemberAdministrator,
+    ChatMemberLeft,
+    ChatMemberMember,
+    ChatMemberOwner,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
@@ -663,6 +667,85 @@ async def test_edits_count_and_chat_actions_do_not(bot: Bot, api: FakeBotAPI) ->
     api.stop_enforcing_rate_limits()
     await bot.edit_message_text("final", CHAT, message.message_id)
     assert [m.plain_text for m in api.messages_to(CHAT)] == ["final"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Groups, forum topics and channels
+# ---------------------------------------------------------------------------------------------
+
+GROUP = -1005001
+CHANNEL = -1009001
+
+
+async def test_chat_members_have_the_statuses_the_test_gives(bot: Bot, api: FakeBotAPI) -> None:
+    """getChatMember answers each status as PTB's ChatMember subclass; a group's default
+    user created it, anyone else is a member; getChatAdministrators lists the admins set
+    by the test; a private chat has no member list."""
+    api.user_sends(GROUP, "hello", chat_type="supergroup")
+    api.set_member(GROUP, 7, "administrator")
+    api.set_member(GROUP, 8, "left")
+    assert isinstance(await bot.get_chat_member(GROUP, 1_000_001), ChatMemberOwner)
+    assert isinstance(await bot.get_chat_member(GROUP, 7), ChatMemberAdministrator)
+    assert isinstance(await bot.get_chat_member(GROUP, 8), ChatMemberLeft)
+    assert isinstance(await bot.get_chat_member(GROUP, 9), ChatMemberMember)
+    admins = await bot.get_chat_administrators(GROUP)
+    assert [admin.user.id for admin in admins] == [7]
+    api.user_sends(CHAT, "hi")
+    with pytest.raises(BadRequest, match=r"(?i)member list is inaccessible"):
+        await bot.get_chat_member(CHAT, CHAT)
+
+
+async def test_channels_are_found_by_name_with_their_admins_rights(
+    bot: Bot, api: FakeBotAPI
+) -> None:
+    """getChat finds a channel by @name or id; an admin's right to post is reported; a
+    channel the fake does not know is "chat not found"; outsiders have left a channel."""
+    api.add_channel(CHANNEL, "arxiv_lab", title="Lab papers")
+    api.set_member(CHANNEL, api.bot_id, "administrator", can_post_messages=True)
+    found = await bot.get_chat("@ArXiv_Lab")
+    assert (found.id, found.type, found.title) == (CHANNEL, "channel", "Lab papers")
+    assert (await bot.get_chat(CHANNEL)).username == "arxiv_lab"
+    me = await bot.get_chat_member(CHANNEL, api.bot_id)
+    assert isinstance(me, ChatMemberAdministrator)
+    assert me.can_post_messages is True
+    assert isinstance(await bot.get_chat_member(CHANNEL, 5), ChatMemberLeft)
+    with pytest.raises(BadRequest, match=r"(?i)chat not found"):
+        await bot.get_chat("@nobody_here")
+
+
+async def test_a_removed_bot_and_a_deleted_topic_are_refused(bot: Bot, api: FakeBotAPI) -> None:
+    """Sends to a channel the bot was removed from answer 403; sends to a deleted forum topic
+    answer 400 "message thread not found", other topics and General still work."""
+    api.add_channel(CHANNEL, "arxiv_lab")
+    await bot.send_message(CHANNEL, "before")
+    api.remove_bot(CHANNEL)
+    with pytest.raises(Forbidden, match=r"(?i)not a member of the channel"):
+        await bot.send_message(CHANNEL, "after")
+    api.make_forum(GROUP)
+    api.delete_topic(GROUP, 7)
+    with pytest.raises(BadRequest, match=r"(?i)thread not found"):
+        await bot.send_message(GROUP, "lost", message_thread_id=7)
+    await bot.send_message(GROUP, "topic", message_thread_id=9)
+    await bot.send_message(GROUP, "general")
+    assert [(m.plain_text, m.message_thread_id) for m in api.messages_to(GROUP)] == [
+        ("topic", 9),
+        ("general", None),
+    ]
+
+
+async def test_forum_messages_and_anonymous_admins(api: FakeBotAPI) -> None:
+    """In a forum every message says is_forum, in a topic with its thread id; an anonymous
+    admin's message comes from the group itself (sender_chat)."""
+    api.make_forum(GROUP)
+    api.user_sends(GROUP, "/list", chat_type="supergroup")
+    api.user_sends(GROUP, "/list", chat_type="supergroup", message_thread_id=7, as_group=True)
+    general, topic = (update["message"] for update in api.pending_updates)
+    assert general["chat"]["is_forum"] is True
+    assert "message_thread_id" not in general
+    assert topic["message_thread_id"] == 7
+    assert topic["is_topic_message"] is True
+    assert topic["sender_chat"]["id"] == GROUP
+    assert topic["from"]["username"] == "GroupAnonymousBot"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -227,6 +227,26 @@ async def test_groups_and_channels_get_the_group_window(
             assert later - earlier >= 0.2 * 1.03 - SLACK
 
 
+async def test_topics_of_a_forum_share_its_group_window(
+    make_limiter: MakeLimiter, telegram: FakeTelegram
+) -> None:
+    """Sends to different topics (message_thread_id) of one supergroup count against that
+    group's one window: Telegram limits the chat, not the topic."""
+    limiter = make_limiter()
+
+    async def send(topic: int) -> None:
+        data = {"chat_id": -42, "message_thread_id": topic}
+        await limiter.process_request(
+            telegram.post, ("sendMessage", data), {}, "sendMessage", data, None
+        )
+
+    await asyncio.gather(*(send(topic) for topic in (1, 2, 3, 1, 2)))
+    times = telegram.times(-42)
+    assert len(times) == 5
+    for earlier, later in zip(times, times[2:], strict=False):
+        assert later - earlier >= 0.2 * 1.03 - SLACK
+
+
 async def test_a_waiting_chat_does_not_hold_up_the_others(
     make_limiter: MakeLimiter, telegram: FakeTelegram
 ) -> None:

@@ -12,7 +12,7 @@ import aiosqlite
 import pytest
 
 from bot.migrations import MIGRATIONS
-from bot.models import Paper, UrlState
+from bot.models import ChannelLink, Paper, UrlState
 from bot.store import Store, utcnow
 
 EIGHT = dt.time(8, 0)
@@ -393,3 +393,31 @@ async def test_papers_announced_between_two_days_both_included_newest_first(
     )
     found = await store.papers_announced_between(dt.date(2024, 3, 8), dt.date(2024, 3, 11))
     assert [p.arxiv_id for p in found] == ["2403.00003", "2403.00004", "2403.00002"]
+
+
+async def test_a_chats_topic_and_channel_link_are_kept(store: Store) -> None:
+    """The forum topic a chat chose is kept until changed; a channel link is stored,
+    replaced by a newer one, made inactive and removed."""
+    await store.ensure_chat(-1005001, dt.time(9), "UTC")
+    await store.ensure_chat(42, dt.time(9), "UTC")
+    assert await store.get_thread(-1005001) is None
+    await store.set_thread(-1005001, 7)
+    assert await store.get_thread(-1005001) == 7
+    await store.set_thread(-1005001, None)
+    assert await store.get_thread(-1005001) is None
+
+    assert await store.channel_link(42) is None
+    await store.link_channel(42, -1009001, "@arxiv_lab", user_id=42)
+    await store.link_channel(42, -1009002, "Lab papers", user_id=42)
+    link = await store.channel_link(42)
+    assert link == ChannelLink(42, -1009002, "Lab papers", active=True)
+    assert link.ref == "-1009002"  # no public name: linked again by its id
+    await store.set_channel_active(42, False)
+    assert await store.channel_link(42) == ChannelLink(42, -1009002, "Lab papers", active=False)
+    await store.link_channel(42, -1009001, "@arxiv_lab", user_id=42)
+    relinked = await store.channel_link(42)
+    assert relinked is not None
+    assert (relinked.active, relinked.ref) == (True, "@arxiv_lab")
+    assert await store.unlink_channel(42)
+    assert not await store.unlink_channel(42)
+    assert await store.channel_link(42) is None

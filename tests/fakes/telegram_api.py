@@ -41,6 +41,8 @@ BOT_USERNAME = "arxiv_digest_test_bot"
 BOT_FIRST_NAME = "arXiv Digest (test)"
 # The sender of group messages when a test does not name one.
 DEFAULT_GROUP_USER_ID = 1_000_001
+# The user Telegram shows as the sender of an anonymous group admin's messages.
+GROUP_ANONYMOUS_BOT_ID = 1_087_968_824
 MAX_MESSAGE_UTF16 = 4096
 MAX_CALLBACK_DATA_BYTES = 64
 
@@ -766,6 +768,21 @@ class _FloodControl:
             chat[1].add(chat_id, now)
 
 
+_MEMBER_STATUSES = frozenset({"creator", "administrator", "member", "left"})
+# The rights every ChatMemberAdministrator carries (False unless a test grants them).
+_ADMIN_RIGHTS = (
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_stories",
+    "can_edit_stories",
+    "can_delete_stories",
+)
+
 # Requests that post or change a message: what Telegram's flood limits count.
 _COUNTED_METHODS = frozenset(
     {"sendmessage", "editmessagetext", "editmessagereplymarkup", "senddocument"}
@@ -844,6 +861,10 @@ class FakeBotAPI(LoopbackServer):
         self._blocked: set[int] = set()
         self._missing: set[int] = set()
         self._migrated: dict[int, int] = {}  # old group id -> its supergroup's id
+        self._members: dict[int, dict[int, JSONDict]] = {}  # chat -> user -> ChatMember
+        self._forums: set[int] = set()
+        self._deleted_topics: set[tuple[int, int]] = set()
+        self._removed: dict[int, str] = {}  # chats the bot was removed from -> the 403 text
         self._faults: list[_Fault] = []
         self._poll_generation = 0
         self._signal = asyncio.Event()
@@ -864,6 +885,9 @@ class FakeBotAPI(LoopbackServer):
                 "editMessageReplyMarkup": self._edit_message_reply_markup,
                 "answerCallbackQuery": self._answer_callback_query,
                 "sendChatAction": self._send_chat_action,
+                "getChat": self._get_chat,
+                "getChatMember": self._get_chat_member,
+                "getChatAdministrators": self._get_chat_administrators,
                 "close": self._ok,
                 "logOut": self._ok,
             }.items()
@@ -923,8 +947,10 @@ class FakeBotAPI(LoopbackServer):
         chat_type: str = "private",
         language_code: str = "en",
         message_thread_id: int | None = None,
+        as_group: bool = False,
     ) -> int:
-        """Queue a text message from a user; returns its update_id."""
+        """Queue a text message from a user; returns its update_id. With ``as_group`` it
+        comes from an anonymous admin: ``sender_chat`` is the group itself."""
         if not text.strip():
             raise ValueError("Telegram clients cannot send an empty message")
         if chat_id in self._migrated:
@@ -946,7 +972,44 @@ class FakeBotAPI(LoopbackServer):
         if message_thread_id is not None:
             message["message_thread_id"] = message_thread_id
             message["is_topic_message"] = True
+        if as_group:
+            message["sender_chat"] = dict(chat)
+            message["from"] = {
+                "id": GROUP_ANONYMOUS_BOT_ID,
+                "is_bot": True,
+                "first_name": "Group",
+                "username": "GroupAnonymousBot",
+            }
         return self._queue_update("message", message)
+
+    def user_edits(
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        *,
+        user_id: int | None = None,
+        chat_type: str = "private",
+    ) -> int:
+        """Queue an edited_message: the user changed the text of their message
+        ``message_id`` (as returned in the chat's numbering); returns its update_id."""
+        if not text.strip():
+            raise ValueError("Telegram clients cannot send an empty message")
+        sender = self._user(chat_id, user_id, "Ada", "ada", "en", chat_type)
+        chat = self._remember_chat(chat_id, chat_type, sender, False)
+        now = int(time.time())
+        message: JSONDict = {
+            "message_id": message_id,
+            "from": sender,
+            "chat": chat,
+            "date": now - 1,
+            "edit_date": now,
+            "text": text,
+        }
+        entities = _bot_commands(text)
+        if entities:
+            message["entities"] = entities
+        return self._queue_update("edited_message", message)
 
     def press_button(
         self,
@@ -1207,6 +1270,105 @@ class FakeBotAPI(LoopbackServer):
                 self._queue_update("message", message)
         self._migrated[group_id] = supergroup_id
 
+    # -- test controls: groups, forum topics and channels ----------------------------------------
+
+    def set_member(
+        self,
+        chat_id: int,
+        user_id: int,
+        status: str,
+        *,
+        can_post_messages: bool = False,
+    ) -> None:
+        """The user's (or the bot's, with ``bot_id``) status in a group or channel: creator,
+        administrator, member or left; what getChatMember and getChatAdministrators answer.
+        Unknown users are members of a group (the default group user its creator) and have
+        left a channel."""
+        if status not in _MEMBER_STATUSES:
+            raise ValueError(f"unknown member status {status!r}")
+        member = self._member_json(chat_id, user_id, status, can_post_messages)
+        self._members.setdefault(chat_id, {})[user_id] = member
+
+    def _member_json(
+        self, chat_id: int, user_id: int, status: str, can_post_messages: bool = False
+    ) -> JSONDict:
+        """A ChatMember object as Telegram sends it, with the fields its status requires."""
+        member: JSONDict = {"status": status, "user": self._member_user(user_id)}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            member |= dict.fromkeys(_ADMIN_RIGHTS, False)
+            member |= {"can_be_edited": False, "is_anonymous": False}
+            if self._chat(chat_id)["type"] == "channel":
+                member["can_post_messages"] = can_post_messages
+                member["can_edit_messages"] = can_post_messages
+        return member
+
+    def add_channel(
+        self, channel_id: int, username: str | None, title: str = "Test channel"
+    ) -> None:
+        """A channel (id -100…), public as ``@username`` if given, that getChat can find."""
+        if not str(channel_id).startswith("-100"):
+            raise ValueError(f"{channel_id} is not a channel id (-100...)")
+        chat: JSONDict = {"id": channel_id, "type": "channel", "title": title}
+        if username is not None:
+            chat["username"] = username
+        self._chats[channel_id] = chat
+
+    def make_forum(self, chat_id: int) -> None:
+        """The supergroup has topics: its messages say ``is_forum``, wherever they are sent."""
+        self._forums.add(chat_id)
+        if chat_id in self._chats:
+            self._chats[chat_id]["is_forum"] = True
+
+    def delete_topic(self, chat_id: int, message_thread_id: int) -> None:
+        """A forum topic was deleted: sends to it answer 400 "message thread not found"."""
+        self._deleted_topics.add((chat_id, message_thread_id))
+
+    def remove_bot(self, chat_id: int) -> None:
+        """The bot was removed from a group or channel: sends there answer 403."""
+        kind = self._chat(chat_id)["type"]
+        self._removed[chat_id] = (
+            "Forbidden: bot is not a member of the channel chat"
+            if kind == "channel"
+            else f"Forbidden: bot was kicked from the {kind} chat"
+        )
+        self.set_member(chat_id, self.bot_id, "left")
+
+    def _member_user(self, user_id: int) -> JSONDict:
+        if user_id == self.bot_id:
+            return self.bot_user
+        return {"id": user_id, "is_bot": False, "first_name": "User"}
+
+    def _resolve(self, params: JSONDict) -> int:
+        """The chat of a getChat-like call: an id, or "@username" of a known chat."""
+        value = params.get("chat_id")
+        if isinstance(value, str) and value.startswith("@"):
+            for chat_id, chat in self._chats.items():
+                if str(chat.get("username", "")).lower() == value[1:].lower():
+                    return chat_id
+            raise _ApiError(400, "Bad Request: chat not found", violation=False)
+        if isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                raise _bad_request("chat_id is empty") from None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _bad_request("chat_id is empty")
+        if value not in self._chats and value not in self._members:
+            raise _ApiError(400, "Bad Request: chat not found", violation=False)
+        return value
+
+    def _member(self, chat_id: int, user_id: int) -> JSONDict:
+        known = self._members.get(chat_id, {}).get(user_id)
+        if known is not None:
+            return known
+        if self._chat(chat_id)["type"] == "channel":
+            status = "left"
+        else:  # the user who writes by default created the group
+            status = "creator" if user_id == DEFAULT_GROUP_USER_ID else "member"
+        return self._member_json(chat_id, user_id, status)
+
     # -- plumbing --------------------------------------------------------------------------------
 
     def _notify(self) -> None:
@@ -1257,7 +1419,7 @@ class FakeBotAPI(LoopbackServer):
                 chat["username"] = sender["username"]
         else:
             chat["title"] = f"Test {chat_type}"
-            if is_forum:
+            if is_forum or chat_id in self._forums:
                 chat["is_forum"] = True
         self._chats[chat_id] = chat
         return dict(chat)
@@ -1421,6 +1583,8 @@ class FakeBotAPI(LoopbackServer):
             )
         if chat_id in self._blocked:
             raise _ApiError(403, "Forbidden: bot was blocked by the user", violation=False)
+        if chat_id in self._removed:
+            raise _ApiError(403, self._removed[chat_id], violation=False)
         return chat_id
 
     def _formatted(self, params: JSONDict) -> tuple[str, list[JSONDict]]:
@@ -1539,6 +1703,8 @@ class FakeBotAPI(LoopbackServer):
         plain, entities = self._formatted(params)
         reply_markup = _checked_reply_markup(params.get("reply_markup"))
         thread_id = _number_param(params, "message_thread_id")
+        if thread_id is not None and (chat_id, int(thread_id)) in self._deleted_topics:
+            raise _ApiError(400, "Bad Request: message thread not found", violation=False)
         message = SentMessage(
             message_id=self._new_message_id(chat_id),
             chat_id=chat_id,
@@ -1687,6 +1853,42 @@ class FakeBotAPI(LoopbackServer):
             raise _bad_request("wrong parameter action in request")
         self.chat_actions.append((chat_id, str(action)))
         return True
+
+    async def _get_chat(self, params: JSONDict) -> JSONDict:
+        chat = self._chat(self._resolve(params))
+        chat |= {"accent_color_id": 0, "max_reaction_count": 11}
+        chat["accepted_gift_types"] = dict.fromkeys(
+            (
+                "unlimited_gifts",
+                "limited_gifts",
+                "unique_gifts",
+                "premium_subscription",
+                "gifts_from_channels",
+            ),
+            False,
+        )
+        return chat
+
+    async def _get_chat_member(self, params: JSONDict) -> JSONDict:
+        chat_id = self._resolve(params)
+        if self._chat(chat_id)["type"] == "private":
+            raise _bad_request("member list is inaccessible")
+        user_id = _number_param(params, "user_id")
+        if user_id is None:
+            raise _bad_request("user_id is empty")
+        if chat_id in self._removed:
+            raise _ApiError(403, self._removed[chat_id], violation=False)
+        return dict(self._member(chat_id, int(user_id)))
+
+    async def _get_chat_administrators(self, params: JSONDict) -> list[JSONDict]:
+        chat_id = self._resolve(params)
+        if chat_id in self._removed:
+            raise _ApiError(403, self._removed[chat_id], violation=False)
+        return [
+            dict(member)
+            for member in self._members.get(chat_id, {}).values()
+            if member["status"] in ("creator", "administrator")
+        ]
 
 
 def _scope_key(scope: Any) -> str:
