@@ -7,7 +7,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator
 
-from telegram import BotCommand, Update
+from telegram import Bot, BotCommand, Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -24,6 +24,7 @@ from bot.config import Config
 from bot.delivery import MORE_PREFIX, Outbox
 from bot.feeds import make_http_client
 from bot.fetcher import PoliteFetcher
+from bot.i18n import CHINESE, ENGLISH, translator
 from bot.jobs import (
     follow_moved_chat,
     missed_digest,
@@ -55,6 +56,7 @@ COMMAND_HANDLERS = (
     ("time", handlers.set_time),
     ("timezone", handlers.set_timezone),
     ("settings", handlers.settings),
+    ("lang", handlers.lang),
     ("stats", handlers.stats),  # admins only, and not in the command menu
 )
 
@@ -87,10 +89,19 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
         CallbackQueryHandler(handlers.settings_button, pattern=f"^{handlers.SETTINGS_PREFIX}")
     )
     app.add_handler(CallbackQueryHandler(handlers.more_button, pattern=f"^{MORE_PREFIX}"))
+    app.add_handler(CallbackQueryHandler(handlers.lang_button, pattern=f"^{handlers.LANG_PREFIX}"))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT, handlers.not_a_command))
     app.add_error_handler(handlers.on_error)
     return app
+
+
+async def register_commands(bot: Bot) -> None:
+    """The command menu: English by default, Chinese for Telegram apps set to Chinese."""
+    for language, code in ((ENGLISH, None), (CHINESE, "zh")):
+        tr = translator(language)
+        menu = [BotCommand(name, tr(text)) for name, text in texts.COMMANDS]
+        await bot.set_my_commands(menu, language_code=code)
 
 
 async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
@@ -125,7 +136,7 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
             search=ArxivSearch(fetcher, base=config.arxiv_api_url),
         ),
     )
-    await app.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
+    await register_commands(app.bot)
     schedule_polls(job_queue, config)
     schedule_outbox(job_queue)
     chats = await store.active_chats()

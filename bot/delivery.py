@@ -22,7 +22,9 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPrevie
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, TelegramError
 
+from bot import texts
 from bot.digest import DigestPart
+from bot.i18n import ENGLISH_TEXTS, Translator, translator
 from bot.models import OutboxPart
 from bot.ratelimit import RateLimiterStats
 from bot.store import Store
@@ -48,9 +50,9 @@ class Outcome(enum.Enum):
     FAILED = "failed"  # anything else: the unsent parts stay queued for the next flush
 
 
-def more_button(part: OutboxPart) -> InlineKeyboardMarkup:
+def more_button(part: OutboxPart, tr: Translator = ENGLISH_TEXTS) -> InlineKeyboardMarkup:
     """ "More (4/6)" under the last part shown; the callback data survives restarts."""
-    label = f"More ({part.part_no + 1}/{part.parts_total})"
+    label = tr(texts.MORE_BUTTON, page=part.part_no + 1, pages=part.parts_total)
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(label, callback_data=f"{MORE_PREFIX}{part.digest_id}")]]
     )
@@ -203,7 +205,10 @@ class Outbox:
                 return Outcome.SENT, part.chat_id
 
     async def _post(self, bot: Bot, part: OutboxPart) -> None:
-        markup = more_button(part) if part.more_after else None
+        markup = None
+        if part.more_after:  # in the chat's language, read when the button is drawn
+            language = await self._store.language_of(part.chat_id)
+            markup = more_button(part, translator(language))
         await bot.send_message(
             part.chat_id,
             part.text,

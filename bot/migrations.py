@@ -108,4 +108,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "ALTER TABLE papers ADD COLUMN withdrawn INTEGER NOT NULL DEFAULT 0",
     ),
+    # 5: reserved for another issue-6 branch (the lead puts its migration here at merge).
+    (),
+    # 6: the language the bot speaks with a chat ("en", "zh"); NULL until the chat first
+    # writes, then taken from the Telegram user's language_code.
+    ("ALTER TABLE chats ADD COLUMN language TEXT",),
 )

@@ -1,4 +1,19 @@
-"""User-facing texts (HTML parse mode). Kept together so they can move to message catalogs."""
+"""User-facing texts (HTML parse mode), in English; the English text is the message id.
+
+Every text a user can see lives here, marked with `N_(...)` (or `NP_(singular, plural)`), and
+is translated where it is used: `tr(texts.START, time=...)`, `tr` being the chat's
+`bot.i18n.Translator`. Placeholders are `{name}`s filled by the translator, never %-formats or
+f-strings (an f-string would be translated after it was filled, i.e. never).
+
+Adding or changing a text is two steps:
+1. Write it here, `NEW_TEXT = N_("English, with {placeholders} and <b>tags</b>")`, and use it
+   through the translator.
+2. Refresh the catalogs and translate it:
+       pybabel extract -F babel.cfg -o bot/locale/messages.pot bot
+       pybabel update -i bot/locale/messages.pot -d bot/locale -l zh_Hans --no-fuzzy-matching
+   then fill its `msgstr` in bot/locale/zh_Hans/LC_MESSAGES/messages.po (same placeholders,
+   same tags). tests/test_i18n.py fails until every text has its translation.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +21,25 @@ import html
 from collections.abc import Sequence
 
 from bot import arxiv_categories
+from bot.i18n import ENGLISH_TEXTS, N_, NP_, Translator
 
 COMMANDS: tuple[tuple[str, str], ...] = (
-    ("subscribe", 'Follow a keyword or "phrase"'),
-    ("unsubscribe", "Stop following a keyword (or all)"),
-    ("list", "Your keywords and digest time"),
-    ("latest", "Newest matching papers: /latest [N] or /latest <query>"),
-    ("search", "Search all of arXiv, older papers too: /search <query>"),
-    ("categories", "Which arXiv categories your digest reads"),
-    ("digest", "Send my pending digest now"),
-    ("time", "Daily digest time, HH:MM"),
-    ("timezone", "Time zone for the digest, Area/City"),
-    ("settings", "Which announcements: new, cross-lists, revisions"),
-    ("help", "How to use this bot"),
-    ("start", "Welcome"),
+    ("subscribe", N_('Follow a keyword or "phrase"')),
+    ("unsubscribe", N_("Stop following a keyword (or all)")),
+    ("list", N_("Your keywords and digest time")),
+    ("latest", N_("Newest matching papers: /latest [N] or /latest <query>")),
+    ("search", N_("Search all of arXiv, older papers too: /search <query>")),
+    ("categories", N_("Which arXiv categories your digest reads")),
+    ("digest", N_("Send my pending digest now")),
+    ("time", N_("Daily digest time, HH:MM")),
+    ("timezone", N_("Time zone for the digest, Area/City")),
+    ("settings", N_("Which announcements: new, cross-lists, revisions")),
+    ("lang", N_("Language: English or 中文")),
+    ("help", N_("How to use this bot")),
+    ("start", N_("Welcome")),
 )
 
-START = (
+START = N_(
     "<b>Welcome to arXiv digest!</b>\n\n"
     "I read arXiv's new announcements every day, pick the papers that match your keywords, "
     "and send you one tidy digest a day — every matching paper, once.\n\n"
@@ -35,7 +52,7 @@ START = (
     "/help lists everything."
 )
 
-HELP = (
+HELP = N_(
     "<b>Commands</b>\n"
     "/subscribe <i>query</i>, <i>another query</i> — follow queries (comma-separated, "
     "at most {max_subs}, up to {max_len} characters each)\n"
@@ -51,6 +68,7 @@ HELP = (
     "/time <i>HH:MM</i> — when the daily digest comes (24-hour clock)\n"
     "/timezone <i>Area/City</i> — its time zone, e.g. <code>Europe/Berlin</code>\n"
     "/settings — which announcements your digest carries (new, cross-lists, revisions)\n"
+    "/lang — my language: English or 中文 (Simplified Chinese)\n"
     "/help — this list; /start — the welcome message\n\n"
     "<b>Queries</b>\n"
     'Words and <code>"quoted phrases"</code> in titles and abstracts, all required; '
@@ -65,85 +83,178 @@ HELP = (
     "/settings."
 )
 
-SUBSCRIBE_USAGE = (
+SUBSCRIBE_USAGE = N_(
     "Usage: <code>/subscribe diffusion</code> or "
     '<code>/subscribe "flow matching", GAN</code> (comma-separated).'
 )
-UNSUBSCRIBE_USAGE = (
+UNSUBSCRIBE_USAGE = N_(
     "Usage: <code>/unsubscribe diffusion</code>, or <code>/unsubscribe all</code> "
     "to remove every keyword."
 )
-LATEST_USAGE = (
+LATEST_USAGE = N_(
     "Usage: <code>/latest</code>, <code>/latest 10</code> (at most {max}) or "
     "<code>/latest diffusion</code>."
 )
-SEARCH_USAGE = (
+SEARCH_USAGE = N_(
     "Usage: <code>/search diffusion au:hinton</code>, "
     '<code>/search ti:"flow matching" -video</code> or <code>/search 2508.13167</code>. '
     "It asks arXiv itself, so older papers are found too; the query language is the one of "
     "/subscribe, without prefixes (diffus*)."
 )
-SEARCH_EMPTY = "arXiv has no paper matching <b>{query}</b>."
-CATEGORIES_USAGE = (
+SEARCH_EMPTY = N_("arXiv has no paper matching <b>{query}</b>.")
+CATEGORIES_USAGE = N_(
     "Usage: <code>/categories</code> shows them, <code>/categories cs.LG math.ST</code> "
     "chooses them (categories such as cs.CV or hep-th, or whole archives such as math), "
     "<code>/categories default</code> goes back to the default, "
     "<code>/categories list</code> lists arXiv's archives and <code>/categories list cs</code> "
     "the categories of one."
 )
-TIME_USAGE = "Usage: <code>/time 08:30</code> (24-hour clock, in your time zone {timezone})."
-TIMEZONE_USAGE = (
+TIME_USAGE = N_("Usage: <code>/time 08:30</code> (24-hour clock, in your time zone {timezone}).")
+TIMEZONE_USAGE = N_(
     "Usage: <code>/timezone Europe/Berlin</code> (an IANA name such as America/New_York, "
     "Asia/Shanghai or UTC)."
 )
-NO_SUBSCRIPTIONS = (
+NO_SUBSCRIPTIONS = N_(
     "You follow no keywords yet. Try <code>/subscribe diffusion</code>, or search once "
     "with <code>/latest diffusion</code>."
 )
-NOTHING_PENDING = (
+NOTHING_PENDING = N_(
     "Nothing new for you since your last digest: no stored paper that you have not received "
     "matches your keywords. I poll arXiv after each daily announcement."
 )
-UNKNOWN_COMMAND = "I don't know the command {command}. /help lists what I can do."
-NOT_A_COMMAND = "I understand commands only. /help lists them."
-INTERNAL_ERROR = "Sorry, something went wrong on my side. Please try again in a minute."
-SETTINGS = (
+UNKNOWN_COMMAND = N_("I don't know the command {command}. /help lists what I can do.")
+NOT_A_COMMAND = N_("I understand commands only. /help lists them.")
+INTERNAL_ERROR = N_("Sorry, something went wrong on my side. Please try again in a minute.")
+SETTINGS = N_(
     "<b>Which announcements go into your digest?</b>\n"
     "New papers and cross-lists from other categories are on by default; turn on revisions "
     "to hear about new versions of papers. Tap to switch."
 )
 
 
-def chat_categories(chosen: Sequence[str] | None, default: Sequence[str], lead: str = "") -> str:
-    """The chat's categories with their names; `lead` is a sentence put before."""
-    which = "the default categories" if chosen is None else "your own choice of categories"
-    lines = [f"{lead} " * bool(lead) + f"Your digest and /latest read {which}:"]
+# Digests (bot/digest.py, the "More" button of bot/delivery.py) ---------------------------------
+
+DIGEST_HEADING = N_("arXiv digest")
+PAPERS = NP_("{count} paper", "{count} papers")
+MORE_BUTTON = N_("More ({page}/{pages})")
+ET_AL = N_("{authors} et al.")
+MATCHED = N_("matched: {reasons}")
+CROSS_LIST = N_("cross-list")
+CROSS_LIST_FROM = N_("cross-list from {category}")
+REVISED = N_("revised")
+REVISED_VERSION = N_("revised v{version}")
+WITHDRAWN = N_("withdrawn")
+WITHDRAWN_VERSION = N_("withdrawn v{version}")
+REVISED_CROSS_LIST = N_("{revised}, {cross_list}")
+
+# Command answers (bot/handlers.py) -------------------------------------------------------------
+
+TOO_MANY_SUBSCRIPTIONS = N_(
+    "You follow {count} keywords; adding {adding} would pass the limit of {max}. "
+    "Nothing was changed — remove some with /unsubscribe first."
+)
+SUBSCRIBED = N_("Subscribed to {keywords}.")
+ALREADY_FOLLOWING = N_("Already following {keywords}.")
+FOLLOWING_SUMMARY = N_(
+    "You follow {count} keyword(s). Your digest comes daily at {time} ({timezone}); "
+    "/latest shows matches now."
+)
+PREVIEW_NONE = N_("{query}: no paper of the last {days} days matches (too narrow?).")
+PREVIEW_COUNT = N_("{query}: {hits} of {papers} papers in the last {days} days.")
+PREVIEW_EXAMPLES = N_("{query}: {hits} of {papers} papers in the last {days} days, e.g.")
+REMOVED_ALL = N_("Removed all your keywords ({count}).")
+UNSUBSCRIBED = N_("Unsubscribed from {keywords}.")
+NOT_FOLLOWING = N_("You were not following {keywords}. /list shows your keywords.")
+DIGEST_AT = N_("Daily digest at {time} ({timezone}).")
+YOU_FOLLOW = N_("<b>You follow {count} keyword(s):</b>")
+SHOWING_AT_MOST = N_("Showing at most {max}.")
+NO_MATCH_YET = N_("No stored paper matches {keywords} yet.")
+LATEST_HEADING = N_("Latest papers")
+SEARCH_HEADING = N_("arXiv search: {query}")
+SEARCH_HEADING_SOME = N_("arXiv search: {query} ({shown} newest of {total})")
+TOO_MANY_CATEGORIES = N_(
+    "That is {count} categories; at most {max} can be chosen "
+    "(a whole archive such as <code>math</code> counts as one). Nothing was changed."
+)
+NOTHING_CHANGED = N_("Nothing was changed.")
+BACK_TO_DEFAULT = N_("Back to the default.")
+DONE = N_("Done.")
+CATEGORY_ALIAS = N_("{typed} is {merged} at arXiv")
+NEXT_ANNOUNCEMENT = N_("Papers of newly chosen categories come with arXiv's next announcement.")
+DIGEST_NOW_AT = N_("Your daily digest now comes at {time} ({timezone}).")
+BAD_TIME = N_("Expected a time as HH:MM (24-hour clock), got {given}.")
+BAD_TIMEZONE = N_("Unknown time zone {given} (use a name like Europe/Berlin).")
+SETTING_NEW = N_("New papers")
+SETTING_CROSS = N_("Cross-lists")
+SETTING_REVISIONS = N_("Revisions")
+BUTTON_EXPIRED = N_("This button is no longer valid.")
+SAVED = N_("Saved.")
+DIGEST_COMPLETE = N_("That was all of this digest.")
+
+# /lang ------------------------------------------------------------------------------------------
+
+LANG_CURRENT = N_(
+    "I speak English with this chat. Tap a language, or send <code>/lang zh</code> "
+    "or <code>/lang en</code>."
+)
+LANG_SET = N_("From now on I speak English with this chat. /help lists the commands.")
+LANG_UNKNOWN = N_(
+    "I do not know the language {given}. I speak English (<code>/lang en</code>) and "
+    "Simplified Chinese (<code>/lang zh</code>)."
+)
+
+# Categories (their arXiv names stay in English, as arXiv gives them) ---------------------------
+
+CATEGORIES_DEFAULT = N_("Your digest and /latest read the default categories:")
+CATEGORIES_OWN = N_("Your digest and /latest read your own choice of categories:")
+CATEGORIES_CHOOSE = N_("Choose others with <code>/categories cs.LG math.ST</code>.")
+CATEGORIES_BACK = N_("<code>/categories default</code> goes back to the default ({default}).")
+NOT_A_CATEGORY = N_("<b>{given}</b> is not an arXiv category.")
+DID_YOU_MEAN = N_("Did you mean {names}?")
+LIST_ARCHIVE = N_("<code>/categories list {archive}</code> lists the categories of {archive}.")
+LIST_ARCHIVES = N_("<code>/categories list</code> lists arXiv's archives.")
+ARCHIVES_HEADING = N_(
+    "<b>arXiv's archives</b> (choose one whole, or <code>/categories list cs</code> "
+    "for its categories):"
+)
+SINGLE_CATEGORY_ARCHIVES = N_("Single-category archives:")
+NOT_AN_ARCHIVE = N_("{archive} is not an archive.")
+
+
+def chat_categories(
+    chosen: Sequence[str] | None,
+    default: Sequence[str],
+    lead: str = "",
+    tr: Translator = ENGLISH_TEXTS,
+) -> str:
+    """The chat's categories with their names; `lead` is a (translated) sentence put before."""
+    which = tr(CATEGORIES_DEFAULT) if chosen is None else tr(CATEGORIES_OWN)
+    lines = [f"{lead} " * bool(lead) + which]
     lines += [f"• {html.escape(arxiv_categories.describe(c))}" for c in chosen or default]
     if chosen is None:
-        lines.append("Choose others with <code>/categories cs.LG math.ST</code>.")
+        lines.append(tr(CATEGORIES_CHOOSE))
     else:
-        lines.append(
-            "<code>/categories default</code> goes back to the default "
-            f"({html.escape(', '.join(default))})."
-        )
+        lines.append(tr(CATEGORIES_BACK, default=html.escape(", ".join(default))))
     return "\n".join(lines)
 
 
-def unknown_category(error: arxiv_categories.UnknownCategory) -> str:
+def unknown_category(
+    error: arxiv_categories.UnknownCategory, tr: Translator = ENGLISH_TEXTS
+) -> str:
     """Why a name is refused, what was probably meant, and how to see the real ones."""
-    line = f"<b>{html.escape(error.given[:40])}</b> is not an arXiv category."
+    parts = [tr(NOT_A_CATEGORY, given=html.escape(error.given[:40]))]
     close = arxiv_categories.close_matches(error.given, limit=3)
     if close:
-        line += " Did you mean " + ", ".join(map(html.escape, close)) + "?"
+        parts.append(tr(DID_YOU_MEAN, names=", ".join(map(html.escape, close))))
     archive = arxiv_categories.guess_archive(error.given)
     if archive is not None:
-        line += f" <code>/categories list {archive}</code> lists the categories of {archive}."
+        parts.append(tr(LIST_ARCHIVE, archive=archive))
     else:
-        line += " <code>/categories list</code> lists arXiv's archives."
-    return line
+        parts.append(tr(LIST_ARCHIVES))
+    return " ".join(parts)
 
 
-def taxonomy(archive: str | None) -> str:
+def taxonomy(archive: str | None, tr: Translator = ENGLISH_TEXTS) -> str:
     """arXiv's archives, or the categories of one, with their names."""
     found = arxiv_categories.lookup(archive) if archive else None
     if found is not None and found in arxiv_categories.ARCHIVES:
@@ -153,15 +264,12 @@ def taxonomy(archive: str | None) -> str:
             for name in arxiv_categories.members(found)
         ]
         return "\n".join(lines)
-    lines = [
-        "<b>arXiv's archives</b> (choose one whole, or <code>/categories list cs</code> "
-        "for its categories):"
-    ]
+    lines = [tr(ARCHIVES_HEADING)]
     lines += [
         f"<code>{name}</code> {html.escape(title)} ({len(arxiv_categories.members(name))})"
         for name, title in arxiv_categories.ARCHIVES.items()
     ]
-    lines.append("Single-category archives:")
+    lines.append(tr(SINGLE_CATEGORY_ARCHIVES))
     lines.append(
         ", ".join(
             f"<code>{name}</code> {html.escape(arxiv_categories.name_of(name))}"
@@ -170,5 +278,5 @@ def taxonomy(archive: str | None) -> str:
         )
     )
     if archive:
-        lines.insert(0, f"{html.escape(archive[:40])} is not an archive.")
+        lines.insert(0, tr(NOT_AN_ARCHIVE, archive=html.escape(archive[:40])))
     return "\n".join(lines)
