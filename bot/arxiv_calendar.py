@@ -185,10 +185,12 @@ def days_label(
     *,
     with_year: bool = False,
     formatter: Callable[..., str] = format_day,
+    year_first: bool = False,
 ) -> str:
     """A digest header's dates: "Mon 11 Mar", or "Fri 8 Mar – Mon 11 Mar" for several days.
 
-    Years are shown when asked for, and always when the range spans a new year. `formatter`
+    Years are shown when asked for (on the last day, or with `year_first` on the first, as
+    Chinese writes ranges), and on both days when the range spans a new year. `formatter`
     (called as `format_day` is) writes one day, in another language for instance.
     """  # noqa: RUF002 - the en dash is the typographic range sign the header uses
     if not days:
@@ -197,6 +199,6 @@ def days_label(
     if first == last:
         return formatter(first, with_year=with_year)
     spans_years = first.year != last.year
-    start = formatter(first, with_year=spans_years)
-    end = formatter(last, with_year=with_year or spans_years)
+    start = formatter(first, with_year=(with_year and year_first) or spans_years)
+    end = formatter(last, with_year=(with_year and not year_first) or spans_years)
     return f"{start} {_EN_DASH} {end}"

@@ -274,7 +274,7 @@ def _digest_header(
     the papers' announcement days) and the count, in the language of `tr`."""  # noqa: RUF002
     if not days:
         days = [hit.paper.announced for hit in hits if hit.paper.announced is not None]
-    dates = days_label(days, with_year=True, formatter=tr.day)
+    dates = days_label(days, with_year=True, formatter=tr.day, year_first=tr.year_first)
     summary = " · ".join(filter(None, [dates, tr.plural(texts.PAPERS, len(hits))]))
     return f"<b>{html.escape(_clean(heading))}</b>\n{html.escape(summary)}"
 

@@ -94,6 +94,11 @@ class Translator:
         text = _translations(self.language).ngettext(forms[0], forms[1], count)
         return text.format(count=count, **params)
 
+    @property
+    def year_first(self) -> bool:
+        """Whether a range of days carries its year on its first day, as Chinese writes it."""
+        return self.language == CHINESE
+
     def day(self, day: dt.date, *, with_year: bool = False) -> str:
         """A day in a digest header: "Fri 8 Mar 2024" / "2024年3月8日周五"."""
         if self.language == ENGLISH:  # the bot's own English layout, not CLDR's "Fri, Mar 8"

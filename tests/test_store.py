@@ -373,3 +373,18 @@ async def test_old_style_ids_dedupe_and_enter_the_ledger(store: Store) -> None:
     await store.mark_delivered(1, ["hep-th/0505137"])
     assert await store.delivered_ids(1) == {"hep-th/0505137"}
     assert await store.undelivered_papers(chat, since) == []
+
+
+async def test_chat_language_is_unset_until_chosen_and_follows_a_supergroup(store: Store) -> None:
+    """A new chat has no language; the first one set sticks against only_if_unset, /lang
+    overrides it, and a group that becomes a supergroup keeps it (migration 6)."""
+    await store.ensure_chat(-5, EIGHT, "UTC")
+    assert await store.language_of(-5) is None
+    assert await store.language_of(404) is None  # an unknown chat
+    await store.set_language(-5, "zh", only_if_unset=True)
+    await store.set_language(-5, "en", only_if_unset=True)
+    assert await store.language_of(-5) == "zh"
+    await store.set_language(-5, "en")
+    assert await store.language_of(-5) == "en"
+    await store.move_chat(-5, -1005)
+    assert await store.language_of(-1005) == "en"
