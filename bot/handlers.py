@@ -167,7 +167,7 @@ async def subscribe(update: Update, context: Context) -> None:
     try:
         keywords = parse_keywords(args)
     except KeywordError as exc:
-        await reply(update, f"{html.escape(str(exc))}\n{tr(texts.SUBSCRIBE_USAGE)}")
+        await reply(update, f"{html.escape(exc.localized(tr))}\n{tr(texts.SUBSCRIBE_USAGE)}")
         return
     chat = await _chat(update, context)
     store = _services(context).store
@@ -243,7 +243,7 @@ async def unsubscribe(update: Update, context: Context) -> None:
     try:
         keywords = parse_keywords(args)
     except KeywordError as exc:
-        await reply(update, f"{html.escape(str(exc))}\n{tr(texts.UNSUBSCRIBE_USAGE)}")
+        await reply(update, f"{html.escape(exc.localized(tr))}\n{tr(texts.UNSUBSCRIBE_USAGE)}")
         return
     gone = [
         k for k in keywords if await store.remove_subscription(chat.chat_id, subscription_key(k))
@@ -293,7 +293,7 @@ async def latest(update: Update, context: Context) -> None:
             keywords = parse_keywords(args)
         except KeywordError as exc:
             usage = tr(texts.LATEST_USAGE, max=LATEST_MAX)
-            await reply(update, f"{html.escape(str(exc))}\n{usage}")
+            await reply(update, f"{html.escape(exc.localized(tr))}\n{usage}")
             return
     else:
         keywords = await services.store.subscriptions_for(chat.chat_id)
@@ -336,14 +336,14 @@ async def search(update: Update, context: Context) -> None:
     try:
         api_query = to_arxiv_query(args)
     except QueryError as exc:
-        await reply(update, f"{html.escape(exc.message)}\n{tr(texts.SEARCH_USAGE)}")
+        await reply(update, f"{html.escape(exc.localized(tr))}\n{tr(texts.SEARCH_USAGE)}")
         return
     services = _services(context)
     try:
         async with _typing(context, update):  # the polite fetcher may wait 3 s and more
             results = await services.search.search(api_query, max_results=SEARCH_RESULTS)
     except ArxivApiError as exc:
-        await reply(update, html.escape(exc.user_message))
+        await reply(update, html.escape(exc.localized(tr)))
         return
     if not results.papers:
         await reply(update, tr(texts.SEARCH_EMPTY, query=html.escape(args)))

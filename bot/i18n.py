@@ -17,7 +17,7 @@ import gettext
 import io
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from babel.dates import format_skeleton
 from babel.messages.mofile import write_mo
@@ -110,6 +110,23 @@ class Translator:
 def NP_(singular: str, plural: str) -> tuple[str, str]:
     """Mark a text with a plural form for extraction; use it with `Translator.plural`."""
     return singular, plural
+
+
+@runtime_checkable
+class Localizable(Protocol):
+    """Something that can say itself in a language, such as a QueryError."""
+
+    def localized(self, tr: Translator) -> str: ...
+
+
+def localize(tr: Translator, template: str, params: dict[str, object]) -> str:
+    """`template` in the language of `tr`, filled with `params`; a parameter that can say
+    itself (a nested error) does so in that language too."""
+    filled = {
+        name: value.localized(tr) if isinstance(value, Localizable) else value
+        for name, value in params.items()
+    }
+    return tr(template, **filled)
 
 
 def translator(language: str | None) -> Translator:

@@ -2,8 +2,10 @@
 
 Every text a user can see lives here, marked with `N_(...)` (or `NP_(singular, plural)`), and
 is translated where it is used: `tr(texts.START, time=...)`, `tr` being the chat's
-`bot.i18n.Translator`. Placeholders are `{name}`s filled by the translator, never %-formats or
-f-strings (an f-string would be translated after it was filled, i.e. never).
+`bot.i18n.Translator`. (The error messages of the pure modules, QueryError and ArxivApiError,
+are marked `N_` where they are raised, with their values as keyword arguments; the handler
+shows `error.localized(tr)`.) Placeholders are `{name}`s filled by the translator, never
+%-formats or f-strings (an f-string would be translated after it was filled, i.e. never).
 
 Adding or changing a text is two steps:
 1. Write it here, `NEW_TEXT = N_("English, with {placeholders} and <b>tags</b>")`, and use it

@@ -220,6 +220,9 @@ async def test_chinese_user_gets_chinese_replies(bot: BotUnderTest) -> None:
     (settings,) = await bot.ask("/settings", **ZH)
     assert settings.plain_text.startswith("摘要中包含哪些公告？")
     assert [b["text"] for b in settings.buttons] == ["✅ 新论文", "✅ 交叉列表", "⬜ 修订版"]
+    (error,) = await bot.ask("/subscribe diffusion, (flow", **ZH)
+    unbalanced = "在“(flow”中：括号不成对：第 1 个字符处的 ( 没有闭合。"
+    assert error.plain_text.startswith(unbalanced + "\n用法：")
     (unknown,) = await bot.ask("/frobnicate", **ZH)
     assert unknown.plain_text == "我不认识命令 /frobnicate。/help 列出我能做的事。"
 
@@ -277,3 +280,12 @@ async def test_english_user_is_unaffected(bot: BotUnderTest) -> None:
     (again,) = await bot.ask("/help", **ZH)
     assert again.plain_text.startswith("Commands\n")
     assert not has_chinese(again.plain_text.replace("中文", ""))
+
+
+async def test_search_errors_are_in_the_chats_language(bot: BotUnderTest) -> None:
+    """/search explains a query arXiv cannot run in Chinese to a Chinese chat, in English to
+    an English one."""
+    (chinese,) = await bot.ask("/search cat:cs.*", **ZH)
+    assert chinese.plain_text.startswith("arXiv 的搜索不支持通配符：请不要用 cat:cs.*")
+    (english,) = await bot.ask("/search cat:cs.*", chat_id=USER + 1)
+    assert english.plain_text.startswith("arXiv's search has no wildcards: instead of cat:cs.*")
