@@ -552,18 +552,16 @@ async def stats(update: Update, context: Context) -> None:
     counts = await services.store.counts(utcnow() - dt.timedelta(hours=24))
     limiter = getattr(context.bot, "rate_limiter", None)
     recent = limiter.stats.recent() if isinstance(limiter, TelegramRateLimiter) else {}
-    lines = [
-        "<b>Bot statistics</b>",
-        f"Chats: {counts['chats']} ({counts['active_chats']} active)",
-        f"Subscriptions: {counts['subscriptions']}",
-        f"Papers stored: {counts['papers']}",
-        f"Last 24 h: {counts['digests']} digests, {counts['messages']} messages sent",
-        f"Last 24 h: {recent.get('too_many', 0)} answers 429, "
-        f"{recent.get('retries', 0) + recent.get('network_retries', 0)} retries",
-        f"Outbox: {counts['pending_parts']} parts pending, "
-        f"{counts['held_parts']} behind a More button",
-    ]
-    await reply(update, "\n".join(lines))
+    tr = await _tr(update, context)
+    await reply(
+        update,
+        tr(
+            texts.STATS,
+            **counts,
+            too_many=recent.get("too_many", 0),
+            retries=recent.get("retries", 0) + recent.get("network_retries", 0),
+        ),
+    )
 
 
 async def unknown_command(update: Update, context: Context) -> None:

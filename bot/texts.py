@@ -9,10 +9,13 @@ shows `error.localized(tr)`.) Placeholders are `{name}`s filled by the translato
 
 Adding or changing a text is two steps:
 1. Write it here, `NEW_TEXT = N_("English, with {placeholders} and <b>tags</b>")`, and use it
-   through the translator.
+   through the translator: `tr(texts.NEW_TEXT, placeholders=...)`, with
+   `tr = await _tr(update, context)` in a handler or `translator(await
+   store.language_of(chat_id))` elsewhere.
 2. Refresh the catalogs and translate it:
-       pybabel extract -F babel.cfg -o bot/locale/messages.pot bot
-       pybabel update -i bot/locale/messages.pot -d bot/locale -l zh_Hans --no-fuzzy-matching
+       pybabel extract -F babel.cfg --no-wrap --sort-by-file -o bot/locale/messages.pot .
+       pybabel update -i bot/locale/messages.pot -d bot/locale -l zh_Hans --no-wrap \
+           --no-fuzzy-matching
    then fill its `msgstr` in bot/locale/zh_Hans/LC_MESSAGES/messages.po (same placeholders,
    same tags). tests/test_i18n.py fails until every text has its translation.
 """
@@ -192,6 +195,16 @@ SETTING_REVISIONS = N_("Revisions")
 BUTTON_EXPIRED = N_("This button is no longer valid.")
 SAVED = N_("Saved.")
 DIGEST_COMPLETE = N_("That was all of this digest.")
+
+STATS = N_(
+    "<b>Bot statistics</b>\n"
+    "Chats: {chats} ({active_chats} active)\n"
+    "Subscriptions: {subscriptions}\n"
+    "Papers stored: {papers}\n"
+    "Last 24 h: {digests} digests, {messages} messages sent\n"
+    "Last 24 h: {too_many} answers 429, {retries} retries\n"
+    "Outbox: {pending_parts} parts pending, {held_parts} behind a More button"
+)
 
 # /lang ------------------------------------------------------------------------------------------
 
