@@ -289,3 +289,27 @@ async def test_search_errors_are_in_the_chats_language(bot: BotUnderTest) -> Non
     assert chinese.plain_text.startswith("arXiv 的搜索不支持通配符：请不要用 cat:cs.*")
     (english,) = await bot.ask("/search cat:cs.*", chat_id=USER + 1)
     assert english.plain_text.startswith("arXiv's search has no wildcards: instead of cat:cs.*")
+
+
+async def test_scheduled_digest_uses_the_stored_language(bot: BotUnderTest) -> None:
+    """The daily digest job has no user update to read a language from: it speaks the
+    chat's stored one."""
+    await bot.ask('/subscribe "large language model"', **ZH)
+    before = len(bot.telegram.messages_to(USER))
+    await bot.run_job(f"digest:{USER}")
+    digest = (await bot.settle())[before:]
+    assert digest
+    assert digest[0].plain_text.startswith("arXiv 摘要\n")
+
+
+async def test_settings_button_answers_and_redraws_in_chinese(bot: BotUnderTest) -> None:
+    """Pressing a /settings toggle in a Chinese chat answers "已保存。" and keeps the
+    buttons in Chinese."""
+    (settings,) = await bot.ask("/settings", **ZH)
+    edits = len(bot.telegram.calls_to("editMessageReplyMarkup"))
+    bot.telegram.press_button(USER, settings.message_id, "settings:revisions")
+    await bot.telegram.wait_for_call("editMessageReplyMarkup", count=edits + 1)
+    (answer,) = bot.telegram.calls_to("answerCallbackQuery")[-1:]
+    assert answer["text"] == "已保存。"
+    markup = bot.telegram.calls_to("editMessageReplyMarkup")[-1]["reply_markup"]
+    assert "✅ 修订版" in str(markup)
