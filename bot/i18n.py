@@ -52,8 +52,8 @@ def language_for(language_code: str | None) -> str:
 
 def parse_language(text: str) -> str | None:
     """A language a user typed (`/lang zh`, `/lang 中文`, `/lang English`), or None."""
-    word = text.strip().casefold()
-    if word in ("en", "eng", "english", "英文", "英语"):
+    word = text.strip().replace("_", "-").casefold()
+    if word.split("-", 1)[0] in ("en", "eng", "english", "英文", "英语"):
         return ENGLISH
     if word in ("中文", "简体中文", "汉语", "chinese") or language_for(word) == CHINESE:
         return CHINESE

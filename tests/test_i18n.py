@@ -131,7 +131,7 @@ def test_lang_arguments_are_understood_in_both_languages() -> None:
     """/lang accepts codes and names in either language, and nothing else."""
     for typed in ("zh", "ZH-Hans", "中文", "Chinese", "简体中文"):
         assert parse_language(typed) == CHINESE
-    for typed in ("en", "English", "英文"):
+    for typed in ("en", "English", "英文", "en-GB"):
         assert parse_language(typed) == ENGLISH
     assert parse_language("fr") is None
 
