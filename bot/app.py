@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import Bot, BotCommand, Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -28,6 +28,7 @@ from bot.delivery import MORE_PREFIX, Outbox
 from bot.feeds import make_http_client
 from bot.fetcher import PoliteFetcher
 from bot.health import HealthServer
+from bot.i18n import CHINESE, ENGLISH, translator
 from bot.jobs import (
     follow_moved_chat,
     missed_digest,
@@ -62,6 +63,7 @@ COMMAND_HANDLERS = (
     ("settings", handlers.settings),
     ("export", handlers.export),
     ("channel", groups.channel),
+    ("lang", handlers.lang),
     ("stats", handlers.stats),  # admins only, and not in the command menu
 )
 
@@ -96,11 +98,20 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
         CallbackQueryHandler(handlers.settings_button, pattern=f"^{handlers.SETTINGS_PREFIX}")
     )
     app.add_handler(CallbackQueryHandler(handlers.more_button, pattern=f"^{MORE_PREFIX}"))
+    app.add_handler(CallbackQueryHandler(handlers.lang_button, pattern=f"^{handlers.LANG_PREFIX}"))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT, handlers.not_a_command))
     app.add_error_handler(handlers.on_error)
     attach_metrics(app)
     return app
+
+
+async def register_commands(bot: Bot) -> None:
+    """The command menu: English by default, Chinese for Telegram apps set to Chinese."""
+    for language, code in ((ENGLISH, None), (CHINESE, "zh")):
+        tr = translator(language)
+        menu = [BotCommand(name, tr(text)) for name, text in texts.COMMANDS]
+        await bot.set_my_commands(menu, language_code=code)
 
 
 async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
@@ -136,7 +147,7 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
             metrics=app.bot_data[METRICS_KEY],
         ),
     )
-    await app.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
+    await register_commands(app.bot)
     schedule_polls(job_queue, config)
     schedule_outbox(job_queue)
     chats = await store.active_chats()

@@ -23,6 +23,7 @@ import feedparser
 from bot.arxiv_calendar import eastern_date
 from bot.feeds import ARXIV_NS, collapse_ws, is_withdrawn
 from bot.fetcher import CATEGORY_RE, FetchError, PoliteFetcher
+from bot.i18n import ENGLISH_TEXTS, N_, Translator, localize
 from bot.models import Paper
 
 API_URL = "https://export.arxiv.org/api/query"
@@ -47,10 +48,10 @@ FIELDS = {
 }
 OPERATORS = {"AND": "AND", "OR": "OR", "ANDNOT": "ANDNOT", "NOT": "ANDNOT"}
 
-RATE_LIMITED = "arXiv is rate-limiting us, try again in a minute."
-UNAVAILABLE = "arXiv's search is not available right now, try again later."
-UNREACHABLE = "Could not reach arXiv, try again later."
-UNEXPECTED = "arXiv answered with something that is not a search result, try again later."
+RATE_LIMITED = N_("arXiv is rate-limiting us, try again in a minute.")
+UNAVAILABLE = N_("arXiv's search is not available right now, try again later.")
+UNREACHABLE = N_("Could not reach arXiv, try again later.")
+UNEXPECTED = N_("arXiv answered with something that is not a search result, try again later.")
 
 # New-style ids (2508.13167, four digits after the dot before 2015) and old-style ones
 # (hep-th/0505137, math.AP/0601001), optionally with a version, bare or as arXiv:/abs/pdf.
@@ -67,12 +68,20 @@ _SYNTAX_CHARS = re.compile(r'[()":\\\[\]{}^~*?!]')
 
 
 class ArxivApiError(Exception):
-    """The search failed; str() is a message for the user."""
+    """The search failed; str() is a message for the user, in English; `localized(tr)` says
+    it in another language (the message is a `N_` text filled with ``params``)."""
 
-    def __init__(self, user_message: str, *, status_code: int | None = None) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
+    def __init__(
+        self, user_message: str, *, status_code: int | None = None, **params: object
+    ) -> None:
+        self.template, self.params = user_message, params
+        self.user_message = self.localized(ENGLISH_TEXTS)
+        super().__init__(self.user_message)
         self.status_code = status_code
+
+    def localized(self, tr: Translator) -> str:
+        """The message in the language of `tr`."""
+        return localize(tr, self.template, self.params)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -115,7 +124,9 @@ def build_search_query(user_query: str) -> str:
     that is not written like a category.
     """
     if len(user_query) > MAX_QUERY_LENGTH:
-        raise ArxivApiError(f"That search is too long (at most {MAX_QUERY_LENGTH} characters).")
+        raise ArxivApiError(
+            N_("That search is too long (at most {max} characters)."), max=MAX_QUERY_LENGTH
+        )
     parts: list[str] = []  # terms, operators and parentheses, in order
     for token in _TOKEN.findall(user_query):
         if token in ("(", ")"):
@@ -128,7 +139,7 @@ def build_search_query(user_query: str) -> str:
                 parts.append(term)
     query = " ".join(_tidy(parts)).replace("( ", "(").replace(" )", ")")
     if not query:
-        raise ArxivApiError("Tell me what to search for, e.g. /search diffusion au:hinton")
+        raise ArxivApiError(N_("Tell me what to search for, e.g. /search diffusion au:hinton"))
     return query
 
 
@@ -145,7 +156,8 @@ def _term(token: str) -> str | None:
         category = value.strip('"')
         if not CATEGORY_RE.match(category):
             raise ArxivApiError(
-                f"{category!r} is not an arXiv category; categories look like cs.LG or hep-th."
+                N_("{category} is not an arXiv category; categories look like cs.LG or hep-th."),
+                category=repr(category),
             )
         return f"cat:{category}"
     text = " ".join(words)
@@ -168,7 +180,7 @@ def _tidy(parts: Sequence[str]) -> list[str]:
             if previous is None or previous == "(":
                 if part == "ANDNOT":
                     raise ArxivApiError(
-                        "NOT needs something to search for before it, e.g. diffusion NOT video."
+                        N_("NOT needs something to search for before it, e.g. diffusion NOT video.")
                     )
                 continue  # nothing to combine with
             if previous in OPERATORS.values():
@@ -248,7 +260,9 @@ def parse_api_response(data: bytes, url: str = "") -> SearchResults:
     for entry in entries:
         if "/api/errors" in _text(entry, "id"):
             detail = collapse_ws(_text(entry, "summary")) or "unknown error"
-            raise ArxivApiError(f"arXiv could not run that search: {detail}.", status_code=400)
+            raise ArxivApiError(  # arXiv's explanation itself stays in English
+                N_("arXiv could not run that search: {detail}."), status_code=400, detail=detail
+            )
     arxiv_prefix = _arxiv_prefix(result.get("namespaces", {}))
     papers: dict[str, Paper] = {}
     for entry in entries:
@@ -385,11 +399,13 @@ def _user_error(exc: FetchError) -> ArxivApiError:
             parse_api_response(exc.body)
         except ArxivApiError as explained:
             return explained
-        return ArxivApiError("arXiv could not run that search.", status_code=400)
+        return ArxivApiError(N_("arXiv could not run that search."), status_code=400)
     if status == 429 or (status is None and exc.retry_after is not None):
         return ArxivApiError(RATE_LIMITED, status_code=status)
     if status is not None and status >= 500:
         return ArxivApiError(UNAVAILABLE, status_code=status)
     if status is not None:
-        return ArxivApiError(f"arXiv answered HTTP {status}; try again later.", status_code=status)
+        return ArxivApiError(
+            N_("arXiv answered HTTP {status}; try again later."), status_code=status, status=status
+        )
     return ArxivApiError(UNREACHABLE)

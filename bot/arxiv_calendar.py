@@ -9,7 +9,7 @@ evening on which arXiv defers its mailing for a holiday.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 ARXIV_TZ = ZoneInfo("America/New_York")
@@ -180,17 +180,25 @@ def format_day(day: dt.date, *, with_year: bool = False) -> str:
     return f"{text} {day.year}" if with_year else text
 
 
-def days_label(days: Sequence[dt.date], *, with_year: bool = False) -> str:
+def days_label(
+    days: Sequence[dt.date],
+    *,
+    with_year: bool = False,
+    formatter: Callable[..., str] = format_day,
+    year_first: bool = False,
+) -> str:
     """A digest header's dates: "Mon 11 Mar", or "Fri 8 Mar – Mon 11 Mar" for several days.
 
-    Years are shown when asked for, and always when the range spans a new year.
+    Years are shown when asked for (on the last day, or with `year_first` on the first, as
+    Chinese writes ranges), and on both days when the range spans a new year. `formatter`
+    (called as `format_day` is) writes one day, in another language for instance.
     """  # noqa: RUF002 - the en dash is the typographic range sign the header uses
     if not days:
         return ""
     first, last = min(days), max(days)
     if first == last:
-        return format_day(first, with_year=with_year)
+        return formatter(first, with_year=with_year)
     spans_years = first.year != last.year
-    start = format_day(first, with_year=spans_years)
-    end = format_day(last, with_year=with_year or spans_years)
+    start = formatter(first, with_year=(with_year and year_first) or spans_years)
+    end = formatter(last, with_year=(with_year and not year_first) or spans_years)
     return f"{start} {_EN_DASH} {end}"

@@ -22,6 +22,7 @@ from bot.digest import render_parts
 from bot.export import render_markdown
 from bot.feeds import FeedError, check_is_feed, make_http_client, parse_feed
 from bot.fetcher import PoliteFetcher
+from bot.i18n import LANGUAGES
 from bot.logs import setup_logging
 from bot.matching import KeywordError, in_categories, match_papers, parse_keywords
 from bot.preview import html_to_text
@@ -30,7 +31,6 @@ from bot.store import Store
 PROGRAM = "arxiv-digest-bot"
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE = 0, 1, 2
 MAX_WIDTH = 100
-LANGUAGES = ("en", "zh")
 
 
 class CommandError(Exception):
@@ -54,7 +54,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--since", required=True, type=_day, help="first day, YYYY-MM-DD")
     export.add_argument("--until", type=_day, help="last day, YYYY-MM-DD (default: today, UTC)")
     export.add_argument("--output", "-o", type=Path, help="write to this file, not stdout")
-    export.add_argument("--lang", choices=LANGUAGES, default="en", help="headings' language")
+    export.add_argument("--lang", choices=tuple(LANGUAGES), default="en", help="headings' language")
     export.add_argument(
         "--categories", help="only papers in these categories, e.g. cs.CV+cs.LG (default: all)"
     )

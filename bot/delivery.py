@@ -29,6 +29,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Te
 
 from bot import texts
 from bot.digest import DigestPart
+from bot.i18n import ENGLISH_TEXTS, Translator, translator
 from bot.models import ChannelLink, OutboxPart
 from bot.ratelimit import RateLimiterStats
 from bot.store import Store
@@ -64,9 +65,9 @@ class Target:
     channel: ChannelLink | None = None
 
 
-def more_button(part: OutboxPart) -> InlineKeyboardMarkup:
+def more_button(part: OutboxPart, tr: Translator = ENGLISH_TEXTS) -> InlineKeyboardMarkup:
     """ "More (4/6)" under the last part shown; the callback data survives restarts."""
-    label = f"More ({part.part_no + 1}/{part.parts_total})"
+    label = tr(texts.MORE_BUTTON, page=part.part_no + 1, pages=part.parts_total)
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(label, callback_data=f"{MORE_PREFIX}{part.digest_id}")]]
     )
@@ -253,19 +254,21 @@ class Outbox:
             link.chat_id,
             reason,
         )
+        tr = translator(await self._store.language_of(link.chat_id))
         try:
             await bot.send_message(
                 link.chat_id,
-                texts.CHANNEL_LOST.format(
-                    channel=html.escape(link.title), ref=html.escape(link.ref)
-                ),
+                tr(texts.CHANNEL_LOST, channel=html.escape(link.title), ref=html.escape(link.ref)),
                 parse_mode=ParseMode.HTML,
             )
         except TelegramError as exc:  # the digest part that follows meets the same answer
             log.info("Could not tell chat %s: %s", link.chat_id, _describe(exc))
 
     async def _post(self, bot: Bot, part: OutboxPart, target: Target) -> None:
-        markup = more_button(part) if part.more_after else None
+        markup = None
+        if part.more_after:  # in the chat's language, read when the button is drawn
+            language = await self._store.language_of(part.chat_id)
+            markup = more_button(part, translator(language))
         await bot.send_message(
             target.chat_id,
             part.text,

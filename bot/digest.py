@@ -15,7 +15,9 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot import texts
 from bot.arxiv_calendar import days_label
+from bot.i18n import ENGLISH_TEXTS, Translator
 from bot.latex import to_unicode
 from bot.matching import highlight_spans
 from bot.models import Hit, Paper
@@ -24,10 +26,7 @@ MAX_MESSAGE_LENGTH = 4096
 
 _BLOCK_SEPARATOR = "\n\n"
 _ELLIPSIS = "\u2026"
-_EN_DASH = "\u2013"
 _MAX_AUTHORS = 3
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 _TAG = re.compile(r"<[^>]*>")
 # The only named entities Telegram understands, plus all numeric ones.
@@ -90,10 +89,6 @@ def _truncate(text: str, max_units: int) -> str:
     return cut.rstrip(" ,;:") + _ELLIPSIS
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 # --- one paper --------------------------------------------------------------------------------
 
 
@@ -102,13 +97,13 @@ def _href(url: str) -> str:
     return html.escape(urllib.parse.quote(_clean(url), safe=":/?#[]@!$&'()*+,;=%~"), quote=True)
 
 
-def _authors_text(authors: Sequence[str]) -> str:
+def _authors_text(authors: Sequence[str], tr: Translator) -> str:
     names = [name for name in map(_clean, authors) if name]
     shown = ", ".join(names[:_MAX_AUTHORS])
-    return shown + " et al." if len(names) > _MAX_AUTHORS else shown
+    return tr(texts.ET_AL, authors=shown) if len(names) > _MAX_AUTHORS else shown
 
 
-def _meta_text(hit: Hit) -> str:
+def _meta_text(hit: Hit, tr: Translator) -> str:
     """Categories and why the paper is here: "cs.AI · cs.CL — matched: diffusion — title"."""
     categories = " · ".join(filter(None, map(_clean, hit.paper.categories)))
     if hit.matches:
@@ -118,40 +113,47 @@ def _meta_text(hit: Hit) -> str:
         )
     else:
         reasons = ", ".join(filter(None, map(_clean, hit.keywords)))
-    matched = f"matched: {reasons}" if reasons else ""
+    matched = tr(texts.MATCHED, reasons=reasons) if reasons else ""
     return "\n".join(part for part in (categories, matched) if part)
 
 
-def _cross_list(paper: Paper) -> str:
+def _cross_list(paper: Paper, tr: Translator) -> str:
     """ "cross-list from math.ST": arXiv lists the primary category first."""
     primary = _clean(paper.categories[0]) if paper.categories else ""
-    return f"cross-list from {primary}" if primary else "cross-list"
+    return tr(texts.CROSS_LIST_FROM, category=primary) if primary else tr(texts.CROSS_LIST)
 
 
-def _announce_mark(paper: Paper) -> str:
+def _announce_mark(paper: Paper, tr: Translator) -> str:
     """How the paper was announced, when it is not a new submission: "cross-list from
     math.ST", "revised v2", "withdrawn v3"."""
     kind = paper.announce_type
     if paper.withdrawn:
-        return f"withdrawn v{paper.version}" if paper.version > 1 else "withdrawn"
+        if paper.version > 1:
+            return tr(texts.WITHDRAWN_VERSION, version=paper.version)
+        return tr(texts.WITHDRAWN)
     if kind == "new":
         return ""
     if kind == "cross":
-        return _cross_list(paper)
+        return _cross_list(paper, tr)
     if kind.startswith("replace"):
-        revised = f"revised v{paper.version}" if paper.version > 1 else "revised"
-        return f"{revised}, {_cross_list(paper)}" if kind == "replace-cross" else revised
+        if paper.version > 1:
+            revised = tr(texts.REVISED_VERSION, version=paper.version)
+        else:
+            revised = tr(texts.REVISED)
+        if kind == "replace-cross":
+            return tr(texts.REVISED_CROSS_LIST, revised=revised, cross_list=_cross_list(paper, tr))
+        return revised
     return _clean(kind)  # a type arXiv introduced later: show it as it is
 
 
-def _plain_fields(hit: Hit) -> dict[str, str]:
+def _plain_fields(hit: Hit, tr: Translator) -> dict[str, str]:
     """The visible texts of a paper: LaTeX shown as Unicode, whitespace tidied."""
     paper = hit.paper
     return {
         "title": _clean(to_unicode(paper.title)) or f"arXiv:{_clean(paper.arxiv_id)}",
-        "authors": _authors_text([to_unicode(name) for name in paper.authors]),
-        "meta": _meta_text(hit),
-        "mark": _announce_mark(paper),
+        "authors": _authors_text([to_unicode(name) for name in paper.authors], tr),
+        "meta": _meta_text(hit, tr),
+        "mark": _announce_mark(paper, tr),
         "abstract": _clean(to_unicode(paper.abstract)),
     }
 
@@ -184,14 +186,18 @@ def _paper_html(
 
 
 def format_paper(
-    hit: Hit, index: int | None = None, *, max_length: int = MAX_MESSAGE_LENGTH
+    hit: Hit,
+    index: int | None = None,
+    *,
+    max_length: int = MAX_MESSAGE_LENGTH,
+    tr: Translator = ENGLISH_TEXTS,
 ) -> str:
     """One paper as an HTML block of at most max_length (Telegram length), numbered if index.
 
     Too long a block loses the end of its abstract first, then of the categories/keywords line,
     the authors and the title. ValueError if even that cannot make it fit.
     """
-    fields = _plain_fields(hit)
+    fields = _plain_fields(hit, tr)
     queries = [match.query for match in hit.matches] or list(hit.keywords)
     block = _paper_html(hit.paper, fields, index, queries)
     for name in _SHRINK_ORDER:
@@ -261,27 +267,15 @@ def split_blocks(
     return _assemble(header, blocks, _pack(header, blocks, limit, separator), separator)
 
 
-def _format_day(day: dt.date, *, with_year: bool = True) -> str:
-    """ "Wed 20 Aug 2025", in English whatever the locale."""
-    text = f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
-    return f"{text} {day.year}" if with_year else text
-
-
-def _date_range(hits: Sequence[Hit]) -> str:
-    """ "Wed 20 Aug 2025" or "Fri 8 Mar – Mon 11 Mar 2024"; "" when no paper has a date."""  # noqa: RUF002
-    days = [hit.paper.announced for hit in hits if hit.paper.announced is not None]
+def _digest_header(
+    hits: Sequence[Hit], heading: str, days: Sequence[dt.date] | None, tr: Translator
+) -> str:
+    """The heading, then the dates ("Fri 8 Mar – Mon 11 Mar 2024": `days`, else the range of
+    the papers' announcement days) and the count, in the language of `tr`."""  # noqa: RUF002
     if not days:
-        return ""
-    first, last = min(days), max(days)
-    if first == last:
-        return _format_day(first)
-    start = _format_day(first, with_year=first.year != last.year)
-    return f"{start} {_EN_DASH} {_format_day(last)}"
-
-
-def _digest_header(hits: Sequence[Hit], heading: str, days: Sequence[dt.date] | None) -> str:
-    dates = days_label(days, with_year=True) if days else _date_range(hits)
-    summary = " · ".join(filter(None, [dates, _plural(len(hits), "paper")]))
+        days = [hit.paper.announced for hit in hits if hit.paper.announced is not None]
+    dates = days_label(days, with_year=True, formatter=tr.day, year_first=tr.year_first)
+    summary = " · ".join(filter(None, [dates, tr.plural(texts.PAPERS, len(hits))]))
     return f"<b>{html.escape(_clean(heading))}</b>\n{html.escape(summary)}"
 
 
@@ -296,32 +290,39 @@ class DigestPart:
 def render_parts(
     hits: Sequence[Hit],
     *,
-    heading: str = "arXiv digest",
+    heading: str | None = None,
     limit: int = MAX_MESSAGE_LENGTH,
     days: Sequence[dt.date] | None = None,
+    tr: Translator = ENGLISH_TEXTS,
 ) -> list[DigestPart]:
     """The hits as numbered papers under a header with dates and count, split into messages.
 
     The header names `days` when given (the days since the chat's last digest, "Fri 8 Mar –
-    Mon 11 Mar 2024"), else the range of the papers' announcement days.
+    Mon 11 Mar 2024"), else the range of the papers' announcement days. Headings, dates and
+    marks are in the language of `tr`; `heading` defaults to its "arXiv digest".
     """  # noqa: RUF002 - the en dash is the typographic range sign the header uses
     if not hits:
         return []
-    header = _digest_header(hits, heading, days)
+    heading = tr(texts.DIGEST_HEADING) if heading is None else heading
+    header = _digest_header(hits, heading, days, tr)
     # Each paper must fit in a message of its own, after the header or a continuation line.
     head_room = max(telegram_length(header), telegram_length(_continuation(len(hits), len(hits))))
     room = limit - head_room - telegram_length(_BLOCK_SEPARATOR)
-    blocks = [format_paper(hit, index, max_length=room) for index, hit in enumerate(hits, 1)]
+    blocks = [format_paper(hit, index, max_length=room, tr=tr) for index, hit in enumerate(hits, 1)]
     groups = _pack(header, blocks, limit, _BLOCK_SEPARATOR)
-    texts = _assemble(header, blocks, groups, _BLOCK_SEPARATOR)
+    messages = _assemble(header, blocks, groups, _BLOCK_SEPARATOR)
     return [
         DigestPart(text, tuple(hits[index].paper.arxiv_id for index in group))
-        for text, group in zip(texts, groups, strict=True)
+        for text, group in zip(messages, groups, strict=True)
     ]
 
 
 def render_digest(
-    hits: Sequence[Hit], *, heading: str = "arXiv digest", limit: int = MAX_MESSAGE_LENGTH
+    hits: Sequence[Hit],
+    *,
+    heading: str | None = None,
+    limit: int = MAX_MESSAGE_LENGTH,
+    tr: Translator = ENGLISH_TEXTS,
 ) -> list[str]:
     """The texts of render_parts: the messages of a digest, [] for no hits."""
-    return [part.text for part in render_parts(hits, heading=heading, limit=limit)]
+    return [part.text for part in render_parts(hits, heading=heading, limit=limit, tr=tr)]

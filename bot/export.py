@@ -21,6 +21,7 @@ import re
 from collections.abc import Sequence
 
 from bot import texts
+from bot.i18n import translator
 from bot.latex import to_unicode
 from bot.models import Paper
 
@@ -71,9 +72,10 @@ def render_markdown(
 
     `language` chooses the heading words (bot.texts); the papers are shown as arXiv has them.
     """
-    heading = texts.export_heading(_text(topic), language)
+    tr = translator(language)
+    heading = texts.export_heading(_text(topic), tr)
     lines = [f"# {first.isoformat()}--{last.isoformat()} {heading}"]
-    label = texts.export_link_label(language)
+    label = tr(texts.EXPORT_LINK_LABEL)
     for paper in newest_first(papers):
         lines += _paper_lines(paper, label)
     return "\n".join(lines) + "\n"

@@ -21,7 +21,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import services as services_mod
 from bot import texts
-from bot.handlers import SETTINGS_PREFIX, command_args, reply
+from bot.handlers import SETTINGS_PREFIX, _tr, command_args, reply
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ async def guard(update: Update, context: Context) -> None:
             return
         if await is_admin(context, chat.id, query.from_user.id):
             return
-        await query.answer(texts.ADMINS_ONLY_BUTTON, show_alert=True)
+        await query.answer((await _tr(update, context))(texts.ADMINS_ONLY_BUTTON), show_alert=True)
         raise ApplicationHandlerStop
     message = update.message or update.edited_message  # commands answer edits too
     if message is None or not message.text:
@@ -138,7 +138,8 @@ async def guard(update: Update, context: Context) -> None:
     if allowed:
         return
     log.info("Refused /%s to a non-admin in chat %s", command[0], chat.id)
-    await reply(update, texts.ADMINS_ONLY if allowed is False else texts.ADMIN_CHECK_FAILED)
+    tr = await _tr(update, context)
+    await reply(update, tr(texts.ADMINS_ONLY if allowed is False else texts.ADMIN_CHECK_FAILED))
     raise ApplicationHandlerStop
 
 
@@ -158,24 +159,25 @@ async def channel(update: Update, context: Context) -> None:
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None:
         return
+    tr = await _tr(update, context)
     if chat.type != Chat.PRIVATE:
-        await reply(update, texts.CHANNEL_PRIVATE_ONLY)
+        await reply(update, tr(texts.CHANNEL_PRIVATE_ONLY))
         return
     store = services_mod.get(context.bot_data).store
     args = command_args(update).split()
     link = await store.channel_link(chat.id)
     if not args:
         if link is None:
-            await reply(update, texts.CHANNEL_NONE)
+            await reply(update, tr(texts.CHANNEL_NONE))
             return
         shown = texts.CHANNEL_SHOW if link.active else texts.CHANNEL_INACTIVE
-        await reply(update, shown.format(channel=html.escape(link.title), ref=link.ref))
+        await reply(update, tr(shown, channel=html.escape(link.title), ref=html.escape(link.ref)))
         return
     if args[0].casefold() == "off":
         if link is not None and await store.unlink_channel(chat.id):
-            await reply(update, texts.CHANNEL_UNLINKED.format(channel=html.escape(link.title)))
+            await reply(update, tr(texts.CHANNEL_UNLINKED, channel=html.escape(link.title)))
         else:
-            await reply(update, texts.CHANNEL_NOT_LINKED)
+            await reply(update, tr(texts.CHANNEL_NOT_LINKED))
         return
     await _link_channel(update, context, args[0], user.id)
 
@@ -183,16 +185,17 @@ async def channel(update: Update, context: Context) -> None:
 async def _link_channel(update: Update, context: Context, arg: str, user_id: int) -> None:
     """Link the channel if it is one, the bot may post there and the user administers it."""
     bot, shown = context.bot, html.escape(arg)
+    tr = await _tr(update, context)
     try:
         found = await bot.get_chat(channel_reference(arg))
     except (BadRequest, Forbidden):
-        await reply(update, texts.CHANNEL_NOT_FOUND.format(channel=shown))
+        await reply(update, tr(texts.CHANNEL_NOT_FOUND, channel=shown))
         return
     except TelegramError:
-        await reply(update, texts.CHANNEL_CHECK_FAILED.format(channel=shown))
+        await reply(update, tr(texts.CHANNEL_CHECK_FAILED, channel=shown))
         return
     if found.type != Chat.CHANNEL:
-        await reply(update, texts.CHANNEL_NOT_A_CHANNEL.format(channel=shown))
+        await reply(update, tr(texts.CHANNEL_NOT_A_CHANNEL, channel=shown))
         return
     title = f"@{found.username}" if found.username else (found.title or str(found.id))
     ref = f"@{found.username}" if found.username else str(found.id)
@@ -202,19 +205,19 @@ async def _link_channel(update: Update, context: Context, arg: str, user_id: int
     except (BadRequest, Forbidden):  # not a member at all: the member list is closed to it
         me = None
     except TelegramError:
-        await reply(update, texts.CHANNEL_CHECK_FAILED.format(channel=shown))
+        await reply(update, tr(texts.CHANNEL_CHECK_FAILED, channel=shown))
         return
     if not (isinstance(me, ChatMemberAdministrator) and me.can_post_messages):
-        await reply(update, texts.CHANNEL_BOT_NOT_ADMIN.format(**names))
+        await reply(update, tr(texts.CHANNEL_BOT_NOT_ADMIN, **names))
         return
     allowed = await is_admin(context, found.id, user_id)
     if allowed is None:
-        await reply(update, texts.CHANNEL_CHECK_FAILED.format(channel=shown))
+        await reply(update, tr(texts.CHANNEL_CHECK_FAILED, channel=shown))
         return
     if not allowed:
-        await reply(update, texts.CHANNEL_USER_NOT_ADMIN.format(**names))
+        await reply(update, tr(texts.CHANNEL_USER_NOT_ADMIN, **names))
         return
     chat_id = update.effective_chat.id  # type: ignore[union-attr]  # checked by the caller
     await services_mod.get(context.bot_data).store.link_channel(chat_id, found.id, title, user_id)
     log.info("Chat %s linked channel %s", chat_id, found.id)
-    await reply(update, texts.CHANNEL_LINKED.format(**names))
+    await reply(update, tr(texts.CHANNEL_LINKED, **names))

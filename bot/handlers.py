@@ -23,6 +23,7 @@ from bot.config import parse_time, parse_timezone
 from bot.delivery import MORE_PREFIX
 from bot.digest import MAX_MESSAGE_LENGTH, render_digest, split_blocks
 from bot.export import export_filename, render_markdown
+from bot.i18n import LANGUAGES, Translator, language_for, parse_language, translator
 from bot.jobs import follow_moved_chat, schedule_digest, send_digest
 from bot.matching import (
     MAX_QUERY_LENGTH,
@@ -90,6 +91,13 @@ async def _chat(update: Update, context: Context) -> Chat:
     return chat
 
 
+async def _tr(update: Update, context: Context) -> Translator:
+    """The translator of the chat the update came from (English for an unknown chat)."""
+    chat = update.effective_chat
+    language = await _services(context).store.language_of(chat.id) if chat else None
+    return translator(language)
+
+
 async def track_chat(update: Update, context: Context) -> None:
     """Runs before every handler: register new chats, reactivate chats that came back,
     and follow a group that became a supergroup to its new id."""
@@ -112,6 +120,11 @@ async def track_chat(update: Update, context: Context) -> None:
     )
     if before is not None and not before.active:
         log.info("Chat %s is active again", chat.chat_id)
+    user = update.effective_user
+    if user is not None and await services.store.language_of(chat.chat_id) is None:
+        # The first time the chat writes: speak the language of its user's Telegram app.
+        language = language_for(user.language_code)
+        await services.store.set_language(chat.chat_id, language, only_if_unset=True)
     if (before is None or not before.active) and context.job_queue is not None:
         schedule_digest(context.job_queue, chat)
 
@@ -129,33 +142,38 @@ async def _follow_migration(context: Context, old_id: int, new_id: int) -> None:
 async def start(update: Update, context: Context) -> None:
     """Welcome and how to begin."""
     chat = await _chat(update, context)
+    tr = await _tr(update, context)
     await reply(
-        update,
-        texts.START.format(time=chat.digest_time.strftime("%H:%M"), timezone=chat.timezone),
+        update, tr(texts.START, time=chat.digest_time.strftime("%H:%M"), timezone=chat.timezone)
     )
 
 
 async def help_command(update: Update, context: Context) -> None:
     default = ", ".join(_services(context).config.arxiv_categories)
+    tr = await _tr(update, context)
     await reply(
         update,
-        texts.HELP.format(
-            max_subs=MAX_SUBSCRIPTIONS, max_len=MAX_QUERY_LENGTH, default=html.escape(default)
+        tr(
+            texts.HELP,
+            max_subs=MAX_SUBSCRIPTIONS,
+            max_len=MAX_QUERY_LENGTH,
+            default=html.escape(default),
         )
-        + texts.HELP_GROUPS,
+        + tr(texts.HELP_GROUPS),
     )
 
 
 async def subscribe(update: Update, context: Context) -> None:
     """/subscribe kw1, "a phrase", kw3"""
     args = command_args(update)
+    tr = await _tr(update, context)
     if not args:
-        await reply(update, texts.SUBSCRIBE_USAGE)
+        await reply(update, tr(texts.SUBSCRIBE_USAGE))
         return
     try:
         keywords = parse_keywords(args)
     except KeywordError as exc:
-        await reply(update, f"{html.escape(str(exc))}\n{texts.SUBSCRIBE_USAGE}")
+        await reply(update, f"{html.escape(exc.localized(tr))}\n{tr(texts.SUBSCRIBE_USAGE)}")
         return
     chat = await _chat(update, context)
     store = _services(context).store
@@ -166,26 +184,34 @@ async def subscribe(update: Update, context: Context) -> None:
     if len(existing) + len(fresh) > MAX_SUBSCRIPTIONS:
         await reply(
             update,
-            f"You follow {len(existing)} keywords; adding {len(fresh)} would pass the limit of "
-            f"{MAX_SUBSCRIPTIONS}. Nothing was changed — remove some with /unsubscribe first.",
+            tr(
+                texts.TOO_MANY_SUBSCRIPTIONS,
+                count=len(existing),
+                adding=len(fresh),
+                max=MAX_SUBSCRIPTIONS,
+            ),
         )
         return
     await store.add_subscriptions(chat.chat_id, [(subscription_key(k), k) for k in fresh])
     lines = []
     if fresh:
-        lines.append("Subscribed to " + _quoted(fresh) + ".")
-        lines += await _preview(_services(context), chat, fresh)
+        lines.append(tr(texts.SUBSCRIBED, keywords=_quoted(fresh)))
+        lines += await _preview(_services(context), chat, fresh, tr)
     if already:
-        lines.append("Already following " + _quoted(already) + ".")
+        lines.append(tr(texts.ALREADY_FOLLOWING, keywords=_quoted(already)))
     lines.append(
-        f"You follow {len(existing) + len(fresh)} keyword(s). Your digest comes daily at "
-        f"{chat.digest_time:%H:%M} ({html.escape(chat.timezone)}); /latest shows matches now."
+        tr(
+            texts.FOLLOWING_SUMMARY,
+            count=len(existing) + len(fresh),
+            time=f"{chat.digest_time:%H:%M}",
+            timezone=html.escape(chat.timezone),
+        )
     )
-    lines += await _topic_note(update, store, chat.chat_id)
+    lines += await _topic_note(update, store, chat.chat_id, tr)
     await reply(update, "\n".join(lines))
 
 
-async def _topic_note(update: Update, store: Store, chat_id: int) -> list[str]:
+async def _topic_note(update: Update, store: Store, chat_id: int, tr: Translator) -> list[str]:
     """In a forum, digests go to the topic where /subscribe was last sent; say so when that
     changes."""
     message, chat = update.effective_message, update.effective_chat
@@ -197,11 +223,13 @@ async def _topic_note(update: Update, store: Store, chat_id: int) -> list[str]:
         return []
     await store.set_thread(chat_id, topic)
     if topic is None:
-        return [texts.TOPIC_GENERAL]
-    return [texts.TOPIC_CHOSEN if before is None else texts.TOPIC_MOVED]
+        return [tr(texts.TOPIC_GENERAL)]
+    return [tr(texts.TOPIC_CHOSEN if before is None else texts.TOPIC_MOVED)]
 
 
-async def _preview(services: Services, chat: Chat, queries: Sequence[str]) -> list[str]:
+async def _preview(
+    services: Services, chat: Chat, queries: Sequence[str], tr: Translator
+) -> list[str]:
     """How many papers of the last week (in the chat's categories) each new query matches,
     with up to three titles."""
     since = utcnow() - dt.timedelta(days=PREVIEW_DAYS)
@@ -211,15 +239,13 @@ async def _preview(services: Services, chat: Chat, queries: Sequence[str]) -> li
         hits = await asyncio.to_thread(match_papers, papers, [query])
         label = f"<b>{html.escape(query)}</b>"
         if not hits:
-            lines.append(
-                f"{label}: no paper of the last {PREVIEW_DAYS} days matches (too narrow?)."
-            )
+            lines.append(tr(texts.PREVIEW_NONE, query=label, days=PREVIEW_DAYS))
             continue
-        count = f"{label}: {len(hits)} of {len(papers)} papers in the last {PREVIEW_DAYS} days"
+        counts = {"query": label, "hits": len(hits), "papers": len(papers), "days": PREVIEW_DAYS}
         if number >= PREVIEW_TITLES:  # many queries at once: counts only, keep it short
-            lines.append(count + ".")
+            lines.append(tr(texts.PREVIEW_COUNT, **counts))
             continue
-        lines.append(count + ", e.g.")
+        lines.append(tr(texts.PREVIEW_EXAMPLES, **counts))
         lines += [f"• {html.escape(hit.paper.title)}" for hit in hits[:PREVIEW_TITLES]]
     return lines
 
@@ -227,19 +253,20 @@ async def _preview(services: Services, chat: Chat, queries: Sequence[str]) -> li
 async def unsubscribe(update: Update, context: Context) -> None:
     """/unsubscribe kw, /unsubscribe all"""
     args = command_args(update)
+    tr = await _tr(update, context)
     if not args:
-        await reply(update, texts.UNSUBSCRIBE_USAGE)
+        await reply(update, tr(texts.UNSUBSCRIBE_USAGE))
         return
     chat = await _chat(update, context)
     store = _services(context).store
     if args.casefold() == "all":
         removed = await store.remove_all_subscriptions(chat.chat_id)
-        await reply(update, f"Removed all your keywords ({removed}).")
+        await reply(update, tr(texts.REMOVED_ALL, count=removed))
         return
     try:
         keywords = parse_keywords(args)
     except KeywordError as exc:
-        await reply(update, f"{html.escape(str(exc))}\n{texts.UNSUBSCRIBE_USAGE}")
+        await reply(update, f"{html.escape(exc.localized(tr))}\n{tr(texts.UNSUBSCRIBE_USAGE)}")
         return
     gone = [
         k for k in keywords if await store.remove_subscription(chat.chat_id, subscription_key(k))
@@ -247,9 +274,9 @@ async def unsubscribe(update: Update, context: Context) -> None:
     missing = [k for k in keywords if k not in gone]
     lines = []
     if gone:
-        lines.append("Unsubscribed from " + _quoted(gone) + ".")
+        lines.append(tr(texts.UNSUBSCRIBED, keywords=_quoted(gone)))
     if missing:
-        lines.append("You were not following " + _quoted(missing) + ". /list shows your keywords.")
+        lines.append(tr(texts.NOT_FOLLOWING, keywords=_quoted(missing)))
     await reply(update, "\n".join(lines))
 
 
@@ -257,11 +284,14 @@ async def list_subscriptions(update: Update, context: Context) -> None:
     """Show the chat's keywords and digest time."""
     chat = await _chat(update, context)
     keywords = await _services(context).store.subscriptions_for(chat.chat_id)
-    when = f"Daily digest at {chat.digest_time:%H:%M} ({html.escape(chat.timezone)})."
+    tr = await _tr(update, context)
+    when = tr(
+        texts.DIGEST_AT, time=f"{chat.digest_time:%H:%M}", timezone=html.escape(chat.timezone)
+    )
     if not keywords:
-        await reply(update, f"{texts.NO_SUBSCRIPTIONS}\n{when}")
+        await reply(update, f"{tr(texts.NO_SUBSCRIPTIONS)}\n{when}")
         return
-    lines = [f"<b>You follow {len(keywords)} keyword(s):</b>"]
+    lines = [tr(texts.YOU_FOLLOW, count=len(keywords))]
     lines += [f"{n}. {html.escape(k)}" for n, k in enumerate(keywords, start=1)]
     await reply(update, "\n".join([*lines, when]))
 
@@ -271,25 +301,27 @@ async def latest(update: Update, context: Context) -> None:
     args = command_args(update)
     chat = await _chat(update, context)
     services = _services(context)
+    tr = await _tr(update, context)
     count, notice = LATEST_DEFAULT, ""
     if args and args.lstrip("+-").isdigit():
         count = int(args)
         if count < 1:
-            await reply(update, texts.LATEST_USAGE.format(max=LATEST_MAX))
+            await reply(update, tr(texts.LATEST_USAGE, max=LATEST_MAX))
             return
         if count > LATEST_MAX:
-            count, notice = LATEST_MAX, f"Showing at most {LATEST_MAX}."
+            count, notice = LATEST_MAX, tr(texts.SHOWING_AT_MOST, max=LATEST_MAX)
         args = ""
     if args:
         try:
             keywords = parse_keywords(args)
         except KeywordError as exc:
-            await reply(update, f"{html.escape(str(exc))}\n{texts.LATEST_USAGE.format(max=20)}")
+            usage = tr(texts.LATEST_USAGE, max=LATEST_MAX)
+            await reply(update, f"{html.escape(exc.localized(tr))}\n{usage}")
             return
     else:
         keywords = await services.store.subscriptions_for(chat.chat_id)
         if not keywords:
-            await reply(update, texts.NO_SUBSCRIPTIONS)
+            await reply(update, tr(texts.NO_SUBSCRIPTIONS))
             return
     hits, chosen = [], _chosen(services, chat)
     async for batch in services.store.papers_newest_first():
@@ -297,16 +329,16 @@ async def latest(update: Update, context: Context) -> None:
         if len(hits) >= count:
             break
     if not hits:
-        await reply(update, f"No stored paper matches {_quoted(keywords)} yet.")
+        await reply(update, tr(texts.NO_MATCH_YET, keywords=_quoted(keywords)))
         return
     if notice:
         await reply(update, notice)
-    await _send_papers(update, hits[:count], "Latest papers")
+    await _send_papers(update, hits[:count], tr(texts.LATEST_HEADING), tr)
 
 
-async def _send_papers(update: Update, hits: Sequence[Hit], heading: str) -> None:
+async def _send_papers(update: Update, hits: Sequence[Hit], heading: str, tr: Translator) -> None:
     """Papers as a digest is laid out (one or more messages), as an answer to a command."""
-    for text in render_digest(hits, heading=heading):
+    for text in render_digest(hits, heading=heading, tr=tr):
         await update.effective_message.reply_text(  # type: ignore[union-attr]
             text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
         )
@@ -320,29 +352,34 @@ def _chosen(services: Services, chat: Chat) -> tuple[str, ...]:
 async def search(update: Update, context: Context) -> None:
     """/search <query>: ask arXiv's API (older papers too), newest first, cached for a day."""
     args = command_args(update)
+    tr = await _tr(update, context)
     if not args:
-        await reply(update, texts.SEARCH_USAGE)
+        await reply(update, tr(texts.SEARCH_USAGE))
         return
     try:
         api_query = to_arxiv_query(args)
     except QueryError as exc:
-        await reply(update, f"{html.escape(exc.message)}\n{texts.SEARCH_USAGE}")
+        await reply(update, f"{html.escape(exc.localized(tr))}\n{tr(texts.SEARCH_USAGE)}")
         return
     services = _services(context)
     try:
         async with _typing(context, update):  # the polite fetcher may wait 3 s and more
             results = await services.search.search(api_query, max_results=SEARCH_RESULTS)
     except ArxivApiError as exc:
-        await reply(update, html.escape(exc.user_message))
+        await reply(update, html.escape(exc.localized(tr)))
         return
     if not results.papers:
-        await reply(update, texts.SEARCH_EMPTY.format(query=html.escape(args)))
+        await reply(update, tr(texts.SEARCH_EMPTY, query=html.escape(args)))
         return
     keywords = () if is_id_list(args) else (args,)
     hits = [Hit(paper, keywords) for paper in results.papers[:SEARCH_RESULTS]]
-    shown = f"{len(hits)} newest of {results.total:,}" if results.total > len(hits) else ""
-    heading = f"arXiv search: {args}" + (f" ({shown})" if shown else "")
-    await _send_papers(update, hits, heading)
+    if results.total > len(hits):
+        heading = tr(
+            texts.SEARCH_HEADING_SOME, query=args, shown=len(hits), total=f"{results.total:,}"
+        )
+    else:
+        heading = tr(texts.SEARCH_HEADING, query=args)
+    await _send_papers(update, hits, heading, tr)
 
 
 @contextlib.asynccontextmanager
@@ -373,38 +410,35 @@ async def categories(update: Update, context: Context) -> None:
     chat = await _chat(update, context)
     services = _services(context)
     default = services.config.arxiv_categories
+    tr = await _tr(update, context)
     if not args:
-        await reply(update, texts.chat_categories(chat.categories, default))
+        await reply(update, texts.chat_categories(chat.categories, default, tr=tr))
         return
     if args[0].casefold() == "list":
-        await reply(update, texts.taxonomy(args[1] if len(args) > 1 else None))
+        await reply(update, texts.taxonomy(args[1] if len(args) > 1 else None, tr))
         return
     if len(args) == 1 and args[0].casefold() in ("default", "reset"):
         await services.store.set_categories(chat.chat_id, None)
-        await reply(update, texts.chat_categories(None, default, "Back to the default."))
+        await reply(update, texts.chat_categories(None, default, tr(texts.BACK_TO_DEFAULT), tr))
         return
     if len(args) > MAX_CHAT_CATEGORIES:
-        await reply(
-            update,
-            f"That is {len(args)} categories; at most {MAX_CHAT_CATEGORIES} can be chosen "
-            "(a whole archive such as <code>math</code> counts as one). Nothing was changed.",
-        )
+        await reply(update, tr(texts.TOO_MANY_CATEGORIES, count=len(args), max=MAX_CHAT_CATEGORIES))
         return
     known, unknown = arxiv_categories.split_known(args)
     if unknown:
-        refusals = [texts.unknown_category(error) for error in unknown]
-        await reply(update, "\n".join([*refusals, "Nothing was changed."]))
+        refusals = [texts.unknown_category(error, tr) for error in unknown]
+        await reply(update, "\n".join([*refusals, tr(texts.NOTHING_CHANGED)]))
         return
     await services.store.set_categories(chat.chat_id, known)
-    lines = [texts.chat_categories(known, default, "Done.")]
+    lines = [texts.chat_categories(known, default, tr(texts.DONE), tr)]
     aliases = [
-        f"{html.escape(typed)} is {html.escape(merged)} at arXiv"
+        tr(texts.CATEGORY_ALIAS, typed=html.escape(typed), merged=html.escape(merged))
         for typed in args
         if (merged := arxiv_categories.validate(typed)) != arxiv_categories.lookup(typed)
     ]
     if aliases:
         lines.append("(" + "; ".join(aliases) + ".)")
-    lines.append("Papers of newly chosen categories come with arXiv's next announcement.")
+    lines.append(tr(texts.NEXT_ANNOUNCEMENT))
     await reply(update, "\n".join(lines))
 
 
@@ -412,26 +446,29 @@ async def digest_now(update: Update, context: Context) -> None:
     """/digest: send the pending digest now, or say that nothing is pending."""
     chat = await _chat(update, context)
     services = _services(context)
+    tr = await _tr(update, context)
     if not await services.store.subscriptions_for(chat.chat_id):
-        await reply(update, texts.NO_SUBSCRIPTIONS)
+        await reply(update, tr(texts.NO_SUBSCRIPTIONS))
         return
     sent = await send_digest(context.bot, services, chat.chat_id)
     if sent == 0:
-        await reply(update, texts.NOTHING_PENDING)
+        await reply(update, tr(texts.NOTHING_PENDING))
         return
     link = await services.store.channel_link(chat.chat_id)
     if link is not None and link.active:  # else the user sees nothing happen here
-        await reply(update, texts.DIGEST_POSTED.format(channel=html.escape(link.title)))
+        await reply(update, tr(texts.DIGEST_POSTED, channel=html.escape(link.title)))
 
 
 async def set_time(update: Update, context: Context) -> None:
     """/time HH:MM"""
     chat = await _chat(update, context)
+    tr = await _tr(update, context)
+    given = command_args(update)
     try:
-        when = parse_time(command_args(update))
-    except ValueError as exc:
-        usage = texts.TIME_USAGE.format(timezone=html.escape(chat.timezone))
-        await reply(update, f"{html.escape(_plain(exc))}\n{usage}")
+        when = parse_time(given)
+    except ValueError:
+        usage = tr(texts.TIME_USAGE, timezone=html.escape(chat.timezone))
+        await reply(update, f"{tr(texts.BAD_TIME, given=html.escape(repr(given)))}\n{usage}")
         return
     await _reschedule(update, context, chat, when, chat.timezone)
 
@@ -439,10 +476,13 @@ async def set_time(update: Update, context: Context) -> None:
 async def set_timezone(update: Update, context: Context) -> None:
     """/timezone Area/City"""
     chat = await _chat(update, context)
+    tr = await _tr(update, context)
+    given = command_args(update)
     try:
-        zone = parse_timezone(command_args(update))
-    except ValueError as exc:
-        await reply(update, f"{html.escape(_plain(exc))}\n{texts.TIMEZONE_USAGE}")
+        zone = parse_timezone(given)
+    except ValueError:
+        error = tr(texts.BAD_TIMEZONE, given=html.escape(repr(given)))
+        await reply(update, f"{error}\n{tr(texts.TIMEZONE_USAGE)}")
         return
     await _reschedule(update, context, chat, chat.digest_time, zone)
 
@@ -456,21 +496,26 @@ async def _reschedule(
     updated = await store.get_chat(chat.chat_id)
     if updated is not None and context.job_queue is not None:
         schedule_digest(context.job_queue, updated)
-    await reply(update, f"Your daily digest now comes at {when:%H:%M} ({html.escape(zone)}).")
+    tr = await _tr(update, context)
+    await reply(update, tr(texts.DIGEST_NOW_AT, time=f"{when:%H:%M}", timezone=html.escape(zone)))
 
 
 SETTINGS_PREFIX = "settings:"
-_SETTING_LABELS = (("new", "New papers"), ("cross", "Cross-lists"), ("revisions", "Revisions"))
+_SETTING_LABELS = (
+    ("new", texts.SETTING_NEW),
+    ("cross", texts.SETTING_CROSS),
+    ("revisions", texts.SETTING_REVISIONS),
+)
 
 
-def settings_keyboard(chat: Chat) -> InlineKeyboardMarkup:
+def settings_keyboard(chat: Chat, tr: Translator) -> InlineKeyboardMarkup:
     """One toggle button per announcement kind; the callback data names the setting."""
     state = {"new": chat.want_new, "cross": chat.want_cross, "revisions": chat.want_revisions}
     return InlineKeyboardMarkup(
         [
             [
                 InlineKeyboardButton(
-                    f"{'✅' if state[key] else '⬜'} {label}",
+                    f"{'✅' if state[key] else '⬜'} {tr(label)}",
                     callback_data=SETTINGS_PREFIX + key,
                 )
             ]
@@ -482,9 +527,10 @@ def settings_keyboard(chat: Chat) -> InlineKeyboardMarkup:
 async def settings(update: Update, context: Context) -> None:
     """/settings: which announcements (new, cross-lists, revisions) go into the digest."""
     chat = await _chat(update, context)
+    tr = await _tr(update, context)
     if update.effective_message is not None:
         await update.effective_message.reply_text(
-            texts.SETTINGS, parse_mode=ParseMode.HTML, reply_markup=settings_keyboard(chat)
+            tr(texts.SETTINGS), parse_mode=ParseMode.HTML, reply_markup=settings_keyboard(chat, tr)
         )
 
 
@@ -494,15 +540,16 @@ async def settings_button(update: Update, context: Context) -> None:
     if query is None or update.effective_chat is None:
         return
     setting = (query.data or "").removeprefix(SETTINGS_PREFIX)
+    tr = await _tr(update, context)
     if setting not in dict(_SETTING_LABELS):
-        await query.answer("This button is no longer valid.")
+        await query.answer(tr(texts.BUTTON_EXPIRED))
         return
     chat = await _services(context).store.toggle_announcements(update.effective_chat.id, setting)
     if chat is None:
         await query.answer()
         return
-    await query.answer("Saved.")
-    await query.edit_message_reply_markup(reply_markup=settings_keyboard(chat))
+    await query.answer(tr(texts.SAVED))
+    await query.edit_message_reply_markup(reply_markup=settings_keyboard(chat, tr))
 
 
 async def more_button(update: Update, context: Context) -> None:
@@ -511,13 +558,14 @@ async def more_button(update: Update, context: Context) -> None:
     if query is None or update.effective_chat is None:
         return
     digest = (query.data or "").removeprefix(MORE_PREFIX)
+    tr = await _tr(update, context)
     if not digest.isdigit():
-        await query.answer("This button is no longer valid.")
+        await query.answer(tr(texts.BUTTON_EXPIRED))
         return
     services = _services(context)
     owner = await _digest_owner(services, int(digest), update.effective_chat)
     released = await services.outbox.more(context.bot, int(digest), owner)
-    await query.answer(None if released else "That was all of this digest.")
+    await query.answer(None if released else tr(texts.DIGEST_COMPLETE))
     # The button has done its job; the next page carries its own if more remains.
     await query.edit_message_reply_markup(reply_markup=None)
 
@@ -544,18 +592,16 @@ async def stats(update: Update, context: Context) -> None:
     counts = await services.store.counts(utcnow() - dt.timedelta(hours=24))
     limiter = getattr(context.bot, "rate_limiter", None)
     recent = limiter.stats.recent() if isinstance(limiter, TelegramRateLimiter) else {}
-    lines = [
-        "<b>Bot statistics</b>",
-        f"Chats: {counts['chats']} ({counts['active_chats']} active)",
-        f"Subscriptions: {counts['subscriptions']}",
-        f"Papers stored: {counts['papers']}",
-        f"Last 24 h: {counts['digests']} digests, {counts['messages']} messages sent",
-        f"Last 24 h: {recent.get('too_many', 0)} answers 429, "
-        f"{recent.get('retries', 0) + recent.get('network_retries', 0)} retries",
-        f"Outbox: {counts['pending_parts']} parts pending, "
-        f"{counts['held_parts']} behind a More button",
-    ]
-    await reply(update, "\n".join(lines))
+    tr = await _tr(update, context)
+    await reply(
+        update,
+        tr(
+            texts.STATS,
+            **counts,
+            too_many=recent.get("too_many", 0),
+            retries=recent.get("retries", 0) + recent.get("network_retries", 0),
+        ),
+    )
 
 
 async def unknown_command(update: Update, context: Context) -> None:
@@ -563,11 +609,12 @@ async def unknown_command(update: Update, context: Context) -> None:
         return  # another bot's command, or a bare one in a group (maybe for another bot)
     text = update.effective_message.text if update.effective_message else ""
     command = (text or "").split(maxsplit=1)[0] if text else "?"
-    await reply(update, texts.UNKNOWN_COMMAND.format(command=html.escape(command[:64])))
+    tr = await _tr(update, context)
+    await reply(update, tr(texts.UNKNOWN_COMMAND, command=html.escape(command[:64])))
 
 
 async def not_a_command(update: Update, context: Context) -> None:
-    await reply(update, texts.NOT_A_COMMAND)
+    await reply(update, (await _tr(update, context))(texts.NOT_A_COMMAND))
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -575,7 +622,11 @@ async def on_error(update: object, context: Context) -> None:
     log.error("Error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_message is not None:
         try:
-            await reply(update, texts.INTERNAL_ERROR)
+            try:
+                tr = await _tr(update, context)
+            except Exception:  # the store may be what failed: say it in English then
+                tr = translator(None)
+            await reply(update, tr(texts.INTERNAL_ERROR))
         except Exception:  # the error may be Telegram itself being unreachable
             log.warning("Could not tell the user about the error", exc_info=True)
 
@@ -594,16 +645,67 @@ def _quoted(keywords: Sequence[str]) -> str:
     return ", ".join(f"<b>{html.escape(k)}</b>" for k in keywords)
 
 
-def _plain(exc: Exception) -> str:
-    message = str(exc)
-    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+LANG_PREFIX = "lang:"
+
+
+def language_keyboard(current: str) -> InlineKeyboardMarkup:
+    """One button per language; the current one is ticked."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    f"{'✅ ' if code == current else ''}{name}", callback_data=LANG_PREFIX + code
+                )
+                for code, name in LANGUAGES.items()
+            ]
+        ]
+    )
+
+
+async def lang(update: Update, context: Context) -> None:
+    """/lang shows the chat's language with buttons; /lang zh or /lang en switches."""
+    chat = await _chat(update, context)
+    tr = await _tr(update, context)
+    args = command_args(update)
+    if not args:
+        if update.effective_message is not None:
+            await update.effective_message.reply_text(
+                tr(texts.LANG_CURRENT),
+                parse_mode=ParseMode.HTML,
+                reply_markup=language_keyboard(tr.language),
+            )
+        return
+    language = parse_language(args)
+    if language is None:
+        await reply(update, tr(texts.LANG_UNKNOWN, given=html.escape(args[:40])))
+        return
+    await _services(context).store.set_language(chat.chat_id, language)
+    await reply(update, translator(language)(texts.LANG_SET))
+
+
+async def lang_button(update: Update, context: Context) -> None:
+    """A press on a /lang button: switch, answer in the new language, redraw the buttons."""
+    query = update.callback_query
+    if query is None or update.effective_chat is None:
+        return
+    language = (query.data or "").removeprefix(LANG_PREFIX)
+    if language not in LANGUAGES:
+        await query.answer((await _tr(update, context))(texts.BUTTON_EXPIRED))
+        return
+    await _services(context).store.set_language(update.effective_chat.id, language)
+    tr = translator(language)
+    await query.answer(tr(texts.SAVED))
+    await query.edit_message_text(
+        tr(texts.LANG_CURRENT), parse_mode=ParseMode.HTML, reply_markup=language_keyboard(language)
+    )
 
 
 async def export(update: Update, context: Context) -> None:
     """/export [days]: a Markdown file of the papers that matched the chat's keywords in the
     last `days` days (today included, in the chat's time zone), delivered or not."""
     args = command_args(update)
-    usage = texts.EXPORT_USAGE.format(default=texts.EXPORT_DEFAULT_DAYS, max=texts.EXPORT_MAX_DAYS)
+    tr = await _tr(update, context)
+    usage = tr(texts.EXPORT_USAGE, default=texts.EXPORT_DEFAULT_DAYS, max=texts.EXPORT_MAX_DAYS)
     days = texts.EXPORT_DEFAULT_DAYS
     if args:
         if not args.isdigit() or not 1 <= int(args) <= texts.EXPORT_MAX_DAYS:
@@ -614,7 +716,7 @@ async def export(update: Update, context: Context) -> None:
     services = _services(context)
     keywords = await services.store.subscriptions_for(chat.chat_id)
     if not keywords:
-        await reply(update, texts.NO_SUBSCRIPTIONS)
+        await reply(update, tr(texts.NO_SUBSCRIPTIONS))
         return
     last = utcnow().astimezone(ZoneInfo(chat.timezone)).date()
     first = last - dt.timedelta(days=days - 1)
@@ -623,21 +725,19 @@ async def export(update: Update, context: Context) -> None:
     )
     hits = await asyncio.to_thread(match_papers, papers, keywords)
     if not hits:
-        await reply(update, texts.EXPORT_EMPTY.format(first=first, last=last))
+        await reply(update, tr(texts.EXPORT_EMPTY, first=first, last=last))
         return
-    user = update.effective_user
-    language = texts.export_language(user.language_code if user else None)
     document = render_markdown(
         [hit.paper for hit in hits],
         first=first,
         last=last,
         topic=", ".join(keywords),
-        language=language,
+        language=tr.language,
     )
     message = update.effective_message
     if message is not None:
         await message.reply_document(
             document.encode("utf-8"),
             filename=export_filename(first, last),
-            caption=texts.export_caption(len(hits), first, last),
+            caption=tr.plural(texts.EXPORT_CAPTION, len(hits), first=first, last=last),
         )

@@ -35,6 +35,7 @@ from bot.fetcher import (
     count_by_category,
     plan_feed_urls,
 )
+from bot.i18n import translator
 from bot.matching import in_categories, match_papers
 from bot.models import Chat, Hit, Paper
 from bot.services import Services
@@ -283,7 +284,8 @@ async def send_digest(
             return 0
         last = await services.store.last_digest_composed(chat_id)
         days = digest_days(chat, last, now, services.config.digest_lookback_days)
-        await services.outbox.enqueue(chat_id, render_parts(hits, days=days))
+        tr = translator(await services.store.language_of(chat_id))
+        await services.outbox.enqueue(chat_id, render_parts(hits, days=days, tr=tr))
         outcome = await services.outbox.flush_chat(bot, chat_id)
         services.metrics.digest_sent(len(hits), delivered=outcome is Outcome.SENT)
         log.info("Digest for chat %s: %d papers, %s", chat_id, len(hits), outcome.value)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from bot.arxiv_categories import covers
 from bot.engine import Engine, occurrences
+from bot.i18n import N_
 from bot.models import Hit, Match, Paper
 from bot.normalize import FORMAT_TABLE, CharTable, normalize, words
 from bot.query import (
@@ -172,7 +173,9 @@ def validate_keyword(keyword: str) -> str:
     """The query cleaned up (invisible characters dropped, spaces collapsed), or QueryError."""
     cleaned = " ".join(keyword.translate(FORMAT_TABLE).split())
     if not cleaned:
-        raise QueryError("One of the queries is empty. Check for a stray comma or empty quotes.")
+        raise QueryError(
+            N_("One of the queries is empty. Check for a stray comma or empty quotes.")
+        )
     parse_query(cleaned)
     return cleaned
 
@@ -216,7 +219,7 @@ def parse_keywords(args: str) -> list[str]:
     """
     if not args.translate(FORMAT_TABLE).split():
         raise QueryError(
-            'Please give at least one keyword or query, e.g. diffusion, "flow matching".'
+            N_('Please give at least one keyword or query, e.g. diffusion, "flow matching".')
         )
     items = _split_query_list(args)
     queries: list[str] = []
@@ -228,7 +231,9 @@ def parse_keywords(args: str) -> list[str]:
             if len(items) == 1:
                 raise
             cleaned = _shorten(" ".join(item.split()))
-            raise QueryError(f"In “{cleaned}”: {error.message}", error.position) from None
+            raise QueryError(
+                N_("In “{query}”: {error}"), error.position, query=cleaned, error=error
+            ) from None
         key = describe(parse_query(query))
         if key not in seen:
             seen.add(key)

@@ -124,4 +124,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 6: the language the bot speaks with a chat ("en", "zh"); NULL until the chat first
+    # writes, then taken from the Telegram user's language_code.
+    ("ALTER TABLE chats ADD COLUMN language TEXT",),
 )

@@ -31,6 +31,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from bot.i18n import ENGLISH_TEXTS, N_, Translator, localize
 from bot.normalize import FORMAT_TABLE, category, fold, singular, words
 
 MAX_QUERY_LENGTH = 300
@@ -69,13 +70,19 @@ class QueryError(ValueError):
     """A query that cannot be used; ``message`` is an English sentence for the user.
 
     ``position`` is the 0-based offset in the query of what is wrong (None when it is the
-    query as a whole); messages count characters from 1, as people do.
+    query as a whole); messages count characters from 1, as people do. The message is a
+    `N_` text filled with ``params``: `localized(tr)` says it in another language.
     """
 
-    def __init__(self, message: str, position: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, template: str, position: int | None = None, **params: object) -> None:
+        self.template, self.params = template, params
+        self.message = self.localized(ENGLISH_TEXTS)
+        super().__init__(self.message)
         self.position = position
+
+    def localized(self, tr: Translator) -> str:
+        """The message in the language of `tr`."""
+        return localize(tr, self.template, self.params)
 
 
 # --- the tree ---------------------------------------------------------------------------------
@@ -121,10 +128,6 @@ def _shown(text: str) -> str:
     return text if len(text) <= _SHOWN_TERM else text[: _SHOWN_TERM - 1].rstrip() + "\u2026"
 
 
-def _at(position: int) -> str:
-    return f"position {position + 1}"
-
-
 # --- tokens -----------------------------------------------------------------------------------
 
 
@@ -151,7 +154,12 @@ def _closing_quote(text: str, start: int) -> int:
     for index in range(start + 1, len(text)):
         if text[index] in QUOTES:
             return index
-    raise QueryError(f"Unbalanced quote: the {text[start]} at {_at(start)} is never closed.", start)
+    raise QueryError(
+        N_("Unbalanced quote: the {quote} at position {at} is never closed."),
+        start,
+        quote=text[start],
+        at=start + 1,
+    )
 
 
 class _Scanner:
@@ -182,9 +190,12 @@ class _Scanner:
                 following = text[index + 1 : index + 2]
                 if not following or following.isspace() or following in ")|":
                     raise QueryError(
-                        f"Dangling operator: the - at {_at(index)} must be directly followed by "
-                        "the term it excludes, as in -medical.",
+                        N_(
+                            "Dangling operator: the - at position {at} must be directly "
+                            "followed by the term it excludes, as in -medical."
+                        ),
                         index,
+                        at=index + 1,
                     )
                 self.tokens.append(_Token("NOT", index, source="-"))
                 index += 1
@@ -195,7 +206,9 @@ class _Scanner:
         if self.open:
             position = self.open[-1]
             raise QueryError(
-                f"Unbalanced parenthesis: the ( at {_at(position)} is never closed.", position
+                N_("Unbalanced parenthesis: the ( at position {at} is never closed."),
+                position,
+                at=position + 1,
             )
         return self.tokens
 
@@ -203,16 +216,23 @@ class _Scanner:
         self.open.append(position)
         if len(self.open) > MAX_DEPTH:
             raise QueryError(
-                f"Too deeply nested: the ( at {_at(position)} opens level {len(self.open)} of "
-                f"parentheses; at most {MAX_DEPTH} levels are allowed.",
+                N_(
+                    "Too deeply nested: the ( at position {at} opens level {level} of "
+                    "parentheses; at most {max} levels are allowed."
+                ),
                 position,
+                at=position + 1,
+                level=len(self.open),
+                max=MAX_DEPTH,
             )
         self.tokens.append(_Token("(", position, field=field))
 
     def _close(self, position: int) -> None:
         if not self.open:
             raise QueryError(
-                f"Unbalanced parenthesis: the ) at {_at(position)} has no ( before it.", position
+                N_("Unbalanced parenthesis: the ) at position {at} has no ( before it."),
+                position,
+                at=position + 1,
             )
         self.open.pop()
         self.tokens.append(_Token(")", position))
@@ -221,9 +241,13 @@ class _Scanner:
         self.terms += 1
         if self.terms > MAX_TERMS:
             raise QueryError(
-                f"Too many terms: the query has more than {MAX_TERMS} (the one at "
-                f"{_at(token.position)} is one too many). Split it into several subscriptions.",
+                N_(
+                    "Too many terms: the query has more than {max} (the one at position {at} "
+                    "is one too many). Split it into several subscriptions."
+                ),
                 token.position,
+                max=MAX_TERMS,
+                at=token.position + 1,
             )
         self.tokens.append(token)
 
@@ -250,9 +274,13 @@ class _Scanner:
                 return self._fielded(start, name, value_start)
             if ends and name.casefold() in FIELD_NAMES:
                 raise QueryError(
-                    f"The field {name}: at {_at(start)} needs a value right after the colon, "
-                    f"as in {name}:diffusion.",
+                    N_(
+                        "The field {name}: at position {at} needs a value right after the "
+                        "colon, as in {name}:diffusion."
+                    ),
                     start,
+                    name=name,
+                    at=start + 1,
                 )
         return self._bare(start, start, end, None)
 
@@ -260,17 +288,26 @@ class _Scanner:
         field = FIELD_NAMES.get(name.casefold())
         if field is None:
             raise QueryError(
-                f"Unknown field {name}: at {_at(start)}. The fields are ti: (title), abs: "
-                "(abstract), au: (author) and cat: (category); to search for the text, put it "
-                'in quotes: "' + _shown(self.text[start : _scan_word(self.text, start)]) + '".',
+                N_(
+                    "Unknown field {name}: at position {at}. The fields are ti: (title), abs: "
+                    "(abstract), au: (author) and cat: (category); to search for the text, "
+                    'put it in quotes: "{text}".'
+                ),
                 start,
+                name=name,
+                at=start + 1,
+                text=_shown(self.text[start : _scan_word(self.text, start)]),
             )
         following = self.text[value_start]
         if following == "-":
             raise QueryError(
-                f"To exclude a term of a field, put the - before the field, as in -{name}:x "
-                f"(see {_at(value_start)}).",
+                N_(
+                    "To exclude a term of a field, put the - before the field, as in -{name}:x "
+                    "(see position {at})."
+                ),
                 value_start,
+                name=name,
+                at=value_start + 1,
             )
         if following == "(":
             self._open(value_start, field)
@@ -284,9 +321,10 @@ class _Scanner:
         stripped = value.rstrip("*")
         if "*" in stripped:
             raise QueryError(
-                f"A * can only end a word, as in diffus*: see “{_shown(value)}” at "
-                f"{_at(value_start)}.",
+                N_("A * can only end a word, as in diffus*: see “{term}” at position {at}."),
                 value_start,
+                term=_shown(value),
+                at=value_start + 1,
             )
         prefix = stripped != value
         source = self.text[start:end]
@@ -306,18 +344,27 @@ def _make_term(token: _Token, field: str | None) -> Term:
     folded = fold(token.text).split()
     if not folded:
         raise QueryError(
-            f"The term “{_shown(token.source)}” at {_at(token.position)} has no letters or "
-            "digits, so it could never match a paper.",
+            N_(
+                "The term “{term}” at position {at} has no letters or digits, so it could "
+                "never match a paper."
+            ),
             token.position,
+            term=_shown(token.source),
+            at=token.position + 1,
         )
     if not token.prefix:
         return Term(words(token.text, plurals=plurals), field, False, token.source, token.position)
     last = folded[-1]
     if len(last) < MIN_PREFIX:
         raise QueryError(
-            f"The prefix “{_shown(token.source)}” at {_at(token.position)} is too broad: the "
-            f"word before the * needs at least {MIN_PREFIX} letters.",
+            N_(
+                "The prefix “{term}” at position {at} is too broad: the word before the * "
+                "needs at least {min} letters."
+            ),
             token.position,
+            term=_shown(token.source),
+            at=token.position + 1,
+            min=MIN_PREFIX,
         )
     # The prefix itself keeps its letters: a plural rule would cut diffus* to diffu*.
     before = words(" ".join(folded[:-1]), plurals=plurals)
@@ -328,16 +375,23 @@ def _category_term(token: _Token) -> Term:
     name = category(token.text)
     if not _CATEGORY.fullmatch(name) or (token.prefix and len(name) < MIN_CATEGORY_PREFIX):
         raise QueryError(
-            f"cat: at {_at(token.position)} needs an arXiv category such as cs.CV, or the "
-            "start of one followed by * (cat:cs.*).",
+            N_(
+                "cat: at position {at} needs an arXiv category such as cs.CV, or the start of "
+                "one followed by * (cat:cs.*)."
+            ),
             token.position,
+            at=token.position + 1,
         )
     if name in _ARCHIVES and not token.prefix:
         raise QueryError(
-            f"cat:{token.text} at {_at(token.position)} names a whole archive, and papers are "
-            f"filed under its categories: use cat:{token.text}.* for all of them, or one such "
-            "as cs.CV.",
+            N_(
+                "cat:{archive} at position {at} names a whole archive, and papers are filed "
+                "under its categories: use cat:{archive}.* for all of them, or one such as "
+                "cs.CV."
+            ),
             token.position,
+            archive=token.text,
+            at=token.position + 1,
         )
     return Term((name,), "categories", token.prefix, token.source, token.position)
 
@@ -405,33 +459,38 @@ class _Parser:
     def _dangling(self, operator: _Token | None, token: _Token | None) -> None:
         if operator is not None and operator.kind == "NOT":
             raise QueryError(
-                f"Dangling operator: {operator.source} at {_at(operator.position)} needs a term "
-                "right after it.",
+                N_("Dangling operator: {operator} at position {at} needs a term right after it."),
                 operator.position,
+                operator=operator.source,
+                at=operator.position + 1,
             )
         if operator is None and token is not None and token.kind == ")":
             opening = self.tokens[self.index - 1]
             raise QueryError(
-                f"Empty parentheses at {_at(opening.position)}: put a term inside or remove them.",
+                N_("Empty parentheses at position {at}: put a term inside or remove them."),
                 opening.position,
+                at=opening.position + 1,
             )
         culprit = operator or token
         assert culprit is not None  # an empty query is refused before parsing
         raise QueryError(
-            f"Dangling operator: {culprit.source or culprit.kind} at {_at(culprit.position)} "
-            "needs a term on both sides.",
+            N_("Dangling operator: {operator} at position {at} needs a term on both sides."),
             culprit.position,
+            operator=culprit.source or culprit.kind,
+            at=culprit.position + 1,
         )
 
 
 def parse_query(text: str) -> Query:
     """The query tree for a query as typed; QueryError naming the problem and where it is."""
     if not text.translate(FORMAT_TABLE).strip():
-        raise QueryError('The query is empty: type a word or a "quoted phrase".')
+        raise QueryError(N_('The query is empty: type a word or a "quoted phrase".'))
     length = len(text.strip())
     if length > MAX_QUERY_LENGTH:
         raise QueryError(
-            f"The query is too long: {length} characters, at most {MAX_QUERY_LENGTH} are allowed."
+            N_("The query is too long: {length} characters, at most {max} are allowed."),
+            length=length,
+            max=MAX_QUERY_LENGTH,
         )
     query = _Parser(_Scanner(text).run()).or_(None)
     _check_anchored(query)
@@ -477,14 +536,19 @@ def _check_anchored(query: Query) -> None:
         return
     if not positive_terms(query):
         raise QueryError(
-            "The query only excludes terms: at least one positive term is needed, as in "
-            "diffusion -medical.",
+            N_(
+                "The query only excludes terms: at least one positive term is needed, as in "
+                "diffusion -medical."
+            ),
             culprit.position,
         )
     raise QueryError(
-        f"Each side of OR needs a positive term: the part at {_at(culprit.position)} only "
-        "excludes, so it would match almost every paper.",
+        N_(
+            "Each side of OR needs a positive term: the part at position {at} only excludes, "
+            "so it would match almost every paper."
+        ),
         culprit.position,
+        at=culprit.position + 1,
     )
 
 
@@ -574,15 +638,27 @@ def _check_satisfiable(query: Query) -> None:
     if search.satisfiable([(query, True)], [], []) or search.conflict is None:
         return
     required, excluded = search.conflict
-    at = _at(excluded.position)
+    at = excluded.position + 1
     if required == excluded:
-        message = f"“{_shown(excluded.text)}” is both required and excluded (at {at})."
-    else:
-        message = (
-            f"every paper with “{_shown(required.text)}” also has “{_shown(excluded.text)}”, "
-            f"which it excludes at {at}."
+        raise QueryError(
+            N_(
+                "The query can never match: “{term}” is both required and excluded "
+                "(at position {at})."
+            ),
+            excluded.position,
+            term=_shown(excluded.text),
+            at=at,
         )
-    raise QueryError("The query can never match: " + message, excluded.position)
+    raise QueryError(
+        N_(
+            "The query can never match: every paper with “{required}” also has “{excluded}”, "
+            "which it excludes at position {at}."
+        ),
+        excluded.position,
+        required=_shown(required.text),
+        excluded=_shown(excluded.text),
+        at=at,
+    )
 
 
 # --- canonical text ---------------------------------------------------------------------------

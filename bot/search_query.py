@@ -24,6 +24,7 @@ import re
 
 from bot import arxiv_categories
 from bot.arxiv_api import parse_arxiv_id
+from bot.i18n import N_
 from bot.latex import to_unicode
 from bot.query import FIELD_NAMES, QUOTES, And, Not, Or, Query, QueryError, Term, parse_query
 
@@ -53,10 +54,13 @@ def _render(node: Query, top: bool = False) -> str:
         for child in node.children:
             if isinstance(child, Not):
                 raise QueryError(
-                    "arXiv's search cannot look for papers that merely lack a term "
-                    f"(“{_source(child)}” is an alternative of its own): put the NOT beside "
-                    "a term, as in diffusion -medical.",
+                    N_(
+                        "arXiv's search cannot look for papers that merely lack a term "
+                        "(“{term}” is an alternative of its own): put the NOT beside "
+                        "a term, as in diffusion -medical."
+                    ),
                     child.position,
+                    term=_source(child),
                 )
         text = " OR ".join(_render(child) for child in node.children)
         return text if top else f"({text})"
@@ -69,7 +73,7 @@ def _render(node: Query, top: bool = False) -> str:
             text += "".join(f" ANDNOT {part}" for part in negative)
         return text if top else f"({text})"
     # A NOT alone: parse_query refuses it ("nothing to exclude from"); kept as a safeguard.
-    raise QueryError("A search needs at least one term that papers must contain.")
+    raise QueryError(N_("A search needs at least one term that papers must contain."))
 
 
 def _term(term: Term) -> str:
@@ -77,21 +81,28 @@ def _term(term: Term) -> str:
     if term.prefix:
         if field == "cat":
             raise QueryError(
-                f"arXiv's search has no wildcards: instead of {term.text}, name the categories, "
-                "as in (cat:cs.LG OR cat:cs.AI).",
+                N_(
+                    "arXiv's search has no wildcards: instead of {term}, name the categories, "
+                    "as in (cat:cs.LG OR cat:cs.AI)."
+                ),
                 term.position,
+                term=term.text,
             )
         raise QueryError(
-            f"arXiv's search has no prefix search: instead of {term.text}, write whole words "
-            "(diffusion rather than diffus*).",
+            N_(
+                "arXiv's search has no prefix search: instead of {term}, write whole words "
+                "(diffusion rather than diffus*)."
+            ),
             term.position,
+            term=term.text,
         )
     if field == "cat":
         typed = _value(term.text)
         category = arxiv_categories.lookup(typed)
         if category is None:
             error = arxiv_categories.UnknownCategory(typed, arxiv_categories.suggestions(typed))
-            raise QueryError(f"{error}.", term.position)
+            # arXiv's own category names and suggestions: not translated.
+            raise QueryError("{error}.", term.position, error=str(error))
         return f"cat:{category}"
     words = _value(term.text).split()
     return f'{field}:"{" ".join(words)}"' if len(words) > 1 else f"{field}:{words[0]}"

@@ -151,6 +151,18 @@ class Store:
         )
         return _chat(rows[0]) if rows else None
 
+    async def language_of(self, chat_id: int) -> str | None:
+        """The language the bot speaks with the chat; None if none was chosen yet."""
+        rows = await self._fetchall("SELECT language FROM chats WHERE chat_id = ?", (chat_id,))
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    async def set_language(
+        self, chat_id: int, language: str, *, only_if_unset: bool = False
+    ) -> None:
+        """Speak `language` with the chat from now on; with only_if_unset, keep a chosen one."""
+        sql = "UPDATE chats SET language = ? WHERE chat_id = ?"
+        await self._write(sql + " AND language IS NULL" * only_if_unset, (language, chat_id))
+
     async def active_chats(self) -> list[Chat]:
         rows = await self._fetchall(
             f"SELECT {_CHAT_COLUMNS} FROM chats WHERE active = 1 ORDER BY chat_id"
@@ -487,6 +499,11 @@ class Store:
                 " want_new, want_cross, want_revisions, categories FROM chats WHERE chat_id = ?"
                 " ON CONFLICT (chat_id) DO NOTHING",
                 (new_id, old_id),
+            )
+            await self._db.execute(  # the group's language too (migration 6)
+                "UPDATE chats SET language = COALESCE(language,"
+                " (SELECT language FROM chats WHERE chat_id = ?)) WHERE chat_id = ?",
+                (old_id, new_id),
             )
             for table, key in (("subscriptions", "keyword_key"), ("deliveries", "arxiv_id")):
                 # Rows the new chat already has win; the rest move over.

@@ -7,7 +7,6 @@ import dataclasses
 import datetime as dt
 import re
 
-from bot import texts
 from bot.export import export_filename, render_markdown
 from bot.matching import match_papers
 from bot.models import Paper
@@ -110,14 +109,6 @@ def test_no_papers_give_the_heading_alone() -> None:
     assert document == "# 2024-03-08--2024-03-11 diffusion: paper overview\n"
 
 
-def test_language_follows_telegram_language_code() -> None:
-    """Chinese for any zh code (Telegram sends zh-hans and the like); English otherwise."""
-    assert texts.export_language("zh-hans") == "zh"
-    assert texts.export_language("ZH") == "zh"
-    assert texts.export_language("de") == "en"
-    assert texts.export_language(None) == "en"
-
-
 # --- /export through the fake Bot API ---------------------------------------------------------
 
 
@@ -185,16 +176,18 @@ async def test_export_sends_the_matching_papers_of_the_last_7_days_as_markdown(
 async def test_export_days_widen_the_period_and_chinese_users_get_chinese_headings(
     start_bot: StartBot,
 ) -> None:
-    """/export 30 from a user whose Telegram speaks Chinese: the paper of ten days ago too,
-    and the heading in Chinese."""
+    """/export 30 in a chat that speaks Chinese (/lang zh): the paper of ten days ago too,
+    and the heading and caption in Chinese."""
     async with start_bot() as running:
         await _prepared(running)
-        running.telegram.user_sends(USER, "/export 30", language_code="zh-hans")
+        await running.ask("/lang zh")
+        running.telegram.user_sends(USER, "/export 30")
         (document,) = await running.telegram.wait_for_documents(USER, 1)
     today = _today()
     first = today - dt.timedelta(days=29)
     text = document.content.decode("utf-8")
     assert text.splitlines()[0] == f"# {first}--{today} diffusion 论文概览"
+    assert document.caption == f"3 篇论文，{first} 至 {today}"
     assert text.count("\n## ") == 3
     assert "## Older diffusion" in text
 

@@ -421,3 +421,18 @@ async def test_a_chats_topic_and_channel_link_are_kept(store: Store) -> None:
     assert await store.unlink_channel(42)
     assert not await store.unlink_channel(42)
     assert await store.channel_link(42) is None
+
+
+async def test_chat_language_is_unset_until_chosen_and_follows_a_supergroup(store: Store) -> None:
+    """A new chat has no language; the first one set sticks against only_if_unset, /lang
+    overrides it, and a group that becomes a supergroup keeps it (migration 6)."""
+    await store.ensure_chat(-5, EIGHT, "UTC")
+    assert await store.language_of(-5) is None
+    assert await store.language_of(404) is None  # an unknown chat
+    await store.set_language(-5, "zh", only_if_unset=True)
+    await store.set_language(-5, "en", only_if_unset=True)
+    assert await store.language_of(-5) == "zh"
+    await store.set_language(-5, "en")
+    assert await store.language_of(-5) == "en"
+    await store.move_chat(-5, -1005)
+    assert await store.language_of(-1005) == "en"
