@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from tests.conftest import TOKEN
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -23,6 +25,37 @@ def bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def live_env(tmp_path: Path, api_url: str, feeds_url: str, **extra: str) -> dict[str, str]:
+    """A clean environment for a bot that runs against the fake Bot API at `api_url` and
+    polls cs.AI from the loopback feed server at `feeds_url`."""
+    return bot_env(
+        tmp_path,
+        BOT_TOKEN=TOKEN,
+        BOT_API_URL=api_url,
+        ARXIV_RSS_BASE=feeds_url + "/atom/",
+        ARXIV_CATEGORIES="cs.AI",
+        POLLING_TIMEOUT="1",
+        **extra,
+    )
+
+
+async def run_to_end(env: dict[str, str], *args: str, timeout: float = 60) -> tuple[int, str, str]:
+    """Run `python -m bot <args>` to its end: its exit status, stdout and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
 
 @asynccontextmanager

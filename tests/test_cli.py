@@ -4,10 +4,7 @@ server standing in for arXiv."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import os
-import sys
 from pathlib import Path
 
 from bot.feeds import parse_feed
@@ -17,39 +14,19 @@ from tests.conftest import FIXTURES, TRUNCATED_ATOM, mentions
 from tests.excerpt import excerpt_papers, excerpt_without_quirks
 from tests.fakes import FeedServer
 from tests.feedgen import atom_feed
+from tests.process import bot_env, run_to_end
 
-ROOT = Path(__file__).resolve().parent.parent
 ATOM = "application/atom+xml; charset=utf-8"
 
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """A clean environment without any BOT_TOKEN: these commands must not need one."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "ARXIV_"))}
-    env.update(
-        BOT_CONFIG=str(ROOT / "config" / "bot.toml"),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'bot.sqlite3'}",
-        NO_COLOR="1",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
+    return bot_env(tmp_path, NO_COLOR="1", **extra)
 
 
 async def run_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     """Run `python -m bot <args>`; its exit status, stdout and stderr."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run_to_end(env, *args)
 
 
 async def _database_with(tmp_path: Path, papers: list[Paper]) -> None:

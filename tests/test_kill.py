@@ -36,7 +36,7 @@ from bot.handlers import subscription_key
 from bot.store import Store, utcnow
 from tests.conftest import TOKEN, TRUNCATED_ATOM, ids_in, mentions
 from tests.fakes import FakeBotAPI, FeedServer, SentMessage
-from tests.process import bot_env, bot_process
+from tests.process import bot_process, live_env
 
 CHATS = 300
 GROUP_EVERY = 5  # every fifth chat is a group
@@ -137,13 +137,10 @@ async def fakes() -> AsyncIterator[tuple[FakeBotAPI, FeedServer]]:
 
 
 def fast_env(tmp_path: Path, api: FakeBotAPI, feeds: FeedServer) -> dict[str, str]:
-    return bot_env(
+    return live_env(
         tmp_path,
-        BOT_TOKEN=TOKEN,
-        BOT_API_URL=api.base_url,
-        ARXIV_RSS_BASE=feeds.url + "/atom/",
-        ARXIV_CATEGORIES="cs.AI",
-        POLLING_TIMEOUT="1",
+        api.base_url,
+        feeds.url,
         TELEGRAM_GLOBAL_PER_S=str(GLOBAL_PER_S),
         TELEGRAM_PRIVATE_PER_S=str(PRIVATE_PER_S),
         TELEGRAM_PRIVATE_BURST=str(PRIVATE_BURST),

@@ -6,33 +6,24 @@ import asyncio
 import json
 import re
 import signal
-import sys
 import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
 from bot.healthcheck import check
+from tests import process
 from tests.conftest import TOKEN, TRUNCATED_ATOM, free_port
 from tests.fakes import FakeBotAPI, FeedServer
-from tests.process import ROOT, bot_env, bot_process
+from tests.process import bot_env, bot_process, live_env
 
 USER = 4242
 
 
 async def run_to_end(env: dict[str, str], timeout: float = 30) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout)
-    assert process.returncode is not None
-    return process.returncode, (out + err).decode()
+    """Start the bot and wait for it to exit: its status and all it printed."""
+    code, out, err = await process.run_to_end(env, timeout=timeout)
+    return code, out + err
 
 
 async def test_missing_token_explains_and_exits_2(tmp_path: Path) -> None:
@@ -78,13 +69,10 @@ async def test_full_run_answers_stops_on_sigterm_and_never_logs_the_token(
     """The real process polls the feed, answers a user, stops within seconds, logs no token."""
     async with FakeBotAPI(TOKEN) as api, FeedServer() as feeds:
         feeds.set_response("/atom/cs.AI", TRUNCATED_ATOM.read_bytes())
-        env = bot_env(
+        env = live_env(
             tmp_path,
-            BOT_TOKEN=TOKEN,
-            BOT_API_URL=api.base_url,
-            ARXIV_RSS_BASE=feeds.url + "/atom/",
-            ARXIV_CATEGORIES="cs.AI",
-            POLLING_TIMEOUT="1",
+            api.base_url,
+            feeds.url,
             LOG_LEVEL="DEBUG",  # the most talkative setting, httpx request lines included
         )
         log_path = tmp_path / "bot.log"
@@ -117,13 +105,10 @@ async def test_second_instance_exits_3_and_a_restart_after_sigkill_is_not_blocke
     one starts."""
     async with FakeBotAPI(TOKEN) as api, FeedServer() as feeds:
         feeds.set_response("/atom/cs.AI", TRUNCATED_ATOM.read_bytes())
-        env = bot_env(
+        env = live_env(
             tmp_path,
-            BOT_TOKEN=TOKEN,
-            BOT_API_URL=api.base_url,
-            ARXIV_RSS_BASE=feeds.url + "/atom/",
-            ARXIV_CATEGORIES="cs.AI",
-            POLLING_TIMEOUT="1",
+            api.base_url,
+            feeds.url,
         )
         async with bot_process(env, tmp_path / "first.log") as first:
             await api.wait_for_call("setMyCommands", timeout=20)
@@ -153,13 +138,10 @@ async def test_json_logs_of_a_full_run_are_one_object_per_line_without_the_token
     port = free_port()
     async with FakeBotAPI(TOKEN) as api, FeedServer() as feeds:
         feeds.set_response("/atom/cs.AI", TRUNCATED_ATOM.read_bytes())
-        env = bot_env(
+        env = live_env(
             tmp_path,
-            BOT_TOKEN=TOKEN,
-            BOT_API_URL=api.base_url,
-            ARXIV_RSS_BASE=feeds.url + "/atom/",
-            ARXIV_CATEGORIES="cs.AI",
-            POLLING_TIMEOUT="1",
+            api.base_url,
+            feeds.url,
             LOG_LEVEL="DEBUG",
             LOG_FORMAT="json",
             HEALTH_PORT=str(port),
