@@ -38,8 +38,6 @@ import multiprocessing as mp
 import os
 import random
 import re
-import resource
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -50,6 +48,7 @@ from typing import Any
 
 from telegram.ext import ExtBot
 
+from benchmarks.memory import peak_mb
 from bot.delivery import deliver
 from bot.digest import DigestPart
 from bot.models import Paper
@@ -228,12 +227,6 @@ def busiest(times: list[float], period: float) -> int:
             start += 1
         most = max(most, end - start + 1)
     return most
-
-
-def peak_mb() -> float:
-    """The process's peak resident set size (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 async def fan_out(

@@ -27,12 +27,11 @@ import asyncio
 import datetime as dt
 import logging
 import random
-import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.memory import peak_mb
 from bot.feeds import make_http_client
 from bot.fetcher import PoliteFetcher
 from bot.jobs import FeedStatus, ingest_feed
@@ -110,12 +109,6 @@ async def ingest(fetcher: PoliteFetcher, store: Store, url: str) -> tuple[float,
     start = time.perf_counter()
     outcome = await ingest_feed(fetcher, store, url, now=NOW)
     return time.perf_counter() - start, len(outcome.new), outcome.status
-
-
-def peak_mb() -> float:
-    """The process's peak resident set size (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 async def run(items: int) -> str:

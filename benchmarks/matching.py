@@ -27,11 +27,10 @@ import argparse
 import gc
 import random
 import re
-import resource
-import sys
 import time
 from collections.abc import Sequence
 
+from benchmarks.memory import peak_mb
 from bot.engine import Engine
 from bot.models import Paper
 from bot.normalize import Document, document, singular
@@ -280,12 +279,6 @@ def naive_pairs(
 # --- the run ----------------------------------------------------------------------------------
 
 
-def _peak_mb() -> float:
-    """The process's peak resident set size (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
-
-
 def run(papers_count: int, subscriptions_count: int, sample_size: int, seed: int) -> str:
     rng = random.Random(seed)
     generated = make_papers(_World(rng), rng, papers_count)
@@ -344,7 +337,7 @@ def run(papers_count: int, subscriptions_count: int, sample_size: int, seed: int
     }
     equal = found == expected
     print(f"equal on the sample: {str(equal).lower()} ({len(expected)} matching pairs)")
-    peak = _peak_mb()
+    peak = peak_mb()
     print(f"peak memory: {peak:.0f} MB (ru_maxrss: the whole process's peak resident set)")
     return (
         f"matching_seconds={matching:.3f} naive_seconds={naive:.1f} "

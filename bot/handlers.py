@@ -233,7 +233,7 @@ async def _preview(
     """How many papers of the last week (in the chat's categories) each new query matches,
     with up to three titles."""
     since = utcnow() - dt.timedelta(days=PREVIEW_DAYS)
-    papers = in_categories(await services.store.recent_papers(since), _chosen(services, chat))
+    papers = in_categories(await services.store.recent_papers(since), services.categories_of(chat))
     lines = []
     for number, query in enumerate(queries):
         hits = await asyncio.to_thread(match_papers, papers, [query])
@@ -323,7 +323,7 @@ async def latest(update: Update, context: Context) -> None:
         if not keywords:
             await reply(update, tr(texts.NO_SUBSCRIPTIONS))
             return
-    hits, chosen = [], _chosen(services, chat)
+    hits, chosen = [], services.categories_of(chat)
     async for batch in services.store.papers_newest_first():
         hits += await asyncio.to_thread(match_papers, in_categories(batch, chosen), keywords)
         if len(hits) >= count:
@@ -342,11 +342,6 @@ async def _send_papers(update: Update, hits: Sequence[Hit], heading: str, tr: Tr
         await update.effective_message.reply_text(  # type: ignore[union-attr]
             text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
         )
-
-
-def _chosen(services: Services, chat: Chat) -> tuple[str, ...]:
-    """The categories the chat's digests and /latest draw from."""
-    return chat.categories or services.config.arxiv_categories
 
 
 async def search(update: Update, context: Context) -> None:
@@ -721,7 +716,7 @@ async def export(update: Update, context: Context) -> None:
     last = utcnow().astimezone(ZoneInfo(chat.timezone)).date()
     first = last - dt.timedelta(days=days - 1)
     papers = in_categories(
-        await services.store.papers_announced_between(first, last), _chosen(services, chat)
+        await services.store.papers_announced_between(first, last), services.categories_of(chat)
     )
     hits = await asyncio.to_thread(match_papers, papers, keywords)
     if not hits:

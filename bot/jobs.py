@@ -254,7 +254,7 @@ async def pending_hits(
         return []
     since = (now or utcnow()) - dt.timedelta(days=services.config.digest_lookback_days)
     papers = await services.store.undelivered_papers(chat, since)
-    papers = in_categories(papers, chat.categories or services.config.arxiv_categories)
+    papers = in_categories(papers, services.categories_of(chat))
     # Normalising abstracts (LaTeX included) is CPU work: keep it off the event loop.
     return await asyncio.to_thread(match_papers, papers, keywords)
 

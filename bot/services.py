@@ -14,6 +14,7 @@ from bot.config import Config
 from bot.delivery import Outbox
 from bot.fetcher import PoliteFetcher
 from bot.metrics import Metrics
+from bot.models import Chat
 from bot.store import Store
 
 _KEY = "services"
@@ -36,6 +37,10 @@ class Services:
     )
     # Counters for /metrics and the last successful poll for /healthz (the app's own).
     metrics: Metrics = field(default_factory=Metrics)
+
+    def categories_of(self, chat: Chat) -> tuple[str, ...]:
+        """The categories the chat's digests, /latest and exports draw from."""
+        return chat.categories or self.config.arxiv_categories
 
 
 def attach(bot_data: dict[Any, Any], services: Services) -> None:
