@@ -11,8 +11,8 @@ messages in any second, 3 in any 3 seconds per private chat, 20 in any minute pe
 answering 429 "retry after N" to anything over them. It runs in a child process: its CPU time
 and its record of every message are not the bot's, and its clock (time.monotonic) is the same.
 
-The bot side is the real thing: an ExtBot with bot.ratelimit.TelegramRateLimiter, and
-bot.delivery.deliver(bot, store, chat_id, parts) for each chat (queue the digest in the
+The bot side is the real thing: an ExtBot with bot.delivery.ratelimit.TelegramRateLimiter, and
+bot.delivery.outbox.deliver(bot, store, chat_id, parts) for each chat (queue the digest in the
 outbox and ledger of a real SQLite Store, send it, mark each part sent), one task per chat with
 at most --concurrency in flight.
 
@@ -49,11 +49,11 @@ from typing import Any
 from telegram.ext import ExtBot
 
 from benchmarks.memory import peak_mb
-from bot.delivery import deliver
-from bot.digest import DigestPart
+from bot.delivery.digest import DigestPart
+from bot.delivery.outbox import deliver
+from bot.delivery.ratelimit import TelegramRateLimiter
 from bot.models import Paper
-from bot.ratelimit import TelegramRateLimiter
-from bot.store import Store
+from bot.storage.store import Store
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeBotAPI
 
 CHATS = 10_000

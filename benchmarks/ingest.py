@@ -4,8 +4,9 @@ Run from the repository root (needs the test extras: aiohttp serves the feed on 
 
     .venv/bin/python -m benchmarks.ingest
 
-Three runs through the real pipeline, bot.jobs.ingest_feed (PoliteFetcher with the feed check →
-bot.feeds.parse_feed in a worker thread → bot.store.Store.add_papers on a fresh SQLite file →
+Three runs through the real pipeline, bot.pipeline.ingest_feed (PoliteFetcher with the feed check →
+bot.arxiv.feeds.parse_feed in a worker thread → bot.storage.store.Store.add_papers on a fresh
+SQLite file →
 the fetch state remembered and persisted):
 
   cold         the feed into an empty database: 2,000 new papers;
@@ -32,11 +33,11 @@ import time
 from pathlib import Path
 
 from benchmarks.memory import peak_mb
-from bot.feeds import make_http_client
-from bot.fetcher import PoliteFetcher
-from bot.jobs import FeedStatus, ingest_feed
+from bot.arxiv.feeds import make_http_client
+from bot.arxiv.fetcher import PoliteFetcher
 from bot.models import Paper
-from bot.store import Store
+from bot.pipeline import FeedStatus, ingest_feed
+from bot.storage.store import Store
 from tests.fakes.feed_server import FeedServer
 from tests.feedgen import rss_feed
 
@@ -104,7 +105,7 @@ def generate_papers(count: int = ITEMS, seed: int = SEED) -> list[Paper]:
 
 
 async def ingest(fetcher: PoliteFetcher, store: Store, url: str) -> tuple[float, int, FeedStatus]:
-    """One poll of one feed as the bot makes it (bot.jobs.ingest_feed): fetch with the feed
+    """One poll of one feed as the bot makes it (bot.pipeline.ingest_feed): fetch with the feed
     check, parse off the loop, store, then remember and persist the fetch state."""
     start = time.perf_counter()
     outcome = await ingest_feed(fetcher, store, url, now=NOW)
@@ -155,7 +156,7 @@ async def run(items: int) -> str:
 
 def main() -> None:
     # A 2,000-item feed is at arXiv's limit on purpose; the bot's warning about it is noise here.
-    logging.getLogger("bot.jobs").setLevel(logging.ERROR)
+    logging.getLogger("bot.pipeline").setLevel(logging.ERROR)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--items", type=int, default=ITEMS, help="feed size (default 2000)")
     args = parser.parse_args()

@@ -31,10 +31,10 @@ import time
 from collections.abc import Sequence
 
 from benchmarks.memory import peak_mb
-from bot.engine import Engine
+from bot.matching.engine import Engine
+from bot.matching.normalize import Document, document, singular
+from bot.matching.query import And, Not, Or, Query, QueryError, Term, parse_query
 from bot.models import Paper
-from bot.normalize import Document, document, singular
-from bot.query import And, Not, Or, Query, QueryError, Term, parse_query
 
 SEED = 20260827
 PAPERS = 3_000

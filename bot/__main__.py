@@ -1,7 +1,7 @@
 """`python -m bot`: load the configuration, then run the bot with long polling until stopped.
 
 `python -m bot export ...` and `python -m bot preview ...` show the bot's output without
-Telegram (bot/cli.py); `python -m bot --help` lists them.
+Telegram (bot/cli/); `python -m bot --help` lists them.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import sys
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 
-from bot import cli
 from bot.app import build_application
+from bot.cli import main as cli
 from bot.config import ConfigError, load_config
-from bot.lock import AlreadyRunning, instance_lock
-from bot.logs import setup_logging
+from bot.ops.lock import AlreadyRunning, instance_lock
+from bot.ops.logs import setup_logging
 
 EXIT_CONFIG = 2
 EXIT_ALREADY_RUNNING = 3

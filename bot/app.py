@@ -20,16 +20,18 @@ from telegram.ext import (
     filters,
 )
 
-from bot import groups, handlers, texts
 from bot import services as services_mod
-from bot.arxiv_api import ArxivSearch
+from bot.arxiv.api import ArxivSearch
+from bot.arxiv.feeds import make_http_client
+from bot.arxiv.fetcher import PoliteFetcher
 from bot.config import Config
-from bot.delivery import MORE_PREFIX, Outbox
-from bot.feeds import make_http_client
-from bot.fetcher import PoliteFetcher
-from bot.health import HealthServer
-from bot.i18n import CHINESE, ENGLISH, translator
-from bot.jobs import (
+from bot.delivery.outbox import MORE_PREFIX, Outbox
+from bot.delivery.ratelimit import TelegramRateLimiter
+from bot.i18n import texts
+from bot.i18n.translate import CHINESE, ENGLISH, translator
+from bot.ops.health import HealthServer
+from bot.ops.metrics import Metrics
+from bot.pipeline import (
     follow_moved_chat,
     missed_digest,
     schedule_catch_up,
@@ -37,10 +39,9 @@ from bot.jobs import (
     schedule_outbox,
     schedule_polls,
 )
-from bot.metrics import Metrics
-from bot.ratelimit import TelegramRateLimiter
 from bot.services import Services
-from bot.store import Store, utcnow
+from bot.storage.store import Store, utcnow
+from bot.telegram import groups, handlers
 
 log = logging.getLogger(__name__)
 

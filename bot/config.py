@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot import arxiv_categories
+from bot.arxiv import categories as arxiv_categories
 
 DEFAULT_CONFIG_FILE = Path("config/bot.toml")
 VERSION = "0.1.0"

@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 
-from bot.arxiv_api import ArxivSearch
+from bot.arxiv.api import ArxivSearch
+from bot.arxiv.fetcher import PoliteFetcher
 from bot.config import Config
-from bot.delivery import Outbox
-from bot.fetcher import PoliteFetcher
-from bot.metrics import Metrics
+from bot.delivery.outbox import Outbox
 from bot.models import Chat
-from bot.store import Store
+from bot.ops.metrics import Metrics
+from bot.storage.store import Store
 
 _KEY = "services"
 

@@ -18,14 +18,14 @@ import pytest
 
 from bot import services as services_mod
 from bot.app import running
-from bot.arxiv_api import ArxivSearch
+from bot.arxiv.api import ArxivSearch
+from bot.arxiv.feeds import make_http_client
+from bot.arxiv.fetcher import PoliteFetcher
 from bot.config import Config
-from bot.delivery import Outbox
-from bot.feeds import make_http_client
-from bot.fetcher import PoliteFetcher
+from bot.delivery.outbox import Outbox
 from bot.models import Paper
 from bot.services import Services
-from bot.store import Store
+from bot.storage.store import Store
 from tests.fakes import FakeBotAPI, FeedServer, SentMessage
 from tests.fakes.clock import FakeClock
 

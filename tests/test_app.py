@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from bot import texts
-from bot.feeds import parse_feed
+from bot.arxiv.feeds import parse_feed
+from bot.i18n import texts
 from bot.models import Paper
 from tests.conftest import TRUNCATED_ATOM, USER, BotUnderTest, ids_in, mentions
 

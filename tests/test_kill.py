@@ -31,9 +31,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.feeds import parse_feed
-from bot.handlers import subscription_key
-from bot.store import Store, utcnow
+from bot.arxiv.feeds import parse_feed
+from bot.storage.store import Store, utcnow
+from bot.telegram.handlers import subscription_key
 from tests.conftest import TOKEN, TRUNCATED_ATOM, ids_in, mentions
 from tests.fakes import FakeBotAPI, FeedServer, SentMessage
 from tests.process import bot_process, live_env

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
-from bot.healthcheck import check
+from bot.ops.healthcheck import check
 from tests import process
 from tests.conftest import TOKEN, TRUNCATED_ATOM, free_port
 from tests.fakes import FakeBotAPI, FeedServer

@@ -5,7 +5,7 @@ The loopback feed server plays arXiv: it serves each day's feed from its midnigh
 week's mishaps: a 503 with Retry-After on Tuesday, Tuesday's feed still served after
 Wednesday's rebuild (stale), a truncated feed on Thursday. Three chats with different
 categories, keywords and time zones get their daily digests through the outbox and the fake
-Bot API. The schedule is bot.jobs.run_poll's own plan, stepped by the test: no real waiting.
+Bot API. The schedule is bot.pipeline.run_poll's own plan, stepped by the test: no real waiting.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from telegram import Bot
 
-from bot.arxiv_calendar import ARXIV_HOLIDAYS, is_announcement_day, rebuild_time
+from bot.arxiv.calendar import ARXIV_HOLIDAYS, is_announcement_day, rebuild_time
 from bot.config import Config
-from bot.jobs import PollPlan, daily_digest, run_poll
 from bot.models import Paper
+from bot.pipeline import PollPlan, daily_digest, run_poll
 from bot.services import Services
 from tests.conftest import TOKEN, ids_in, mentions, pipeline
 from tests.fakes import FakeBotAPI, FeedServer

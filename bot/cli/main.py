@@ -1,0 +1,212 @@
+"""`python -m bot export` and `python -m bot preview`: the bot's output without Telegram.
+
+export: the Markdown of `/export` for a query and a period, from the bot's database.
+preview: the digest a query would produce from a feed (the configured one, a file or a URL),
+as text in the terminal. Neither needs a bot token; preview writes nothing anywhere.
+Exit status 0 on success, 1 when the database or the feed cannot be had, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import io
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from bot.arxiv.feeds import FeedError, check_is_feed, make_http_client, parse_feed
+from bot.arxiv.fetcher import PoliteFetcher
+from bot.cli.preview import html_to_text
+from bot.config import Config, ConfigError, load_config
+from bot.delivery.digest import render_parts
+from bot.delivery.markdown import render_markdown
+from bot.i18n.translate import LANGUAGES
+from bot.matching.ranking import KeywordError, in_categories, match_papers, parse_keywords
+from bot.ops.logs import setup_logging
+from bot.storage.store import Store
+
+PROGRAM = "arxiv-digest-bot"
+EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE = 0, 1, 2
+MAX_WIDTH = 100
+
+
+class CommandError(Exception):
+    """Told to the user on stderr; `status` is the exit status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """The `export` and `preview` sub-commands (bot/__main__.py parses them)."""
+    commands = parser.add_subparsers(dest="command", metavar="{export,preview}")
+    export = commands.add_parser(
+        "export",
+        help="print the Markdown export of the papers a query matched in a period",
+        description="The Markdown that /export sends, for a query and a period, from the "
+        "bot's database (DATABASE_URL). No bot token needed.",
+    )
+    export.add_argument("--query", required=True, help='e.g. "diffusion" or "GAN, au:hinton"')
+    export.add_argument("--since", required=True, type=_day, help="first day, YYYY-MM-DD")
+    export.add_argument("--until", type=_day, help="last day, YYYY-MM-DD (default: today, UTC)")
+    export.add_argument("--output", "-o", type=Path, help="write to this file, not stdout")
+    export.add_argument("--lang", choices=tuple(LANGUAGES), default="en", help="headings' language")
+    export.add_argument(
+        "--categories", help="only papers in these categories, e.g. cs.CV+cs.LG (default: all)"
+    )
+    preview = commands.add_parser(
+        "preview",
+        help="print the digest a query would produce, without Telegram",
+        description="Print the digest that a query would produce from a feed, as text. "
+        "Without --feed it fetches the configured categories' feed (ARXIV_RSS_BASE, "
+        "ARXIV_CATEGORIES). No bot token needed; nothing is stored.",
+    )
+    preview.add_argument("query", help='e.g. "diffusion" or "diffusion -medical, GAN"')
+    preview.add_argument("--feed", help="an arXiv feed file, or a feed URL")
+    preview.add_argument(
+        "--width", type=int, help="wrap lines to this many columns (0: do not wrap)"
+    )
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-03-08") from None
+
+
+def run(options: argparse.Namespace) -> int:
+    """Run the sub-command `options` names; returns the exit status."""
+    try:
+        if options.command == "export":
+            return asyncio.run(_export(options))
+        return asyncio.run(_preview(options))
+    except CommandError as exc:
+        print(f"{PROGRAM} {options.command}: {exc}", file=sys.stderr)
+        return exc.status
+    except BrokenPipeError:
+        # The reader left (`... | head`): quietly stop; what is still buffered goes nowhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_UNAVAILABLE
+
+
+def _config() -> Config:
+    try:
+        config = load_config(require_token=False)
+    except ConfigError as exc:
+        raise CommandError(f"configuration error: {exc}", EXIT_USAGE) from None
+    # Warnings only: a one-shot command has no use for the bot's progress lines.
+    setup_logging("WARNING", [config.bot_token] if config.bot_token else [])
+    return config
+
+
+def _queries(text: str) -> list[str]:
+    try:
+        return parse_keywords(text)
+    except KeywordError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+
+
+def _utf8_stdout() -> None:
+    """Titles carry Greek, accents and Chinese: never fail on a terminal that cannot show
+    them, show a replacement character instead."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="replace")
+
+
+async def _export(options: argparse.Namespace) -> int:
+    queries = _queries(options.query)
+    until: dt.date = options.until or dt.datetime.now(dt.UTC).date()
+    if options.since > until:
+        raise CommandError(f"--since {options.since} is after --until {until}", EXIT_USAGE)
+    config = _config()
+    if not await asyncio.to_thread(config.database_path.exists):
+        raise CommandError(
+            f"no database at {config.database_path} (DATABASE_URL); the bot creates it and "
+            "stores the papers it polls",
+            EXIT_UNAVAILABLE,
+        )
+    store = await Store.open(config.database_path)
+    try:
+        papers = await store.papers_announced_between(options.since, until)
+    finally:
+        await store.close()
+    if options.categories:
+        papers = in_categories(papers, options.categories.replace(",", "+").split("+"))
+    hits = match_papers(papers, queries)
+    document = render_markdown(
+        [hit.paper for hit in hits],
+        first=options.since,
+        last=until,
+        topic=options.query.strip(),
+        language=options.lang,
+    )
+    if options.output is not None:
+        await asyncio.to_thread(options.output.write_text, document, encoding="utf-8")
+        print(f"{len(hits)} papers written to {options.output}", file=sys.stderr)
+    else:
+        _utf8_stdout()
+        sys.stdout.write(document)
+        print(f"{len(hits)} papers of {len(papers)} announced in the period", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _feed_bytes(config: Config, feed: str | None) -> tuple[bytes, str]:
+    """The feed document and where it came from: a file, a URL, or the configured feed."""
+    if feed is not None and not feed.startswith(("http://", "https://")):
+        return await asyncio.to_thread(_read_feed_file, feed), feed
+    url = feed or config.feed_url
+    async with make_http_client(config.user_agent, timeout=config.http_timeout) as http:
+        fetcher = PoliteFetcher(http, max_attempts=2)
+        try:
+            result = await fetcher.fetch(url, validate=check_is_feed, conditional=False)
+        except FeedError as exc:
+            raise CommandError(f"could not fetch the feed: {exc}", EXIT_UNAVAILABLE) from None
+    return result.body, url
+
+
+def _read_feed_file(name: str) -> bytes:
+    path = Path(name)
+    if not path.is_file():
+        raise CommandError(f"{name}: no such file (give a feed file or URL)", EXIT_USAGE)
+    data = path.read_bytes()
+    try:
+        check_is_feed(data, "", name)
+    except FeedError as exc:
+        raise CommandError(str(exc), EXIT_UNAVAILABLE) from None
+    return data
+
+
+def _terminal() -> tuple[bool, int]:
+    """Colour (a terminal, and NO_COLOR unset) and the width to wrap to."""
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    return color, min(shutil.get_terminal_size().columns, MAX_WIDTH)
+
+
+async def _preview(options: argparse.Namespace) -> int:
+    queries = _queries(options.query)
+    config = _config()
+    data, source = await _feed_bytes(config, options.feed)
+    parsed = await asyncio.to_thread(parse_feed, data)
+    # What a new chat's digest carries: new papers and cross-lists, no revisions or withdrawals.
+    papers = [paper for paper in parsed.papers if not paper.is_revision and not paper.withdrawn]
+    hits = match_papers(papers, queries)
+    color, width = _terminal()
+    if options.width is not None:
+        width = options.width
+    _utf8_stdout()
+    print(f"{len(parsed.papers)} papers read from {source}; {len(hits)} match.", file=sys.stderr)
+    if not hits:
+        print(f"No paper of this feed matches {options.query.strip()}.")
+        return EXIT_OK
+    rule = "\n" + "-" * min(width or 40, 40) + "\n"
+    messages = [
+        html_to_text(part.text, color=color, width=width or None) for part in render_parts(hits)
+    ]
+    print(rule.join(messages))
+    return EXIT_OK

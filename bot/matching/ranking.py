@@ -1,0 +1,242 @@
+"""Match papers to a chat's queries, rank the hits, find what to bold, parse /subscribe lists.
+
+The query language is `bot.matching.query`, the normal form `bot.matching.normalize`, and the
+matching itself `bot.matching.engine.Engine`; this module is what the handlers and jobs call.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+from bot.arxiv.categories import covers
+from bot.i18n.translate import N_
+from bot.matching.engine import Engine, occurrences
+from bot.matching.normalize import FORMAT_TABLE, CharTable, normalize, words
+from bot.matching.query import (
+    MAX_QUERY_LENGTH,
+    QUOTES,
+    QueryError,
+    Term,
+    describe,
+    parse_query,
+    positive_terms,
+)
+from bot.models import Hit, Match, Paper
+
+__all__ = [
+    "MAX_KEYWORD_LENGTH",
+    "MAX_QUERY_LENGTH",
+    "MAX_SUBSCRIPTIONS",
+    "KeywordError",
+    "QueryError",
+    "highlight_spans",
+    "in_categories",
+    "match_papers",
+    "normalize",
+    "paper_text",
+    "parse_keywords",
+    "rank",
+    "validate_keyword",
+]
+
+MAX_SUBSCRIPTIONS = 50
+MAX_KEYWORD_LENGTH = MAX_QUERY_LENGTH
+KeywordError = QueryError  # the name the handlers know
+
+# Queries are split on commas (ASCII and full-width, as typed with CJK keyboards) and on line
+# breaks, because users naturally type one query per line; quotes protect both.
+_SEPARATORS = frozenset(",\uff0c\n")
+_SHOWN_QUERY_LENGTH = 40
+
+# Paper fields are joined with a line break so that a phrase cannot match across the end of the
+# title and the start of the abstract.
+_FIELD_SEPARATOR = " \n "
+_WORD_RUN = re.compile("w+")
+
+
+def _run_char(codepoint: int) -> str:
+    """Letters, digits and marks (and format characters, which join words) map to w."""
+    kind = unicodedata.category(chr(codepoint))
+    return "w" if kind[0] in "LNM" or kind == "Cf" else " "
+
+
+# Displayed text is mapped character for character, so runs of "w" keep their offsets.
+_RUN_TABLE = CharTable(_run_char)
+_NEW_STYLE_ID = re.compile(r"\d{4}\.\d{4,5}")
+
+
+# --- matching ---------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalized_fields(title: str, abstract: str) -> str:
+    return f"{normalize(title)}{_FIELD_SEPARATOR}{normalize(abstract)}"
+
+
+def paper_text(paper: Paper) -> str:
+    """The paper's title and abstract in normal form (cached: papers are matched for many chats)."""
+    return _normalized_fields(paper.title, paper.abstract)
+
+
+def match_papers(papers: Iterable[Paper], queries: Sequence[str]) -> list[Hit]:
+    """A hit for each paper that matches at least one query, most relevant first (see `rank`).
+
+    Each hit lists the matching queries as given, in the given order, with the fields where
+    their terms occur. Queries that do not parse are skipped (stored ones may predate a
+    grammar change); validate new ones with `parse_keywords` or `bot.matching.query.parse_query`.
+    """
+    papers = list(papers)
+    hits = []
+    for paper, found in zip(papers, Engine(enumerate(queries)).match_batch(papers), strict=True):
+        if found:
+            matches = tuple(Match(queries[index], fields) for index, fields in sorted(found))
+            hits.append(Hit(paper, tuple(match.query for match in matches), matches))
+    return rank(hits)
+
+
+def in_categories(papers: Iterable[Paper], chosen: Sequence[str]) -> list[Paper]:
+    """The papers filed in one of the chosen categories or archives: primary or cross-listed,
+    under the category itself, its merged alias, or any category of a chosen archive."""
+    return [paper for paper in papers if covers(chosen, paper.categories)]
+
+
+def _tier(hit: Hit) -> int:
+    """0: a query hit the title or named an author; 1: the abstract; 2: categories only."""
+    fields = {name for match in hit.matches for name in match.fields}
+    if fields & {"title", "authors"}:
+        return 0
+    return 1 if "abstract" in fields else 2
+
+
+def _age(paper: Paper) -> tuple[int, bool, str]:
+    """Grows with time: announcement day, then new-style ids (2508.13167), which grow too."""
+    day = paper.announced.toordinal() if paper.announced else 0
+    return day, _NEW_STYLE_ID.fullmatch(paper.arxiv_id) is not None, paper.arxiv_id
+
+
+def rank(hits: Iterable[Hit]) -> list[Hit]:
+    """Most relevant first: title (or author) hits before abstract hits before category-only
+    hits, then more distinct matching queries first, then newest first."""
+    newest_first = sorted(hits, key=lambda hit: _age(hit.paper), reverse=True)  # stable
+    return sorted(newest_first, key=lambda hit: (_tier(hit), -len(set(hit.keywords))))
+
+
+# --- highlighting -----------------------------------------------------------------------------
+
+
+def _title_terms(queries: Sequence[str]) -> list[Term]:
+    terms: list[Term] = []
+    for text in queries:
+        try:
+            query = parse_query(text)
+        except QueryError:
+            continue
+        terms += (term for term in positive_terms(query) if term.field in (None, "title"))
+    return terms
+
+
+def highlight_spans(text: str, queries: Sequence[str]) -> list[tuple[int, int]]:
+    """Character ranges of ``text`` (a title as displayed, LaTeX already rendered) covered by
+    the queries' positive title and unfielded terms: sorted, overlapping ones merged."""
+    terms = _title_terms(queries)
+    tokens: list[str] = []
+    runs: list[tuple[int, int]] = []  # the characters each token came from
+    for run in _WORD_RUN.finditer(text.translate(_RUN_TABLE)):
+        for token in words(text[run.start() : run.end()]):
+            tokens.append(token)
+            runs.append(run.span())
+    spans = [
+        (runs[start][0], runs[start + len(term.words) - 1][1])
+        for term in terms
+        for start in occurrences(term, tokens)
+    ]
+    merged: list[tuple[int, int]] = []
+    for begin, end in sorted(spans):
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((begin, end))
+    return merged
+
+
+# --- parsing /subscribe arguments -------------------------------------------------------------
+
+
+def _shorten(text: str, length: int = _SHOWN_QUERY_LENGTH) -> str:
+    return text if len(text) <= length else text[: length - 1].rstrip() + "\u2026"
+
+
+def validate_keyword(keyword: str) -> str:
+    """The query cleaned up (invisible characters dropped, spaces collapsed), or QueryError."""
+    cleaned = " ".join(keyword.translate(FORMAT_TABLE).split())
+    if not cleaned:
+        raise QueryError(
+            N_("One of the queries is empty. Check for a stray comma or empty quotes.")
+        )
+    parse_query(cleaned)
+    return cleaned
+
+
+def _is_stray(item: str, beside_line_break: bool) -> bool:
+    """A blank item left by a comma at the end of a line or by a blank line: ignored."""
+    return beside_line_break and not item.split()
+
+
+def _split_query_list(args: str) -> list[str]:
+    """Split at separators outside quotes; the quotes stay (they make phrases).
+
+    Blank items between two commas are kept for validation to reject. An unclosed quote
+    runs to the end, where the query parser reports it.
+    """
+    items: list[str] = []
+    current: list[str] = []
+    quoted = after_line_break = False
+    for char in args:
+        if char in QUOTES:
+            quoted = not quoted
+        elif char in _SEPARATORS and not quoted:
+            line_break = char == "\n"
+            item = "".join(current)
+            if not _is_stray(item, line_break or after_line_break):
+                items.append(item)
+            current, after_line_break = [], line_break
+            continue
+        current.append(char)
+    if not _is_stray(item := "".join(current), after_line_break):
+        items.append(item)
+    return items
+
+
+def parse_keywords(args: str) -> list[str]:
+    """Queries from a command's arguments: ``diffusion -medical, "flow matching", au:hinton``.
+
+    Commas or line breaks separate queries; quoted text may contain both. Each query is
+    checked with `bot.matching.query.parse_query` (QueryError, prefixed with the query when
+    there are
+    several) and returned cleaned up, without duplicates (same `describe`), first kept.
+    """
+    if not args.translate(FORMAT_TABLE).split():
+        raise QueryError(
+            N_('Please give at least one keyword or query, e.g. diffusion, "flow matching".')
+        )
+    items = _split_query_list(args)
+    queries: list[str] = []
+    seen: set[str] = set()
+    for item in items:
+        try:
+            query = validate_keyword(item)
+        except QueryError as error:
+            if len(items) == 1:
+                raise
+            cleaned = _shorten(" ".join(item.split()))
+            raise QueryError(
+                N_("In “{query}”: {error}"), error.position, query=cleaned, error=error
+            ) from None
+        key = describe(parse_query(query))
+        if key not in seen:
+            seen.add(key)
+            queries.append(query)
+    return queries

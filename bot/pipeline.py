@@ -1,0 +1,426 @@
+"""The one place where the pipeline runs: fetch → parse → store → match → format → send."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from telegram import Bot
+from telegram.ext import ContextTypes, JobQueue
+
+from bot import services as services_mod
+from bot.arxiv.calendar import (
+    covered_days,
+    current_feed_day,
+    eastern_date,
+    is_stale,
+    next_poll_time,
+    stale_retry_delay,
+)
+from bot.arxiv.feeds import FeedError, check_is_feed, parse_feed
+from bot.arxiv.fetcher import (
+    CATEGORY_RE,
+    FEED_ITEM_LIMIT,
+    FetchStatus,
+    PoliteFetcher,
+    count_by_category,
+    plan_feed_urls,
+)
+from bot.config import Config
+from bot.delivery.digest import render_parts
+from bot.delivery.outbox import Outcome
+from bot.i18n.translate import translator
+from bot.matching.ranking import in_categories, match_papers
+from bot.models import Chat, Hit, Paper
+from bot.services import Services
+from bot.storage.store import Store, utcnow
+
+log = logging.getLogger(__name__)
+
+# arXiv rebuilds its feeds at midnight in New York, daylight saving time included.
+ARXIV_TZ = ZoneInfo("America/New_York")
+POLL_JOB = "poll"
+OUTBOX_JOB = "outbox"
+OUTBOX_INTERVAL = 60.0
+# Categories are packed into one feed URL up to this many items seen last time: headroom
+# under arXiv's 2,000, since a busy day (Monday, after a holiday) carries more.
+PLAN_LIMIT = 1600
+# A retry is never sooner than this after the poll that asked for it.
+MIN_RETRY_GAP = dt.timedelta(minutes=1)
+
+
+# --- ingest: fetch → parse → store ------------------------------------------------------------
+
+
+class FeedStatus(StrEnum):
+    CHANGED = "changed"  # parsed cleanly and stored; remembered for the next conditional GET
+    PARTIAL = "partial"  # malformed or truncated: what parsed is stored, not remembered
+    UNCHANGED = "unchanged"  # a 304, or the same bytes as last time: nothing to parse
+    FAILED = "failed"  # no feed at all (error status, HTML page, empty body, timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutcome:
+    """What one poll of one feed URL gave."""
+
+    url: str
+    status: FeedStatus
+    entries: int = 0
+    new: tuple[Paper, ...] = ()
+    feed_day: dt.date | None = None  # the US/Eastern day of the feed ingested, when known
+    stale: bool = False  # arXiv still served an earlier day than the one due
+    counts: Mapping[str, int] = field(default_factory=dict)  # papers per requested category
+
+    @property
+    def needs_retry(self) -> bool:
+        """Try again soon: nothing came, part of it, or yesterday's feed."""
+        return self.stale or self.status in (FeedStatus.FAILED, FeedStatus.PARTIAL)
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    """One poll of every feed URL."""
+
+    feeds: tuple[FeedOutcome, ...]
+
+    @property
+    def new(self) -> list[Paper]:
+        return [paper for feed in self.feeds for paper in feed.new]
+
+    @property
+    def needs_retry(self) -> bool:
+        return any(feed.needs_retry for feed in self.feeds)
+
+    @property
+    def failed_feeds(self) -> int:
+        """Feed URLs that gave no feed at all (a 304 or yesterday's feed is an answer)."""
+        return sum(feed.status is FeedStatus.FAILED for feed in self.feeds)
+
+
+async def ingest_feed(
+    fetcher: PoliteFetcher,
+    store: Store,
+    url: str,
+    *,
+    now: dt.datetime,
+    last_day: dt.date | None = None,
+) -> FeedOutcome:
+    """Fetch one feed URL politely, parse it off the event loop, store its papers.
+
+    Never raises for a failed fetch: an error status, an HTML page, an empty body or a
+    timeout is logged and reported as FAILED, never as "no new papers". The fetch state (ETag,
+    content hash, feed day) is remembered and persisted only after the papers are stored and
+    only for a feed that parsed cleanly, so a truncated feed is fetched again in full.
+    `last_day` is the feed day ingested last time: an unchanged feed still on an earlier day
+    than today's is stale.
+    """
+    try:
+        result = await fetcher.fetch(url, validate=check_is_feed, remember=False)
+    except FeedError as exc:
+        log.warning("Feed poll failed, will try again: %s", exc)
+        return FeedOutcome(url, FeedStatus.FAILED)
+    if not result.changed:
+        if result.status is FetchStatus.UNCHANGED:  # the same bytes under new validators
+            fetcher.remember(result)
+            await store.save_fetch_state(url, result.state)
+        stale = last_day is not None and last_day < current_feed_day(now)
+        return FeedOutcome(url, FeedStatus.UNCHANGED, feed_day=last_day, stale=stale)
+    parsed = await asyncio.to_thread(parse_feed, result.body)
+    new = await store.add_papers(parsed.papers)
+    item_days = [paper.announced for paper in parsed.papers if paper.announced is not None]
+    if parsed.updated is not None:
+        feed_day: dt.date | None = eastern_date(parsed.updated)
+    else:
+        feed_day = max(item_days, default=None)
+    stale = is_stale(parsed.updated, item_days, now)
+    if parsed.bozo:
+        status = FeedStatus.PARTIAL
+        log.warning(
+            "Malformed feed %s (%s): kept %d entries, will fetch it again",
+            url,
+            parsed.problem,
+            len(parsed.papers),
+        )
+    else:
+        status = FeedStatus.CHANGED
+        fetcher.remember(result)
+        await store.save_fetch_state(url, result.state, feed_day)
+    wanted = url.rpartition("/")[2].split("+")
+    counts = count_by_category(wanted, (paper.categories for paper in parsed.papers))
+    if len(parsed.papers) + parsed.skipped >= FEED_ITEM_LIMIT:
+        # Items may be missing: count each category as more than half a feed, so that the
+        # next poll asks for each on its own.
+        log.warning("Feed %s is at arXiv's %d-item limit; it will be split", url, FEED_ITEM_LIMIT)
+        counts = {cat: max(n, FEED_ITEM_LIMIT // 2 + 1) for cat, n in counts.items()}
+    log.info(
+        "Polled %s: feed of %s, %d entries, %d new%s",
+        url,
+        feed_day,
+        len(parsed.papers),
+        len(new),
+        " (stale: the previous day)" if stale else "",
+    )
+    return FeedOutcome(url, status, len(parsed.papers), tuple(new), feed_day, stale, counts)
+
+
+async def ingest(services: Services, now: dt.datetime | None = None) -> PollReport:
+    """Poll every feed the chats need: their categories, packed into few '+'-joined URLs.
+
+    The categories are those of active chats with subscriptions (the configured ones until
+    there are any), so nothing is fetched that no chat reads.
+    """
+    now = now or utcnow()
+    config = services.config
+    in_use = await services.store.categories_in_use(config.arxiv_categories)
+    categories = [cat for cat in in_use if CATEGORY_RE.match(cat)] or list(config.arxiv_categories)
+    urls = plan_feed_urls(
+        config.arxiv_rss_base, categories, services.category_counts, limit=PLAN_LIMIT
+    )
+    async with services.poll_lock:  # one poll at a time (the fetcher spaces the requests)
+        known = await services.store.fetch_state()
+        outcomes = []
+        for url in urls:
+            last_day = known[url][1] if url in known else None
+            outcome = await ingest_feed(
+                services.fetcher, services.store, url, now=now, last_day=last_day
+            )
+            services.category_counts.update(outcome.counts)
+            outcomes.append(outcome)
+    return PollReport(tuple(outcomes))
+
+
+# --- the poll schedule ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PollPlan:
+    """When the next poll runs, and whether it retries the same feed day."""
+
+    when: dt.datetime
+    attempt: int = 0  # retries of this feed day so far; 0 for a poll after a rebuild
+    first_at: dt.datetime | None = None  # when this feed day's first poll ran
+
+
+def plan_next_poll(
+    now: dt.datetime,
+    *,
+    needs_retry: bool,
+    attempt: int = 0,
+    first_at: dt.datetime | None = None,
+    poll_delay: dt.timedelta = dt.timedelta(minutes=10),
+    repoll_interval: dt.timedelta = dt.timedelta(hours=6),
+) -> PollPlan:
+    """The poll after one that ran at `now` (pure: a fake clock can step through it).
+
+    Normally: shortly after arXiv's next rebuild of a feed with papers (weekends and arXiv
+    holidays skipped). After a stale, truncated or failed poll: again after
+    stale_retry_delay(1), (2), ... counted from the day's first poll (`first_at`); once those
+    are used up, a slow safety re-poll every `repoll_interval` until it works. A retry or
+    re-poll due after the next rebuild gives way to it.
+    """
+    regular = next_poll_time(now, poll_delay)
+    if needs_retry:
+        first = first_at or now
+        delay = stale_retry_delay(attempt + 1)
+        if delay is not None:
+            when, attempt = max(first + delay, now + MIN_RETRY_GAP), attempt + 1
+        else:
+            when = now + repoll_interval
+        if when < regular:
+            return PollPlan(when, attempt, first)
+    return PollPlan(regular)
+
+
+def _poll_settings(config: Config) -> dict[str, dt.timedelta]:
+    return {
+        "poll_delay": dt.timedelta(minutes=config.poll_delay_minutes),
+        "repoll_interval": dt.timedelta(hours=config.repoll_interval_hours),
+    }
+
+
+async def pending_hits(
+    services: Services, chat_id: int, now: dt.datetime | None = None
+) -> list[Hit]:
+    """The chat's matching papers that it has not received yet, newest first."""
+    chat = await services.store.get_chat(chat_id)
+    keywords = await services.store.subscriptions_for(chat_id)
+    if chat is None or not keywords:
+        return []
+    since = (now or utcnow()) - dt.timedelta(days=services.config.digest_lookback_days)
+    papers = await services.store.undelivered_papers(chat, since)
+    papers = in_categories(papers, services.categories_of(chat))
+    # Normalising abstracts (LaTeX included) is CPU work: keep it off the event loop.
+    return await asyncio.to_thread(match_papers, papers, keywords)
+
+
+def digest_days(
+    chat: Chat, last_digest: dt.datetime | None, now: dt.datetime, max_days: int
+) -> list[dt.date]:
+    """The days a digest sent `now` covers, in the chat's time zone: every day since its last
+    digest (after a weekend or a holiday, several), at most `max_days`."""
+    zone = ZoneInfo(chat.timezone)
+    last = last_digest.astimezone(zone).date() if last_digest is not None else None
+    return covered_days(last, now.astimezone(zone).date(), max_days=max(1, max_days))
+
+
+async def send_digest(
+    bot: Bot, services: Services, chat_id: int, *, now: dt.datetime | None = None
+) -> int:
+    """Send the chat its pending digest now; returns how many papers it carried (0: none).
+
+    Its header names the days since the chat's previous digest ("Fri 8 Mar – Mon 11 Mar").
+    """  # noqa: RUF002 - the en dash is the typographic range sign the header uses
+    now = now or utcnow()
+    async with services.digest_locks[chat_id]:
+        hits = await pending_hits(services, chat_id, now)
+        chat = await services.store.get_chat(chat_id)
+        if not hits or chat is None:
+            return 0
+        last = await services.store.last_digest_composed(chat_id)
+        days = digest_days(chat, last, now, services.config.digest_lookback_days)
+        tr = translator(await services.store.language_of(chat_id))
+        await services.outbox.enqueue(chat_id, render_parts(hits, days=days, tr=tr))
+        outcome = await services.outbox.flush_chat(bot, chat_id)
+        services.metrics.digest_sent(len(hits), delivered=outcome is Outcome.SENT)
+        log.info("Digest for chat %s: %d papers, %s", chat_id, len(hits), outcome.value)
+        return len(hits)
+
+
+async def run_poll(
+    services: Services,
+    plan: PollPlan | None = None,
+    clock: Callable[[], dt.datetime] = utcnow,
+) -> PollPlan:
+    """Poll the feeds (the run `plan` planned) and plan the next poll."""
+    now = clock()
+    retrying = plan is not None and plan.attempt > 0
+    first_at = plan.first_at if plan is not None and retrying and plan.first_at else now
+    try:
+        report = await ingest(services, now)
+        needs_retry = report.needs_retry
+        services.metrics.poll_done(len(report.new), report.failed_feeds)
+    except Exception:  # the chain must go on: a poll that broke is retried like a failed one
+        log.exception("Feed poll broke; will try again")
+        services.metrics.poll_broke()
+        needs_retry = True
+    return plan_next_poll(
+        clock(),
+        needs_retry=needs_retry,
+        attempt=plan.attempt if plan is not None else 0,
+        first_at=first_at,
+        **_poll_settings(services.config),
+    )
+
+
+async def poll_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A feed poll; it schedules the next one (after the rebuild, or a retry)."""
+    job = context.job
+    plan = job.data if job is not None and isinstance(job.data, PollPlan) else None
+    following = await run_poll(services_mod.get(context.bot_data), plan)
+    schedule_poll(context.job_queue, following)
+
+
+async def daily_digest(
+    bot: Bot, services: Services, chat_id: int, now: dt.datetime | None = None
+) -> int:
+    """A chat's daily run: send what is pending (often nothing), then record the run."""
+    now = now or utcnow()
+    sent = await send_digest(bot, services, chat_id, now=now)
+    # Recorded once composed, not before: a process killed before composing leaves the slot
+    # missed, and the restart catches it up; killed after, the catch-up finds the papers in
+    # the ledger and composes nothing twice (the outbox sends what was queued).
+    await services.store.record_digest(chat_id, now)
+    return sent
+
+
+async def digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A chat's daily digest (or its catch-up after the bot was down when it came due)."""
+    job = context.job
+    if job is None or job.chat_id is None:
+        return
+    services = services_mod.get(context.bot_data)
+    chat = await services.store.get_chat(job.chat_id)
+    if chat is None or not chat.active:
+        if job.name == digest_job_name(job.chat_id):
+            job.schedule_removal()
+        return
+    await daily_digest(context.bot, services, job.chat_id)
+
+
+async def outbox_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Send whatever waits in the outbox: parts left by a crash, or failed sends."""
+    services = services_mod.get(context.bot_data)
+    outcomes = await services.outbox.flush(context.bot)
+    if outcomes:
+        log.info("Outbox flush: %s", dict((k.value, v) for k, v in outcomes.items()))
+
+
+def due_since(chat: Chat, now: dt.datetime) -> dt.datetime:
+    """When the chat's most recent daily digest came due (today's or yesterday's slot)."""
+    zone = ZoneInfo(chat.timezone)
+    local = now.astimezone(zone)
+    slot = dt.datetime.combine(local.date(), chat.digest_time, tzinfo=zone)
+    return slot if slot <= local else slot - dt.timedelta(days=1)
+
+
+def missed_digest(chat: Chat, now: dt.datetime) -> bool:
+    """Did the chat's last slot pass without a digest run (the bot was down)?
+
+    A chat's clock starts when it first writes (the store sets last_digest_at then).
+    """
+    return chat.last_digest_at is not None and chat.last_digest_at < due_since(chat, now)
+
+
+def digest_job_name(chat_id: int) -> str:
+    return f"digest:{chat_id}"
+
+
+def schedule_digest(job_queue: JobQueue[Any], chat: Chat) -> None:
+    """(Re)schedule the chat's daily digest at its own time in its own time zone."""
+    name = digest_job_name(chat.chat_id)
+    for job in job_queue.get_jobs_by_name(name):
+        job.schedule_removal()
+    when = chat.digest_time.replace(tzinfo=ZoneInfo(chat.timezone))
+    job_queue.run_daily(digest_job, when, chat_id=chat.chat_id, name=name)
+
+
+async def follow_moved_chat(
+    job_queue: JobQueue[Any], store: Store, old_id: int, new_id: int
+) -> None:
+    """A group moved to its supergroup id: its daily digest follows it there."""
+    for job in job_queue.get_jobs_by_name(digest_job_name(old_id)):
+        job.schedule_removal()
+    chat = await store.get_chat(new_id)
+    if chat is not None and chat.active:
+        schedule_digest(job_queue, chat)
+
+
+def schedule_outbox(job_queue: JobQueue[Any], every: float = OUTBOX_INTERVAL) -> None:
+    """Flush the outbox at start (what a crash left) and then every minute."""
+    job_queue.run_repeating(outbox_job, every, first=0.5, name=OUTBOX_JOB)
+
+
+def schedule_catch_up(job_queue: JobQueue[Any], chat: Chat) -> None:
+    """Run a digest that came due while the bot was down, once, shortly after start."""
+    job_queue.run_once(digest_job, 2.0, chat_id=chat.chat_id, name=f"catch-up:{chat.chat_id}")
+
+
+def schedule_poll(job_queue: JobQueue[Any] | None, plan: PollPlan) -> None:
+    """Make `plan` the one pending poll (a poll run by hand does not start a second chain)."""
+    if job_queue is None:
+        return
+    for job in job_queue.get_jobs_by_name(POLL_JOB):
+        job.schedule_removal()
+    job_queue.run_once(poll_job, plan.when, data=plan, name=POLL_JOB)
+    log.info("Next feed poll at %s", plan.when.astimezone(ARXIV_TZ).isoformat(timespec="minutes"))
+
+
+def schedule_polls(job_queue: JobQueue[Any], config: Config) -> None:
+    """Poll once now (the first start takes what the feed has); each poll plans the next."""
+    schedule_poll(job_queue, PollPlan(utcnow()))

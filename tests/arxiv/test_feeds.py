@@ -1,0 +1,844 @@
+"""Tests for bot.arxiv.feeds: parsing arXiv's Atom/RSS feeds, and telling a feed from a page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.arxiv.feeds import (
+    FeedError,
+    ParsedFeed,
+    _parse_fast,
+    _parse_with_feedparser,
+    check_is_feed,
+    collapse_ws,
+    is_withdrawn,
+    make_http_client,
+    parse_feed,
+    split_authors,
+)
+from bot.models import Paper
+from tests.feedgen import atom_feed, rss_feed, well_formed_prefix
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "arxiv"
+TRUNCATED = FIXTURES / "atom-cs.AI-2025-08-20-truncated.xml"
+SUNDAY_EMPTY = FIXTURES / "atom-cs-2025-11-23-sunday-empty.xml"
+UPDATED = dt.datetime(2025, 8, 20, 4, 0, 19, tzinfo=dt.UTC)
+URL = "https://rss.arxiv.org/rss/cs.AI"
+UA = "arxiv-digest-bot/0.1.0 (tests)"
+
+FEED_FORMATS: dict[str, Callable[..., bytes]] = {"atom": atom_feed, "rss": rss_feed}
+
+
+def paper(**changes: object) -> Paper:
+    """A plausible paper; keyword arguments override single fields."""
+    base = Paper(
+        arxiv_id="2508.00001",
+        title="A Title",
+        authors=("Ada Lovelace", "Alan Turing"),
+        abstract="We study things.",
+        categories=("cs.AI", "cs.LG"),
+        announce_type="new",
+        version=1,
+        announced=dt.date(2025, 8, 20),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def atom_entry(body: str) -> bytes:
+    """A minimal Atom document around one hand-written entry body (for malformed cases)."""
+    return (
+        "<?xml version='1.0' encoding='UTF-8'?>\n"
+        '<feed xmlns:arxiv="http://arxiv.org/schemas/atom"'
+        ' xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns="http://www.w3.org/2005/Atom">\n'
+        f"<updated>2025-08-20T04:00:19+00:00</updated>\n<entry>{body}</entry>\n</feed>\n"
+    ).encode()
+
+
+@pytest.fixture(scope="module")
+def truncated() -> ParsedFeed:
+    return parse_feed(TRUNCATED.read_bytes())
+
+
+# --- the real truncated cs.AI Atom feed ---------------------------------------------------------
+
+
+def test_truncated_feed_is_bozo_but_keeps_complete_entries(truncated: ParsedFeed) -> None:
+    """A cut-off feed is reported as malformed, yet its 86 complete entries are all kept."""
+    assert truncated.bozo
+    assert truncated.problem is not None
+    assert "no element found" in truncated.problem
+    assert len(truncated.papers) == 86
+    assert truncated.skipped == 1  # the 87th entry stops before its summary
+    assert "2508.13435" not in {p.arxiv_id for p in truncated.papers}
+
+
+def test_truncated_feed_announce_type_counts(truncated: ParsedFeed) -> None:
+    """Of the complete entries, 41 are new submissions and 45 cross-lists."""
+    assert Counter(p.announce_type for p in truncated.papers) == {"new": 41, "cross": 45}
+
+
+def test_truncated_feed_date_is_the_feed_updated_time(truncated: ParsedFeed) -> None:
+    """`updated` is the feed's own timestamp, as an aware UTC datetime."""
+    assert truncated.updated == UPDATED.replace(microsecond=866337)
+
+
+def test_known_entry_field_by_field(truncated: ParsedFeed) -> None:
+    """The first entry of the real feed maps to a Paper with every field as arXiv shows it."""
+    first = truncated.papers[0]
+    assert first.arxiv_id == "2508.13167"
+    assert first.version == 1
+    assert first.title == (
+        "Chain-of-Agents: End-to-End Agent Foundation Models via Multi-Agent Distillation "
+        "and Agentic RL"
+    )
+    assert len(first.authors) == 30
+    assert first.authors[0] == "Weizhen Li"
+    assert first.authors[-1] == "Wangchunshu Zhou"
+    assert first.abstract.startswith("Recent advances in large language models")
+    assert "Announce Type" not in first.abstract
+    assert first.abstract.endswith("agent models and agentic RL.")
+    assert first.categories == ("cs.AI", "cs.CL")
+    assert first.announce_type == "new"
+    assert first.announced == dt.date(2025, 8, 20)
+    assert first.url == "https://arxiv.org/abs/2508.13167"
+
+
+def test_tex_in_author_names_and_angle_brackets_in_abstracts_are_kept(
+    truncated: ParsedFeed,
+) -> None:
+    """TeX accents stay as written, and "<think>" in an abstract is text, not stripped HTML."""
+    authors = {name for p in truncated.papers for name in p.authors}
+    assert {"Nikola Pi\\v{z}urica", 'J\\"org Hoffmann', "Hendrik Kra{\\ss}"} <= authors
+    by_id = {p.arxiv_id: p for p in truncated.papers}
+    assert "delimited by <think> and <answer> tags" in by_id["2508.13382"].abstract
+    assert "p < 0.001 and Cohen's d > 23" in by_id["2508.13171"].abstract
+
+
+def test_well_formed_prefix_parses_cleanly_to_the_same_papers(truncated: ParsedFeed) -> None:
+    """Closing the truncated feed after its last entry gives a valid feed with the same papers."""
+    fixed = parse_feed(well_formed_prefix(TRUNCATED.read_bytes()))
+    assert not fixed.bozo
+    assert fixed.problem is None
+    assert fixed.skipped == 0
+    assert fixed.papers == truncated.papers
+
+
+def test_bozo_and_skipped_entries_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A malformed feed logs a warning with the problem and the number of entries kept."""
+    with caplog.at_level(logging.WARNING, logger="bot.arxiv.feeds"):
+        parse_feed(TRUNCATED.read_bytes())
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("no element found" in m and "kept 86" in m for m in messages)
+    assert any("skipped 1" in m for m in messages)
+
+
+def test_real_papers_round_trip_through_both_generated_formats(truncated: ParsedFeed) -> None:
+    """The 86 real papers, re-serialised as Atom and as RSS 2.0, parse back unchanged."""
+    for fmt, build in FEED_FORMATS.items():
+        again = parse_feed(build(truncated.papers, categories="cs.AI", updated=UPDATED))
+        assert not again.bozo, fmt
+        assert again.papers == truncated.papers, fmt
+
+
+# --- the real empty weekend feed --------------------------------------------------------------
+
+
+def test_sunday_feed_is_empty_not_broken() -> None:
+    """The weekend feed has no entries: zero papers, not malformed, dated 00:00 EST."""
+    parsed = parse_feed(SUNDAY_EMPTY.read_bytes())
+    assert parsed.papers == ()
+    assert not parsed.bozo
+    assert parsed.problem is None
+    assert parsed.skipped == 0
+    assert parsed.updated is not None
+    assert parsed.updated.replace(microsecond=0) == dt.datetime(
+        2025, 11, 23, 5, 0, 4, tzinfo=dt.UTC
+    )
+
+
+def test_rss_channel_date_is_last_build_date() -> None:
+    """For RSS the feed date comes from the channel's lastBuildDate, in UTC."""
+    built = dt.datetime(2025, 9, 22, 4, 0, 11, tzinfo=dt.UTC)
+    parsed = parse_feed(rss_feed([], categories="cs.AI", updated=built))
+    assert parsed == ParsedFeed(papers=(), updated=built, bozo=False, problem=None, skipped=0)
+
+
+# --- generated feeds: both formats ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_old_style_ids(fmt: str) -> None:
+    """Pre-2007 ids like hep-th/0505137 keep their archive prefix and lose only the version."""
+    papers = (
+        paper(arxiv_id="hep-th/0505137", version=2, categories=("hep-th",)),
+        paper(arxiv_id="cond-mat/0011267", categories=("cond-mat.str-el", "cond-mat")),
+        paper(arxiv_id="math.AP/0601001", categories=("math.AP",)),
+    )
+    parsed = parse_feed(FEED_FORMATS[fmt](papers, categories="hep-th", updated=UPDATED))
+    assert parsed.papers == papers
+    assert parsed.papers[0].url == "https://arxiv.org/abs/hep-th/0505137"
+
+
+def test_cross_lists_carry_their_primary_category_first(truncated: ParsedFeed) -> None:
+    """In the real cs.AI feed, every cross-list lists another primary first, then cs.AI;
+    new submissions list cs.AI first."""
+    crosses = [p for p in truncated.papers if p.announce_type == "cross"]
+    assert len(crosses) == 45
+    assert all(p.categories[0] != "cs.AI" and "cs.AI" in p.categories[1:] for p in crosses)
+    assert all(p.is_cross_list for p in crosses)
+    by_id = {p.arxiv_id: p for p in truncated.papers}
+    assert by_id["2508.00875"].categories == ("cs.CY", "cs.AI")
+    news = [p for p in truncated.papers if p.announce_type == "new"]
+    assert all(p.categories[0] == "cs.AI" and not p.is_cross_list for p in news)
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_cross_list_primary_first_in_both_formats(fmt: str) -> None:
+    """A cross-list from math.ST keeps math.ST first in RSS and in Atom."""
+    cross = paper(announce_type="cross", categories=("math.ST", "cs.LG", "stat.TH"))
+    (parsed,) = parse_feed(FEED_FORMATS[fmt]([cross], categories="cs.LG", updated=UPDATED)).papers
+    assert parsed.categories == ("math.ST", "cs.LG", "stat.TH")
+
+
+@pytest.mark.parametrize(
+    "abstract",
+    [
+        "This paper has been withdrawn by the author due to a crucial sign error in equation 3.",
+        "This paper has been withdrawn by arXiv administrators because of plagiarism.",
+        "This submission has been withdrawn.",
+        "The manuscript was withdrawn because of an error in the data.",
+        "Withdrawn.",
+        "withdrawn",
+        "Withdrawn by the authors (duplicate of 2508.00001).",
+        "Paper withdrawn due to an error in Lemma 2.",
+        "The authors have withdrawn this paper.",
+    ],
+)
+def test_withdrawal_notices_are_recognised(abstract: str) -> None:
+    """arXiv's withdrawal notice, and the old habit of replacing the abstract with it, count."""
+    assert is_withdrawn(abstract)
+
+
+@pytest.mark.parametrize(
+    "abstract",
+    [
+        "We study drugs withdrawn from sale and their effect on patients.",
+        "Withdrawal-based estimators for the survival of withdrawn cohorts.",
+        "Withdrawing liquidity from markets: a model.",
+        "",
+    ],
+)
+def test_mentions_of_withdrawal_are_not_withdrawals(abstract: str) -> None:
+    """A paper about withdrawals, or a later mention of the word, is not withdrawn."""
+    assert not is_withdrawn(abstract)
+
+
+def test_withdrawal_from_an_api_comment() -> None:
+    """The API's arxiv:comment carries the reason: it counts when the abstract is unchanged."""
+    assert is_withdrawn("We prove a theorem.", "This paper has been withdrawn by Jane Doe")
+    assert not is_withdrawn("We prove a theorem.", "10 pages, 3 figures")
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_withdrawn_replacement_parses_as_withdrawn(fmt: str) -> None:
+    """A replacement whose abstract is the withdrawal notice parses with withdrawn=True;
+    the old-style id survives too."""
+    notice = "This paper has been withdrawn by the author due to an error in Section 4."
+    gone = paper(arxiv_id="hep-th/0505137", announce_type="replace", version=3, abstract=notice)
+    (parsed,) = parse_feed(FEED_FORMATS[fmt]([gone], updated=UPDATED)).papers
+    assert parsed.withdrawn
+    assert (parsed.arxiv_id, parsed.version) == ("hep-th/0505137", 3)
+    (kept,) = parse_feed(FEED_FORMATS[fmt]([paper()], updated=UPDATED)).papers
+    assert not kept.withdrawn
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_replace_with_version_3(fmt: str) -> None:
+    """A replacement announces the new version: type "replace", version 3, a revision."""
+    original = paper(announce_type="replace", version=3)
+    (parsed,) = parse_feed(FEED_FORMATS[fmt]([original], updated=UPDATED)).papers
+    assert parsed == original
+    assert parsed.is_revision
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_titles_and_abstracts_have_whitespace_collapsed(fmt: str) -> None:
+    """Line breaks, tabs and runs of spaces in titles/abstracts become single spaces."""
+    messy = paper(
+        title="  Deep\n  Learning\t\tfor\r\n Everything  ",
+        abstract="\n  We   show\nthat\t it works. \n",
+    )
+    (parsed,) = parse_feed(FEED_FORMATS[fmt]([messy], updated=UPDATED)).papers
+    assert parsed.title == "Deep Learning for Everything"
+    assert parsed.abstract == "We show that it works."
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_duplicate_ids_first_wins(fmt: str) -> None:
+    """An id listed twice in one feed yields one paper: the first occurrence."""
+    first = paper(title="First")
+    second = paper(title="Second", announce_type="cross")
+    other = paper(arxiv_id="2508.00002")
+    parsed = parse_feed(FEED_FORMATS[fmt]([first, other, second], updated=UPDATED))
+    assert parsed.papers == (first, other)
+    assert parsed.skipped == 0
+
+
+def test_rss_pub_date_uses_rfc822_with_eastern_offset() -> None:
+    """Generated RSS dates look like arXiv's: EDT in summer, EST in winter."""
+    summer = rss_feed([paper()], updated=UPDATED).decode()
+    winter = rss_feed([paper(announced=dt.date(2025, 1, 6))], updated=UPDATED).decode()
+    assert "<pubDate>Wed, 20 Aug 2025 00:00:00 -0400</pubDate>" in summer
+    assert "<pubDate>Mon, 06 Jan 2025 00:00:00 -0500</pubDate>" in winter
+    assert '<guid isPermaLink="false">oai:arXiv.org:2508.00001v1</guid>' in summer
+    assert "Announce Type: new \nAbstract: We study things.</description>" in summer
+    (parsed,) = parse_feed(winter.encode()).papers
+    assert parsed.announced == dt.date(2025, 1, 6)
+
+
+# --- hand-written entries: edge cases ---------------------------------------------------------
+
+_ENTRY = (
+    "<id>oai:arXiv.org:2508.00009v2</id><title>T</title>"
+    '<link href="https://arxiv.org/abs/2508.00009" rel="alternate" type="text/html"/>'
+    "<summary>{summary}</summary><category term='cs.AI'/>"
+    "<published>{published}</published>{extra}<dc:creator>A B</dc:creator>"
+)
+
+
+def one_entry(
+    summary: str = "arXiv:2508.00009v2 Announce Type: new \nAbstract: Text.",
+    published: str = "2025-08-20T00:00:00-04:00",
+    extra: str = "<arxiv:announce_type>new</arxiv:announce_type>",
+) -> ParsedFeed:
+    return parse_feed(atom_entry(_ENTRY.format(summary=summary, published=published, extra=extra)))
+
+
+def test_announced_date_is_taken_in_the_timestamps_own_offset() -> None:
+    """Late evening Eastern time is still that day, although in UTC it is the next one."""
+    (parsed,) = one_entry(published="2025-08-20T23:30:00-04:00").papers
+    assert parsed.announced == dt.date(2025, 8, 20)
+
+
+def test_missing_or_garbled_date_gives_none() -> None:
+    """An unreadable published date leaves `announced` empty instead of failing the entry."""
+    (parsed,) = one_entry(published="sometime soon").papers
+    assert parsed.announced is None
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        ("arXiv:2508.00009v2 Announce Type: new \nAbstract: Text.", "Text."),
+        ("arXiv:2508.00009v2   Announce  Type:new\n\nAbstract:\n  Text.", "Text."),
+        ("\n arXiv:2508.00009v2 Announce Type: replace-cross\r\nAbstract: Text.", "Text."),
+        ("Text without any prefix.", "Text without any prefix."),
+        (
+            "Abstract: kept, since this is no arXiv prefix.",
+            "Abstract: kept, since this is no arXiv prefix.",
+        ),
+    ],
+)
+def test_abstract_prefix_removed_robustly(summary: str, expected: str) -> None:
+    """Exactly the "arXiv:… Announce Type: … Abstract:" prefix is removed, whatever its spacing."""
+    (parsed,) = one_entry(summary=summary).papers
+    assert parsed.abstract == expected
+
+
+def test_announce_type_falls_back_to_prefix_then_new() -> None:
+    """Without arxiv:announce_type the prefix's type is used, and "new" without either."""
+    (from_prefix,) = one_entry(
+        summary="arXiv:2508.00009v2 Announce Type: replace-cross \nAbstract: Text.", extra=""
+    ).papers
+    (default,) = one_entry(summary="Text.", extra="").papers
+    assert from_prefix.announce_type == "replace-cross"
+    assert default.announce_type == "new"
+
+
+def test_identity_falls_back_to_the_link() -> None:
+    """If the id is not an OAI identifier, the arXiv id comes from the abs link."""
+    body = _ENTRY.format(summary="Text.", published="", extra="").replace(
+        "oai:arXiv.org:2508.00009v2", "urn:something-else"
+    )
+    (parsed,) = parse_feed(atom_entry(body)).papers
+    assert parsed.arxiv_id == "2508.00009"
+    assert parsed.version == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<id>oai:arXiv.org:2508.00009v1</id><title>No abstract</title>",
+        "<id>oai:arXiv.org:2508.00009v1</id><title>T</title><summary>  \n </summary>",
+        "<id>oai:arXiv.org:2508.00009v1</id><title>T</title>"
+        "<summary>arXiv:2508.00009v1 Announce Type: new \nAbstract: </summary>",
+        "<id>no-id-here</id><title>T</title><summary>Text.</summary>",
+    ],
+)
+def test_incomplete_entries_are_skipped_and_counted(body: str) -> None:
+    """Entries without an arXiv id or without abstract text are skipped, not half-filled."""
+    parsed = parse_feed(atom_entry(body))
+    assert parsed.papers == ()
+    assert parsed.skipped == 1
+
+
+@pytest.mark.parametrize(
+    ("creators", "expected"),
+    [
+        ("A One, B Two, C Three", ("A One", "B Two", "C Three")),
+        ("A One, B Two and C Three", ("A One", "B Two", "C Three")),
+        ("A One, B Two, and C Three", ("A One", "B Two", "C Three")),
+        ("A One and B Two", ("A One", "B Two")),
+        (" A  One ,, \n B Two, ", ("A One", "B Two")),
+        ("Ferdinand Andersen, Sandy Anderson", ("Ferdinand Andersen", "Sandy Anderson")),
+        ("A One (MIT, USA), B Two (ETH)", ("A One (MIT, USA)", "B Two (ETH)")),
+        (
+            "A One (Dept. of Physics, Univ. X and Univ. Y), B Two (Lab (Z, W) and Q) and C Three",
+            (
+                "A One (Dept. of Physics, Univ. X and Univ. Y)",
+                "B Two (Lab (Z, W) and Q)",
+                "C Three",
+            ),
+        ),
+        ("Mikol\\'a\\v{s} Janota", ("Mikol\\'a\\v{s} Janota",)),
+        ("", ()),
+    ],
+)
+def test_split_authors(creators: str, expected: tuple[str, ...]) -> None:
+    """dc:creator lists split on commas and a final "and", trimmed, without empty names."""
+    assert split_authors(creators) == expected
+
+
+def test_non_feed_input_gives_no_papers() -> None:
+    """Bytes that are not a feed (HTML, plain text, nothing) parse to no papers and no date."""
+    for data in (b"Rate exceeded.", b"<html><body>Oops</body></html>", b""):
+        parsed = parse_feed(data)
+        assert parsed.papers == ()
+        assert parsed.updated is None
+
+
+def test_body_is_never_opened_as_a_path(tmp_path: Path) -> None:
+    """A body that happens to be a file name is parsed as text, not read from disk."""
+    feed_file = tmp_path / "feed.xml"
+    feed_file.write_bytes(atom_feed([paper()], updated=UPDATED))
+    assert parse_feed(str(feed_file).encode()).papers == ()
+
+
+# --- property: both formats carry the same data -------------------------------------------------
+
+
+def looks_double_encoded(text: str) -> bool:
+    """True if feedparser would "repair" this text as UTF-8 mis-read as Latin-1.
+
+    feedparser re-decodes any element text that is entirely Latin-1 and forms valid UTF-8 when
+    encoded (so "Â£" becomes "£"). That is a feedparser quirk, identical for RSS and Atom, that
+    real arXiv text does not trigger; generated text that would trigger it is left out.
+    """
+    try:
+        return text.encode("latin-1").decode("utf-8") != text
+    except UnicodeError:
+        return False
+
+
+_text_chars = st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Cn"))
+# Free text mixing arbitrary characters with the markup-like pieces real abstracts contain.
+_snippets = st.sampled_from(["<", ">", "&", "&amp;", "&lt;b&gt;", "<think>", "$\\alpha$", "\\'e"])
+_texts = (
+    st.lists(st.one_of(st.text(_text_chars, max_size=12), _snippets, st.just("\n  ")), max_size=10)
+    .map("".join)
+    .filter(lambda s: not looks_double_encoded(s))
+)
+_prose = _texts.filter(lambda s: bool(s.strip()))
+_names = (
+    st.text(
+        st.characters(
+            codec="utf-8", exclude_categories=("Cc", "Cs", "Cn"), exclude_characters=",()"
+        ),
+        min_size=1,
+        max_size=30,
+    )
+    .map(collapse_ws)
+    .filter(lambda s: bool(s) and not re.search(r"(^|\s)and(\s|$)", s))
+    .filter(lambda s: not looks_double_encoded(s))
+)
+_new_ids = st.from_regex(r"\A[0-9]{4}\.[0-9]{4,5}\Z")
+_old_ids = st.builds(
+    "{}/{:07d}".format,
+    st.sampled_from(["hep-th", "math", "cond-mat", "astro-ph", "math.AP", "q-bio"]),
+    st.integers(0, 9_999_999),
+)
+_papers = st.builds(
+    Paper,
+    arxiv_id=st.one_of(_new_ids, _old_ids),
+    title=_texts,
+    authors=st.lists(_names, max_size=5).map(tuple),
+    abstract=_prose,
+    categories=st.lists(
+        st.sampled_from(["cs.AI", "cs.CL", "math.AP", "hep-th", "astro-ph.CO", "q-bio.NC"]),
+        min_size=1,
+        max_size=4,
+        unique=True,
+    ).map(tuple),
+    announce_type=st.sampled_from(["new", "cross", "replace", "replace-cross"]),
+    version=st.integers(1, 40),
+    announced=st.dates(dt.date(1991, 8, 14), dt.date(2040, 12, 31)),
+)
+
+
+def normalised(p: Paper) -> Paper:
+    """What parsing should give back for a paper: whitespace collapsed in the free text."""
+    abstract = collapse_ws(p.abstract)
+    return replace(
+        p, title=collapse_ws(p.title), abstract=abstract, withdrawn=is_withdrawn(abstract)
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(papers=st.lists(_papers, max_size=4, unique_by=lambda p: p.arxiv_id))
+def test_property_rss_and_atom_round_trip(papers: list[Paper]) -> None:
+    """Any papers serialised as RSS and as Atom parse back to the same, normalised Papers."""
+    expected = tuple(normalised(p) for p in papers)
+    from_atom = parse_feed(atom_feed(papers, categories="cs.AI+hep-th", updated=UPDATED))
+    from_rss = parse_feed(rss_feed(papers, categories="cs.AI+hep-th", updated=UPDATED))
+    assert not from_atom.bozo
+    assert not from_rss.bozo
+    assert from_atom.papers == expected
+    assert from_rss.papers == expected
+
+
+# --- the ElementTree fast path against the feedparser path ---------------------------------------
+
+API_FIXTURES = sorted(FIXTURES.glob("api-*.xml"))
+_RSS_HEAD = (
+    "<?xml version='1.0' encoding='UTF-8'?>\n"
+    '<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+    ' version="2.0"><channel><lastBuildDate>Wed, 20 Aug 2025 04:00:19 +0000</lastBuildDate>'
+)
+_RSS_ITEM = (
+    "<title>{title}</title><link>https://arxiv.org/abs/2508.00009</link>"
+    "<description>arXiv:2508.00009v2 Announce Type: cross \nAbstract: {abstract}</description>"
+    '<guid isPermaLink="false">oai:arXiv.org:2508.00009v2</guid><category>cs.AI</category>'
+    "<pubDate>Wed, 20 Aug 2025 00:00:00 -0400</pubDate>"
+    "<arxiv:announce_type>cross</arxiv:announce_type><dc:creator>A One and B Two</dc:creator>"
+)
+
+
+def rss_item(
+    body: str = _RSS_ITEM.format(title="T", abstract="Text."), head: str = _RSS_HEAD
+) -> bytes:
+    """A minimal RSS document around one hand-written item body."""
+    return f"{head}<item>{body}</item></channel></rss>\n".encode()
+
+
+def assert_fast_path_agrees(data: bytes) -> ParsedFeed:
+    """The fast path takes the document and reads it exactly as the feedparser path does."""
+    fast = _parse_fast(data)
+    assert fast is not None, "the fast path declined the document"
+    assert fast == _parse_with_feedparser(data)
+    return fast
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(well_formed_prefix(TRUNCATED.read_bytes()), id="cs.AI-cut-at-last-entry"),
+        pytest.param(SUNDAY_EMPTY.read_bytes(), id="sunday-empty"),
+    ],
+)
+def test_fast_path_matches_feedparser_on_real_feeds(data: bytes) -> None:
+    """arXiv's own Atom feeds take the fast path and give feedparser's result, field for field."""
+    parsed = assert_fast_path_agrees(data)
+    assert parsed == parse_feed(data)
+
+
+def test_fast_path_reads_all_86_real_papers(truncated: ParsedFeed) -> None:
+    """The fast path's reading of the real feed (closed after its last entry) is complete."""
+    fast = _parse_fast(well_formed_prefix(TRUNCATED.read_bytes()))
+    assert fast is not None
+    assert fast.papers == truncated.papers
+    assert fast.updated == truncated.updated
+
+
+def test_truncated_feed_goes_to_feedparser_and_stays_bozo() -> None:
+    """Malformed XML is declined by the fast path; feedparser keeps what parsed and says bozo."""
+    data = TRUNCATED.read_bytes()
+    assert _parse_fast(data) is None
+    parsed = parse_feed(data)
+    assert parsed == _parse_with_feedparser(data)
+    assert parsed.bozo
+    assert len(parsed.papers) == 86
+
+
+@pytest.mark.parametrize("path", API_FIXTURES, ids=lambda path: path.name)
+def test_other_arxiv_documents_parse_as_feedparser_reads_them(path: Path) -> None:
+    """API responses (Atom with author elements, arxiv:comment, ...) parse as feedparser reads
+    them; only the one without entries is plain enough for the fast path."""
+    data = path.read_bytes()
+    assert (_parse_fast(data) is None) == (b"<entry>" in data)
+    assert parse_feed(data) == _parse_with_feedparser(data)
+
+
+_DTD_ITEM = _RSS_ITEM.format(title="&t;", abstract="&t; text")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(
+            rss_item(
+                _DTD_ITEM,
+                head='<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY t "Entity title">]>\n'
+                + _RSS_HEAD.partition("\n")[2],
+            ),
+            id="internal-entity",
+        ),
+        pytest.param(
+            rss_item(
+                _DTD_ITEM,
+                head='<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY a "ha">'
+                + "".join(f'<!ENTITY {chr(98 + i)} "{f"&{chr(97 + i)};" * 10}">' for i in range(9))
+                + '<!ENTITY t "&j;">]>\n'
+                + _RSS_HEAD.partition("\n")[2],
+            ),
+            id="billion-laughs",
+        ),
+        pytest.param(
+            rss_item(head='<?xml version="1.0"?>\n<!DOCTYPE rss>\n' + _RSS_HEAD.partition("\n")[2]),
+            id="doctype-only",
+        ),
+        pytest.param(
+            rss_item(_RSS_ITEM.format(title="<![CDATA[<!ENTITY x 'y'>]]>", abstract="Text.")),
+            id="entity-declaration-text",
+        ),
+    ],
+)
+def test_dtd_documents_go_to_feedparser(data: bytes) -> None:
+    """A DOCTYPE or ENTITY declaration sends the document to the safe path; nothing expands."""
+    assert _parse_fast(data) is None
+    parsed = parse_feed(data)
+    assert parsed == _parse_with_feedparser(data)
+    assert not any("haha" in p.title or "haha" in p.abstract for p in parsed.papers)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(rss_item(), id="plain-item"),
+        pytest.param(
+            rss_item(head=_RSS_HEAD.replace("<?xml version='1.0' encoding='UTF-8'?>\n", "")),
+            id="no-xml-declaration",
+        ),
+        pytest.param(
+            rss_item(
+                _RSS_ITEM.format(
+                    title="A &amp;amp; B &lt;i&gt;x&lt;/i&gt; <![CDATA[<b>]]> a<!-- c -->b",
+                    abstract="&amp;lt;think&amp;gt; &#38;#60; Pi\u017eurica caf\u00e9",
+                )
+            ),
+            id="entities-cdata-comments-non-ascii",
+        ),
+        pytest.param(
+            atom_entry(
+                "<id>urn:not-arxiv</id><title type='html'>T</title>"
+                '<link href="https://arxiv.org/abs/2508.00001" rel="related"/>'
+                '<link href="https://arxiv.org/pdf/2508.00002" rel="alternate"'
+                ' type="application/pdf"/>'
+                "<summary type='text'>Text.</summary>"
+            ),
+            id="atom-no-alternate-html-link",
+        ),
+        pytest.param(
+            atom_entry(
+                '<id>urn:not-arxiv</id><link href="https://arxiv.org/abs/2508.00001"/>'
+                '<link href="https://arxiv.org/abs/2508.00002v3" rel="alternate"/>'
+                "<summary>Text.</summary><category term=' cs.AI' scheme='s'>cs.LG</category>"
+                "<category scheme='x'/><category term='cs.AI'/>"
+            ),
+            id="atom-last-alternate-link-and-mixed-categories",
+        ),
+        pytest.param(
+            rss_item(
+                "<guid>https://arxiv.org/abs/2508.00003v2</guid><description>Text.</description>"
+                "<category domain='d'/><category>cs.CL</category><category> cs.AI </category>"
+            ),
+            id="rss-permalink-guid-and-categories",
+        ),
+        pytest.param(
+            rss_item(
+                _RSS_ITEM + "<arxiv:DOI>10.1000/x</arxiv:DOI>"
+                "<arxiv:journal_reference>J. 1 (2025)</arxiv:journal_reference>"
+            ),
+            id="arxiv-doi-and-journal-reference",
+        ),
+    ],
+)
+def test_fast_path_reads_edge_documents_as_feedparser_does(data: bytes) -> None:
+    """Entities, CDATA, comments, other links and category forms: the same reading as feedparser."""
+    assert_fast_path_agrees(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(
+            rss_item(_RSS_ITEM.format(title="\u00c3\u00a9tude", abstract="x")), id="mojibake"
+        ),
+        pytest.param(rss_item(_RSS_ITEM.format(title="a\u0085b", abstract="x")), id="c1-control"),
+        pytest.param(rss_item(_RSS_ITEM.format(title="a<b>bold</b>", abstract="x")), id="markup"),
+        pytest.param(rss_item(_RSS_ITEM + "<title>Second</title>"), id="repeated-title"),
+        pytest.param(rss_item(_RSS_ITEM + "<dc:date>2025-01-01</dc:date>"), id="other-element"),
+        pytest.param(
+            rss_item(
+                _RSS_ITEM.replace(
+                    '<guid isPermaLink="false">oai:arXiv.org:2508.00009v2',
+                    "<guid>https:///arxiv.org/abs/2508.00009v4",
+                )
+            ),
+            id="uri-feedparser-rewrites",
+        ),
+        pytest.param(
+            rss_item(
+                head=_RSS_HEAD.replace("<channel>", '<channel xml:base="https://arxiv.org/abs/">')
+            ),
+            id="xml-base",
+        ),
+        pytest.param(
+            rss_item(head=_RSS_HEAD.replace("UTF-8", "ISO-8859-1")),
+            id="latin-1-document",
+        ),
+        pytest.param(
+            atom_entry(
+                "<id>oai:arXiv.org:2508.00009v1</id><summary type='xhtml'>Text.</summary>"
+                "<author><name>A One</name></author>"
+            ),
+            id="atom-xhtml-and-author",
+        ),
+        pytest.param(
+            atom_entry(
+                "<id>oai:arXiv.org:2508.00009v1</id><summary>Text.</summary>"
+                '<announce_type xmlns="http://arxiv.org/schemas/atom">cross</announce_type>'
+            ).replace(b'xmlns:arxiv="http://arxiv.org/schemas/atom"', b""),
+            id="arxiv-namespace-without-prefix",
+        ),
+        pytest.param(
+            rss_item(_RSS_ITEM + "<arxiv:Announce_Type>new</arxiv:Announce_Type>"),
+            id="arxiv-element-feedparser-lowercases",
+        ),
+        pytest.param(b"<html><body>Oops</body></html>", id="html"),
+    ],
+)
+def test_fast_path_declines_what_feedparser_reads_differently(data: bytes) -> None:
+    """Where feedparser would rewrite or re-map something, the document is left to feedparser."""
+    assert _parse_fast(data) is None
+    assert parse_feed(data) == _parse_with_feedparser(data)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(papers=st.lists(_papers, max_size=5), fmt=st.sampled_from(sorted(FEED_FORMATS)))
+def test_property_fast_path_matches_feedparser(papers: list[Paper], fmt: str) -> None:
+    """Generated RSS and Atom feeds (repeated ids included) take the fast path, same result."""
+    assert_fast_path_agrees(FEED_FORMATS[fmt](papers, categories="cs.AI+hep-th", updated=UPDATED))
+
+
+# Text feedparser rewrites (mojibake, C1 controls) or that breaks XML: any path, same result.
+_wild_texts = st.lists(
+    st.one_of(
+        st.text(st.characters(min_codepoint=0, max_codepoint=0x17F), max_size=8),
+        st.sampled_from(["\u00c3\u00a9", "\u00c2\u00a3", "\x85", "https:///x", "]]>"]),
+    ),
+    max_size=4,
+).map("".join)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    title=_wild_texts,
+    abstract=_wild_texts,
+    creators=_wild_texts,
+    fmt=st.sampled_from(sorted(FEED_FORMATS)),
+)
+def test_property_parse_feed_equals_feedparser_on_any_text(
+    title: str, abstract: str, creators: str, fmt: str
+) -> None:
+    """Whichever path a document takes, parse_feed gives exactly the feedparser path's result."""
+    data = FEED_FORMATS[fmt](
+        [Paper("2508.00001", title, tuple(creators.split(",")), abstract, ("cs.AI",))],
+        updated=UPDATED,
+    )
+    assert parse_feed(data) == _parse_with_feedparser(data)
+
+
+# --- check_is_feed: the fetcher's validator for feed URLs ---------------------------------------
+
+FEED_BODY = rss_feed([paper()], updated=UPDATED)
+HTML_PAGE = b"<!DOCTYPE html>\n<html><head><title>Error</title></head><body>Oops</body></html>"
+
+
+def test_check_is_feed_accepts_feeds_even_labelled_html() -> None:
+    """RSS and Atom documents pass, even when a proxy labels them text/html."""
+    check_is_feed(FEED_BODY, "application/rss+xml", URL)
+    check_is_feed(FEED_BODY, "text/html", URL)
+    check_is_feed(SUNDAY_EMPTY.read_bytes(), "application/atom+xml", URL)
+
+
+def test_check_is_feed_refuses_an_empty_body() -> None:
+    """An empty 200 response is an error, not an empty feed."""
+    with pytest.raises(FeedError, match="empty body") as info:
+        check_is_feed(b"  \n", "application/rss+xml", URL)
+    assert info.value.url == URL
+
+
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/rss+xml"])
+def test_check_is_feed_refuses_html_pages(content_type: str) -> None:
+    """An HTML page served with 200 is never taken for a feed, whatever its content type."""
+    with pytest.raises(FeedError, match="HTML page"):
+        check_is_feed(HTML_PAGE, content_type, URL)
+
+
+@pytest.mark.parametrize("body", [b"<?xml version='1.0'?><error>busy</error>", b"Rate exceeded."])
+def test_check_is_feed_refuses_other_xml_or_text(body: bytes) -> None:
+    """XML with a non-feed root element, or plain text, is rejected as not a feed."""
+    with pytest.raises(FeedError, match="not an RSS/Atom feed"):
+        check_is_feed(body, "text/plain", URL)
+
+
+async def test_make_http_client_settings() -> None:
+    """The client sends our User-Agent, uses the timeout and follows redirects."""
+    async with make_http_client(UA, timeout=12.5) as client:
+        assert client.headers["User-Agent"] == UA
+        assert client.timeout == httpx.Timeout(12.5)
+        assert client.follow_redirects
+    with pytest.raises(ValueError, match="User-Agent"):
+        make_http_client("  ")
+
+
+@pytest.mark.parametrize("make_feed", [rss_feed, atom_feed])
+def test_entry_cut_off_after_its_abstract_is_not_kept_half_read(
+    make_feed: Callable[..., bytes],
+) -> None:
+    """A feed truncated inside an entry, past its abstract but before its categories, keeps
+    the complete entries only: the cut one waits for the next complete fetch rather than
+    being stored without its categories."""
+    papers = [
+        Paper(f"2611.1000{n}", f"Title {n}", ("A. Author",), f"Abstract {n}.", ("cs.LG", "cs.AI"))
+        for n in (1, 2, 3)
+    ]
+    whole = make_feed(papers, updated=dt.datetime(2026, 11, 26, 5, tzinfo=dt.UTC))
+    cut = whole[: whole.index(b"Abstract 2.") + 40]
+    assert b"cs.LG" not in cut[whole.index(b"Abstract 2.") :]  # cut before its categories
+    parsed = parse_feed(cut)
+    assert parsed.bozo
+    assert [p.arxiv_id for p in parsed.papers] == ["2611.10001"]
+    assert parsed.papers[0].categories == ("cs.LG", "cs.AI")
+    assert parsed.skipped == 1
