@@ -23,6 +23,7 @@ from bot.arxiv.calendar import (
     next_poll_time,
     stale_retry_delay,
 )
+from bot.arxiv.categories import in_categories
 from bot.arxiv.feeds import FeedError, check_is_feed, parse_feed
 from bot.arxiv.fetcher import (
     CATEGORY_RE,
@@ -36,7 +37,7 @@ from bot.config import Config
 from bot.delivery.digest import render_parts
 from bot.delivery.outbox import Outcome
 from bot.i18n.translate import translator
-from bot.matching.ranking import in_categories, match_papers
+from bot.matching.ranking import match_papers
 from bot.models import Chat, Hit, Paper
 from bot.services import Services
 from bot.storage.store import Store, utcnow

@@ -23,7 +23,7 @@ import feedparser
 from bot.arxiv.calendar import eastern_date
 from bot.arxiv.feeds import ARXIV_NS, collapse_ws, is_withdrawn
 from bot.arxiv.fetcher import CATEGORY_RE, FetchError, PoliteFetcher
-from bot.i18n.translate import ENGLISH_TEXTS, N_, Translator, localize
+from bot.messages import N_, UserError
 from bot.models import Paper
 
 API_URL = "https://export.arxiv.org/api/query"
@@ -67,21 +67,16 @@ _TOKEN = re.compile(r'"[^"]*"?|[()]|[^\s()"]+(?:"[^"]*"?)?')
 _SYNTAX_CHARS = re.compile(r'[()":\\\[\]{}^~*?!]')
 
 
-class ArxivApiError(Exception):
+class ArxivApiError(UserError):
     """The search failed; str() is a message for the user, in English; `localized(tr)` says
     it in another language (the message is a `N_` text filled with ``params``)."""
 
     def __init__(
         self, user_message: str, *, status_code: int | None = None, **params: object
     ) -> None:
-        self.template, self.params = user_message, params
-        self.user_message = self.localized(ENGLISH_TEXTS)
-        super().__init__(self.user_message)
+        super().__init__(user_message, **params)
+        self.user_message = str(self)
         self.status_code = status_code
-
-    def localized(self, tr: Translator) -> str:
-        """The message in the language of `tr`."""
-        return localize(tr, self.template, self.params)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

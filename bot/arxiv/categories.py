@@ -20,7 +20,9 @@ keeps (the right-hand one), and `equivalents` both, for matching papers that lis
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+from bot.models import Paper
 
 # Archives that are a set of categories (a feed of the archive carries all of them).
 ARCHIVES: dict[str, str] = {
@@ -399,3 +401,9 @@ def covers(chosen: Iterable[str], paper_categories: Iterable[str]) -> bool:
             if category in wanted or archive_of(category) in wanted:
                 return True
     return False
+
+
+def in_categories(papers: Iterable[Paper], chosen: Sequence[str]) -> list[Paper]:
+    """The papers filed in one of the chosen categories or archives: primary or cross-listed,
+    under the category itself, its merged alias, or any category of a chosen archive."""
+    return [paper for paper in papers if covers(chosen, paper.categories)]

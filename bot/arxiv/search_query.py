@@ -26,7 +26,6 @@ import re
 from bot.arxiv import categories as arxiv_categories
 from bot.arxiv.api import parse_arxiv_id
 from bot.arxiv.latex import to_unicode
-from bot.i18n.translate import N_
 from bot.matching.query import (
     FIELD_NAMES,
     QUOTES,
@@ -38,6 +37,7 @@ from bot.matching.query import (
     Term,
     parse_query,
 )
+from bot.messages import N_
 
 # The bot's field names → arXiv's search prefixes; None (title and abstract) → all fields.
 _API_FIELDS = {None: "all", "title": "ti", "abstract": "abs", "authors": "au", "categories": "cat"}

@@ -17,6 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from bot.arxiv.categories import in_categories
 from bot.arxiv.feeds import FeedError, check_is_feed, make_http_client, parse_feed
 from bot.arxiv.fetcher import PoliteFetcher
 from bot.cli.preview import html_to_text
@@ -24,7 +25,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.delivery.digest import render_parts
 from bot.delivery.markdown import render_markdown
 from bot.i18n.translate import LANGUAGES
-from bot.matching.ranking import KeywordError, in_categories, match_papers, parse_keywords
+from bot.matching.ranking import KeywordError, match_papers, parse_keywords
 from bot.ops.logs import setup_logging
 from bot.storage.store import Store
 

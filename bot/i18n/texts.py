@@ -2,10 +2,11 @@
 
 Every text a user can see lives here, marked with `N_(...)` (or `NP_(singular, plural)`), and
 is translated where it is used: `tr(texts.START, time=...)`, `tr` being the chat's
-`bot.i18n.Translator`. (The error messages of the pure modules, QueryError and ArxivApiError,
-are marked `N_` where they are raised, with their values as keyword arguments; the handler
-shows `error.localized(tr)`.) Placeholders are `{name}`s filled by the translator, never
-%-formats or f-strings (an f-string would be translated after it was filled, i.e. never).
+`bot.i18n.translate.Translator`. (The error messages of the stages below, such as QueryError
+and ArxivApiError, are `bot.messages.UserError`s marked `N_` where they are raised, with their
+values as keyword arguments; the handler shows `error.localized(tr)`.) Placeholders are
+`{name}`s filled by the translator, never %-formats or f-strings (an f-string would be
+translated after it was filled, i.e. never).
 
 Adding or changing a text is two steps:
 1. Write it here, `NEW_TEXT = N_("English, with {placeholders} and <b>tags</b>")`, and use it
@@ -13,11 +14,11 @@ Adding or changing a text is two steps:
    `tr = await _tr(update, context)` in a handler or `translator(await
    store.language_of(chat_id))` elsewhere.
 2. Refresh the catalogs and translate it:
-       pybabel extract -F babel.cfg --no-wrap --sort-by-file -o bot/locale/messages.pot .
-       pybabel update -i bot/locale/messages.pot -d bot/locale -l zh_Hans --no-wrap \
+       pybabel extract -F babel.cfg --no-wrap --sort-by-file -o bot/i18n/locale/messages.pot .
+       pybabel update -i bot/i18n/locale/messages.pot -d bot/i18n/locale -l zh_Hans --no-wrap \
            --no-fuzzy-matching
-   then fill its `msgstr` in bot/locale/zh_Hans/LC_MESSAGES/messages.po (same placeholders,
-   same tags). tests/test_i18n.py fails until every text has its translation.
+   then fill its `msgstr` in bot/i18n/locale/zh_Hans/LC_MESSAGES/messages.po (same placeholders,
+   same tags). tests/i18n/test_i18n.py fails until every text has its translation.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import html
 from collections.abc import Sequence
 
 from bot.arxiv import categories as arxiv_categories
-from bot.i18n.translate import CHINESE, ENGLISH_TEXTS, N_, NP_, Translator
+from bot.i18n.translate import CHINESE, ENGLISH_TEXTS, Translator
+from bot.messages import N_, NP_
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("subscribe", N_('Follow a keyword or "phrase"')),

@@ -1,8 +1,8 @@
 """Two languages: English (the msgids) and Simplified Chinese (a gettext catalog).
 
-The English texts in the code are the message ids; `N_` marks them for extraction
-(`pybabel extract`, see babel.cfg) and returns them unchanged. A `Translator` turns a
-message id into the chat's language at the moment of use, and fills its `{placeholders}`.
+The English texts in the code are the message ids, marked with `bot.messages.N_` for
+extraction (`pybabel extract`, see babel.cfg). A `Translator` turns a message id into the
+chat's language at the moment of use, and fills its `{placeholders}`.
 
 The Chinese catalog is the `.po` file itself, read with babel at first use: no compiled
 `.mo` (a binary build product) is kept in the repository or made by a build hook, and
@@ -17,7 +17,7 @@ import gettext
 import io
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from babel.dates import format_skeleton
 from babel.messages.mofile import write_mo
@@ -36,11 +36,6 @@ _BABEL_LOCALES = {ENGLISH: "en", CHINESE: "zh_Hans"}
 # served Simplified Chinese, Traditional ones included: a reader of zh-Hant reads it far more
 # easily than English, and there is no Traditional catalog (yet).
 _CHINESE_PREFIX = "zh"
-
-
-def N_(message: str) -> str:
-    """Mark an English text for extraction into the catalogs; it is returned unchanged."""
-    return message
 
 
 def language_for(language_code: str | None) -> str:
@@ -105,28 +100,6 @@ class Translator:
             return arxiv_calendar.format_day(day, with_year=with_year)
         skeleton = "yMMMdE" if with_year else "MMMdE"
         return format_skeleton(skeleton, day, locale=_BABEL_LOCALES[self.language])
-
-
-def NP_(singular: str, plural: str) -> tuple[str, str]:
-    """Mark a text with a plural form for extraction; use it with `Translator.plural`."""
-    return singular, plural
-
-
-@runtime_checkable
-class Localizable(Protocol):
-    """Something that can say itself in a language, such as a QueryError."""
-
-    def localized(self, tr: Translator) -> str: ...
-
-
-def localize(tr: Translator, template: str, params: dict[str, object]) -> str:
-    """`template` in the language of `tr`, filled with `params`; a parameter that can say
-    itself (a nested error) does so in that language too."""
-    filled = {
-        name: value.localized(tr) if isinstance(value, Localizable) else value
-        for name, value in params.items()
-    }
-    return tr(template, **filled)
 
 
 def translator(language: str | None) -> Translator:

@@ -32,8 +32,8 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bot.i18n.translate import ENGLISH_TEXTS, N_, Translator, localize
 from bot.matching.normalize import FORMAT_TABLE, category, fold, singular, words
+from bot.messages import N_, UserError
 
 MAX_QUERY_LENGTH = 300
 MAX_TERMS = 30
@@ -67,7 +67,7 @@ _SHOWN_TERM = 40
 _SAT_BUDGET = 2000  # branches explored when looking for a contradiction; beyond: accept
 
 
-class QueryError(ValueError):
+class QueryError(UserError, ValueError):
     """A query that cannot be used; ``message`` is an English sentence for the user.
 
     ``position`` is the 0-based offset in the query of what is wrong (None when it is the
@@ -76,14 +76,9 @@ class QueryError(ValueError):
     """
 
     def __init__(self, template: str, position: int | None = None, **params: object) -> None:
-        self.template, self.params = template, params
-        self.message = self.localized(ENGLISH_TEXTS)
-        super().__init__(self.message)
+        super().__init__(template, **params)
+        self.message = str(self)
         self.position = position
-
-    def localized(self, tr: Translator) -> str:
-        """The message in the language of `tr`."""
-        return localize(tr, self.template, self.params)
 
 
 # --- the tree ---------------------------------------------------------------------------------

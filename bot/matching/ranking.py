@@ -11,8 +11,6 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from bot.arxiv.categories import covers
-from bot.i18n.translate import N_
 from bot.matching.engine import Engine, occurrences
 from bot.matching.normalize import FORMAT_TABLE, CharTable, normalize, words
 from bot.matching.query import (
@@ -24,6 +22,7 @@ from bot.matching.query import (
     parse_query,
     positive_terms,
 )
+from bot.messages import N_
 from bot.models import Hit, Match, Paper
 
 __all__ = [
@@ -33,7 +32,6 @@ __all__ = [
     "KeywordError",
     "QueryError",
     "highlight_spans",
-    "in_categories",
     "match_papers",
     "normalize",
     "paper_text",
@@ -95,12 +93,6 @@ def match_papers(papers: Iterable[Paper], queries: Sequence[str]) -> list[Hit]:
             matches = tuple(Match(queries[index], fields) for index, fields in sorted(found))
             hits.append(Hit(paper, tuple(match.query for match in matches), matches))
     return rank(hits)
-
-
-def in_categories(papers: Iterable[Paper], chosen: Sequence[str]) -> list[Paper]:
-    """The papers filed in one of the chosen categories or archives: primary or cross-listed,
-    under the category itself, its merged alias, or any category of a chosen archive."""
-    return [paper for paper in papers if covers(chosen, paper.categories)]
 
 
 def _tier(hit: Hit) -> int:

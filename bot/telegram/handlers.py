@@ -19,6 +19,7 @@ from telegram.ext import ContextTypes
 from bot import services as services_mod
 from bot.arxiv import categories as arxiv_categories
 from bot.arxiv.api import ArxivApiError
+from bot.arxiv.categories import in_categories
 from bot.arxiv.search_query import is_id_list, to_arxiv_query
 from bot.config import parse_time, parse_timezone
 from bot.delivery.digest import MAX_MESSAGE_LENGTH, render_digest, split_blocks
@@ -32,7 +33,6 @@ from bot.matching.ranking import (
     MAX_QUERY_LENGTH,
     MAX_SUBSCRIPTIONS,
     KeywordError,
-    in_categories,
     match_papers,
     parse_keywords,
 )

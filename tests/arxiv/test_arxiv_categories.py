@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.arxiv import categories as taxonomy
-from bot.arxiv.categories import UnknownCategory
+from bot.arxiv.categories import UnknownCategory, in_categories
 from bot.arxiv.fetcher import CATEGORY_RE
+from bot.models import Paper
 
 
 def test_every_current_category_is_known_with_its_name() -> None:
@@ -150,3 +151,18 @@ def test_close_matches_are_spellings_only() -> None:
     assert taxonomy.close_matches("cs.ML")[0] == "stat.ML"
     assert taxonomy.close_matches("math.XY") == []
     assert taxonomy.suggestions("math.XY")[:2] == ["math", "math.AC"]
+
+
+def test_in_categories_keeps_papers_of_the_chosen_categories() -> None:
+    """A paper counts when any of its categories (cross-lists too) is chosen, is a merged
+    alias of a chosen one, or is in a chosen archive; the order is kept."""
+    papers = [
+        Paper("1", "a", (), "x", ("cs.LG", "stat.ML")),
+        Paper("2", "b", (), "x", ("math.AP",)),
+        Paper("3", "c", (), "x", ("stat.TH",)),
+        Paper("4", "d", (), "x", ("hep-th",)),
+    ]
+    ids = [paper.arxiv_id for paper in in_categories(papers, ["stat.ML", "math"])]
+    assert ids == ["1", "2", "3"]  # stat.TH is math.ST, a category of math
+    assert [p.arxiv_id for p in in_categories(papers, ["hep-th"])] == ["4"]
+    assert in_categories(papers, ["cs.CV"]) == []

@@ -24,7 +24,6 @@ from bot.matching.ranking import (
     KeywordError,
     QueryError,
     highlight_spans,
-    in_categories,
     match_papers,
     normalize,
     paper_text,
@@ -682,18 +681,3 @@ def test_irregular_plurals_and_exceptions_are_fixed_points() -> None:
     """The singulars the rule gives for listed words are themselves left alone."""
     for word in [*_IRREGULAR.values(), *_NOT_PLURAL]:
         assert singular(word) == word
-
-
-def test_in_categories_keeps_papers_of_the_chosen_categories() -> None:
-    """A paper counts when any of its categories (cross-lists too) is chosen, is a merged
-    alias of a chosen one, or is in a chosen archive; the order is kept."""
-    papers = [
-        Paper("1", "a", (), "x", ("cs.LG", "stat.ML")),
-        Paper("2", "b", (), "x", ("math.AP",)),
-        Paper("3", "c", (), "x", ("stat.TH",)),
-        Paper("4", "d", (), "x", ("hep-th",)),
-    ]
-    ids = [paper.arxiv_id for paper in in_categories(papers, ["stat.ML", "math"])]
-    assert ids == ["1", "2", "3"]  # stat.TH is math.ST, a category of math
-    assert [p.arxiv_id for p in in_categories(papers, ["hep-th"])] == ["4"]
-    assert in_categories(papers, ["cs.CV"]) == []
