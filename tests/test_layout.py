@@ -38,7 +38,6 @@ NOT_YET_SPLIT = {
     "bot/arxiv/feeds.py",
     "bot/delivery/ratelimit.py",
     "bot/matching/engine.py",
-    "bot/matching/query.py",
     "bot/pipeline.py",
     "bot/storage/store.py",
     "bot/telegram/handlers.py",

@@ -23,16 +23,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeAlias, TypeVar
 
 from bot.matching.normalize import Document, document, singular
-from bot.matching.query import (
-    And,
-    Not,
-    Or,
-    Query,
-    QueryError,
-    Term,
-    parse_query,
-    positive_terms,
-)
+from bot.matching.parser import parse_query
+from bot.matching.query import And, Not, Or, Query, QueryError, Term, positive_terms
 from bot.models import Paper
 
 FIELDS = ("title", "abstract", "authors", "categories")

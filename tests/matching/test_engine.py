@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from bot.matching import engine as engine_module
 from bot.matching.engine import Engine, evaluate, matched_fields, occurrences, term_fields
 from bot.matching.normalize import document
-from bot.matching.query import QueryError, Term, parse_query
+from bot.matching.parser import parse_query
+from bot.matching.query import QueryError, Term
 from bot.models import Paper
 
 
