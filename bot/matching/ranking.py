@@ -12,7 +12,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from bot.matching.engine import Engine, occurrences
+from bot.matching.engine import Engine
+from bot.matching.evaluator import occurrences
 from bot.matching.normalize import FORMAT_TABLE, CharTable, normalize, words
 from bot.matching.parser import MAX_QUERY_LENGTH, parse_query
 from bot.matching.query import QueryError, Term, describe, positive_terms
