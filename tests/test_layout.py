@@ -37,8 +37,6 @@ NOT_YET_SPLIT = {
     "bot/arxiv/api.py",
     "bot/arxiv/feeds.py",
     "bot/delivery/ratelimit.py",
-    "bot/matching/engine.py",
-    "bot/matching/query.py",
     "bot/pipeline.py",
     "bot/storage/store.py",
     "bot/telegram/handlers.py",

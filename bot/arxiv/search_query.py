@@ -1,7 +1,7 @@
-"""/search: the bot's query language (`bot.matching.query`) said in the arXiv API's search syntax.
+"""/search: the bot's query language (`bot.matching.parser`) said in the arXiv API's search syntax.
 
 The user types the language of /subscribe and /latest; `to_arxiv_query` parses it with
-`bot.matching.query.parse_query` (the same checks and error messages) and writes it in the
+`bot.matching.parser.parse_query` (the same checks and error messages) and writes it in the
 syntax that
 `bot.arxiv.api.build_search_query` reads: ``field:word`` or ``field:"a phrase"`` joined by
 AND, OR and ANDNOT, with parentheses. What maps:
@@ -26,17 +26,9 @@ import re
 from bot.arxiv import categories as arxiv_categories
 from bot.arxiv.api import parse_arxiv_id
 from bot.arxiv.latex import to_unicode
-from bot.matching.query import (
-    FIELD_NAMES,
-    QUOTES,
-    And,
-    Not,
-    Or,
-    Query,
-    QueryError,
-    Term,
-    parse_query,
-)
+from bot.matching.parser import parse_query
+from bot.matching.query import And, Not, Or, Query, QueryError, Term
+from bot.matching.tokenizer import FIELD_NAMES, QUOTES
 from bot.messages import N_
 
 # The bot's field names → arXiv's search prefixes; None (title and abstract) → all fields.

@@ -8,344 +8,35 @@ papers of its terms, anything else compiled to set operations on those papers. I
 queries (equal trees: `Diffusion  models` and `diffusion model`) are checked once for all
 their subscriptions, whose results are prepared when the engine is built.
 
-`evaluate` and `matched_fields` are the simple reference: they walk the tree and scan the
-paper's words. The engine gives exactly their answers (tests/test_engine.py checks it on
-random queries and papers).
+The index of words is `bot.matching.word_index`, the compiled queries
+`bot.matching.compiled_query`. `bot.matching.evaluator` is the simple reference: it walks the
+tree and scans the paper's words. The engine gives exactly its answers
+(tests/matching/test_engine.py checks it on random queries and papers).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import itertools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TypeAlias, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TypeAlias
 
-from bot.matching.normalize import Document, document, singular
-from bot.matching.query import (
-    And,
-    Not,
-    Or,
-    Query,
-    QueryError,
-    Term,
-    parse_query,
-    positive_terms,
-)
+from bot.matching.compiled_query import Part, compile_query, guarantee
+from bot.matching.evaluator import FIELDS
+from bot.matching.normalize import Document, document
+from bot.matching.parser import parse_query
+from bot.matching.query import Or, Query, QueryError, Term, positive_terms
+from bot.matching.word_index import WordIndex
 from bot.models import Paper
 
-FIELDS = ("title", "abstract", "authors", "categories")
 _TITLE, _ABSTRACT, _AUTHORS, _CATEGORIES = 1, 2, 4, 8
 _FIELDS_OF = tuple(
     tuple(name for bit, name in enumerate(FIELDS) if mask >> bit & 1) for mask in range(16)
 )
 _AUTHOR_SEPARATOR = "|"  # between two authors' words: never a word, so phrases cannot span it
-_MAX_LEARNED = 500_000  # words whose prefix matches are remembered
 
 Result: TypeAlias = list[tuple[int, tuple[str, ...]]]
-
-
-# --- the reference evaluator ------------------------------------------------------------------
-
-
-def _word_matches(word: str, wanted: str, prefix: bool, plurals: bool) -> bool:
-    """A prefix matches words that start with it, and the word it spells (models* ⊇ model)."""
-    if not prefix:
-        return word == wanted
-    return word.startswith(wanted) or word == (singular(wanted) if plurals else wanted)
-
-
-def occurrences(term: Term, tokens: Sequence[str]) -> Iterator[int]:
-    """Where the term's words start among the tokens (words of one field in normal form)."""
-    span, last = len(term.words), len(term.words) - 1
-    for start in range(len(tokens) - span + 1):
-        if all(
-            _word_matches(tokens[start + i], wanted, term.prefix and i == last, term.plurals)
-            for i, wanted in enumerate(term.words)
-        ):
-            yield start
-
-
-def _occurs(term: Term, tokens: Sequence[str]) -> bool:
-    return next(occurrences(term, tokens), None) is not None
-
-
-def term_fields(term: Term, doc: Document) -> tuple[str, ...]:
-    """The fields of the paper in which the term occurs."""
-    if term.field == "categories":
-        name = term.words[0]
-        found = any(c.startswith(name) if term.prefix else c == name for c in doc.categories)
-        return ("categories",) if found else ()
-    if term.field == "authors":
-        return ("authors",) if any(_occurs(term, author) for author in doc.authors) else ()
-    fields = ("title", "abstract") if term.field is None else (term.field,)
-    return tuple(name for name in fields if _occurs(term, getattr(doc, name)))
-
-
-def evaluate(query: Query, doc: Document) -> bool:
-    """Whether the paper matches the query."""
-    if isinstance(query, Term):
-        return bool(term_fields(query, doc))
-    if isinstance(query, Not):
-        return not evaluate(query.child, doc)
-    if isinstance(query, And):
-        return all(evaluate(child, doc) for child in query.children)
-    return any(evaluate(child, doc) for child in query.children)
-
-
-def matched_fields(query: Query, doc: Document) -> tuple[str, ...] | None:
-    """None if the paper does not match; else the fields where its positive terms occur."""
-    if not evaluate(query, doc):
-        return None
-    found = {name for term in positive_terms(query) for name in term_fields(term, doc)}
-    return tuple(name for name in FIELDS if name in found)
-
-
-# --- the index of words -----------------------------------------------------------------------
-
-
-def _same(word: str) -> str:
-    return word
-
-
-_Payload: TypeAlias = tuple[int, ...]
-_K = TypeVar("_K", str, tuple[str, str])
-
-
-class _WordIndex:
-    """Word patterns (words, prefixes, phrases) of one kind of field, found in one pass.
-
-    Each pattern carries, for each channel (title and abstract share the patterns of text
-    fields), the terms that occur where it occurs; `find` returns those terms.
-    """
-
-    def __init__(self, plurals: bool, channels: int) -> None:
-        self._stem = singular if plurals else _same
-        self._channels = range(channels)
-        self._patterns: dict[tuple[tuple[str, ...], bool], int] = {}
-        self._payloads: list[list[list[int]]] = [[] for _ in self._channels]  # [channel][pattern]
-        self._exact: dict[str, list[int]] = {}  # single words, and what prefixes spell
-        self._prefixes: dict[str, list[int]] = {}
-        self._shortest_prefix = 0
-        # Phrases by their first two words, or first word when the second is a prefix, with
-        # the substrings that confirm the rest (none for a two-word phrase).
-        self._pairs: dict[tuple[str, str], list[tuple[int, tuple[str, ...]]]] = {}
-        self._firsts: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
-        # After freeze(), by channel: terms by word, by word pair, by first word.
-        self._words: list[dict[str, _Payload]] = []
-        self._pair_terms: list[dict[tuple[str, str], list[tuple[_Payload, tuple[str, ...]]]]] = []
-        self._pair_keys: list[frozenset[tuple[str, str]]] = []
-        self._first_terms: list[dict[str, list[tuple[_Payload, tuple[str, ...]]]]] = []
-        self._seen: set[str] = set()  # words whose prefix patterns are in _words
-
-    def __len__(self) -> int:
-        return len(self._patterns)
-
-    def add(self, words: tuple[str, ...], prefix: bool, channel: int, term: int) -> None:
-        """Index a term: it occurs in ``channel`` wherever the pattern (words, prefix) does."""
-        key = (words, prefix)
-        pattern = self._patterns.get(key)
-        if pattern is None:
-            pattern = self._patterns[key] = len(self._patterns)
-            for payloads in self._payloads:
-                payloads.append([])
-            self._register(pattern, words, prefix)
-        self._payloads[channel][pattern].append(term)
-
-    def _register(self, pattern: int, words: tuple[str, ...], prefix: bool) -> None:
-        last = words[-1]
-        if len(words) == 1:
-            self._exact.setdefault(self._stem(last) if prefix else last, []).append(pattern)
-            if prefix:
-                self._prefixes.setdefault(last, []).append(pattern)
-            return
-        head = " " + " ".join(words[:-1]) + " "
-        if prefix:
-            spelled = head + self._stem(last) + " "  # what models* also matches: model
-            confirm: tuple[str, ...] = tuple(dict.fromkeys((head + last, spelled)))
-        else:
-            confirm = (head + last + " ",) if len(words) > 2 else ()
-        if len(words) == 2 and prefix:
-            self._firsts.setdefault(words[0], []).append((pattern, confirm))
-        else:
-            self._pairs.setdefault((words[0], words[1]), []).append((pattern, confirm))
-
-    def _terms(self, channel: int, patterns: Iterable[int]) -> _Payload:
-        payloads = self._payloads[channel]
-        return tuple(term for pattern in patterns for term in payloads[pattern])
-
-    def _by_channel(
-        self, source: dict[_K, list[tuple[int, tuple[str, ...]]]], channel: int
-    ) -> dict[_K, list[tuple[_Payload, tuple[str, ...]]]]:
-        """Phrase entries with the channel's terms instead of patterns (none: left out)."""
-        found: dict[_K, list[tuple[_Payload, tuple[str, ...]]]] = {}
-        for key, entries in source.items():
-            with_terms = [(self._terms(channel, (p,)), confirm) for p, confirm in entries]
-            if any(terms for terms, _ in with_terms):
-                found[key] = [(terms, confirm) for terms, confirm in with_terms if terms]
-        return found
-
-    def freeze(self) -> None:
-        """Prepare the lookups once all patterns are added (again: forget learned words)."""
-        self._words, self._pair_terms, self._first_terms = [], [], []
-        for channel in self._channels:
-            self._words.append(
-                {w: self._terms(channel, patterns) for w, patterns in self._exact.items()}
-            )
-            self._pair_terms.append(self._by_channel(self._pairs, channel))
-            self._first_terms.append(self._by_channel(self._firsts, channel))
-        self._pair_keys = [frozenset(pairs) for pairs in self._pair_terms]
-        self._shortest_prefix = min(map(len, self._prefixes), default=0)
-        self._seen = set()
-
-    def _learn(self, words: set[str]) -> None:
-        """Remember which prefix patterns each new word completes."""
-        prefixes, shortest = self._prefixes, self._shortest_prefix
-        for word in words:
-            found = [
-                pattern
-                for end in range(shortest, len(word) + 1)
-                for pattern in prefixes.get(word[:end], ())
-            ]
-            if found:
-                for channel, known in zip(self._channels, self._words, strict=True):
-                    known[word] = known.get(word, ()) + self._terms(channel, found)
-        self._seen |= words
-
-    def find(self, tokens: Sequence[str], channel: int) -> list[int]:
-        """The terms of the channel that occur in the words (some possibly twice)."""
-        present = set(tokens)
-        if self._prefixes:
-            if len(self._seen) > _MAX_LEARNED:
-                self.freeze()  # a long-running engine must not grow without bound
-            unseen = present - self._seen
-            if unseen:
-                self._learn(unseen)
-        words = self._words[channel]
-        found = list(itertools.chain.from_iterable(map(words.__getitem__, words.keys() & present)))
-        padded = ""
-        pairs = self._pair_terms[channel]
-        if pairs and len(tokens) > 1:
-            for pair in self._pair_keys[channel].intersection(itertools.pairwise(tokens)):
-                for terms, confirm in pairs[pair]:
-                    if confirm:
-                        padded = padded or " " + " ".join(tokens) + " "
-                        if not _contains(padded, confirm):
-                            continue
-                    found += terms
-        firsts = self._first_terms[channel]
-        for word in firsts.keys() & present if firsts else ():
-            padded = padded or " " + " ".join(tokens) + " "
-            for terms, confirm in firsts[word]:
-                if _contains(padded, confirm):
-                    found += terms
-        return found
-
-
-def _contains(text: str, needles: tuple[str, ...]) -> bool:
-    return any(needle in text for needle in needles)
-
-
-# --- compiling queries ------------------------------------------------------------------------
-
-
-def _cost(term: Term) -> float:
-    """A guess of how often a term occurs, to pick the rarest terms as a query's triggers."""
-    if term.field == "categories":
-        return 10_000.0 if term.prefix else 1_000.0
-    if term.field == "authors":
-        return 1.0
-    cost = 100.0 / len(term.words) ** 2 * (4 if term.prefix else 1)
-    return cost / 5 if term.field == "title" else cost
-
-
-def _guarantee(query: Query) -> frozenset[Term] | None:
-    """Terms one of which occurs in every matching paper (None: no such set; parse_query
-    refuses those queries). From an AND, the rarest child's terms are enough."""
-    if isinstance(query, Term):
-        return frozenset((query,))
-    if isinstance(query, Not):
-        return None
-    parts = [_guarantee(child) for child in query.children]
-    if isinstance(query, Or):
-        return None if None in parts else frozenset().union(*filter(None, parts))
-    sets = [part for part in parts if part is not None]
-    return min(sets, key=lambda terms: sum(map(_cost, terms)), default=None)
-
-
-class _Part:
-    """A compiled part of a query: the papers of a batch in which it holds (kept sets: the
-    result must not be modified)."""
-
-    __slots__ = ()
-
-    def papers(self, batch: _Batch) -> set[int]:
-        raise NotImplementedError
-
-
-class _Leaf(_Part):
-    __slots__ = ("tid",)
-
-    def __init__(self, tid: int) -> None:
-        self.tid = tid
-
-    def papers(self, batch: _Batch) -> set[int]:
-        return batch.papers[self.tid]
-
-
-class _Not(_Part):
-    __slots__ = ("child",)
-
-    def __init__(self, child: _Part) -> None:
-        self.child = child
-
-    def papers(self, batch: _Batch) -> set[int]:
-        return batch.universe - self.child.papers(batch)
-
-
-class _All(_Part):
-    """An AND: the papers of all its positive parts, less those of its negated parts."""
-
-    __slots__ = ("unwanted", "wanted")
-
-    def __init__(self, wanted: list[_Part], unwanted: list[_Part]) -> None:
-        self.wanted, self.unwanted = tuple(wanted), tuple(unwanted)
-
-    def papers(self, batch: _Batch) -> set[int]:
-        found = self.wanted[0].papers(batch) if self.wanted else batch.universe
-        for part in self.wanted[1:]:
-            if not found:
-                return found
-            found = found & part.papers(batch)
-        for part in self.unwanted:
-            if not found:
-                return found
-            found = found - part.papers(batch)  # iterates the smaller set
-        return found
-
-
-class _Any(_Part):
-    __slots__ = ("parts",)
-
-    def __init__(self, parts: list[_Part]) -> None:
-        self.parts = tuple(parts)
-
-    def papers(self, batch: _Batch) -> set[int]:
-        return set().union(*(part.papers(batch) for part in self.parts))
-
-
-def _compile(query: Query, term_id: Callable[[Term], int]) -> _Part:
-    """The query as set operations on the papers that contain each of its terms."""
-    if isinstance(query, Term):
-        return _Leaf(term_id(query))
-    if isinstance(query, Not):
-        return _Not(_compile(query.child, term_id))
-    if isinstance(query, Or):
-        return _Any([_compile(child, term_id) for child in query.children])
-    wanted = [_compile(c, term_id) for c in query.children if not isinstance(c, Not)]
-    unwanted = [_compile(c.child, term_id) for c in query.children if isinstance(c, Not)]
-    return _All(wanted, unwanted)
 
 
 # --- the engine -------------------------------------------------------------------------------
@@ -360,18 +51,18 @@ class Engine:
     Subscriptions are (id, query text) pairs. A query that does not parse is skipped and its
     QueryError kept in ``rejected`` (stored subscriptions may predate a grammar change; one
     bad query must not stop the others). Results are ``(subscription id, fields)`` pairs, the
-    fields as in `matched_fields`, grouped by query in no particular order.
+    fields as in `bot.matching.evaluator.matched_fields`, grouped by query in no particular order.
 
     Each paper's words are looked up in the index once, giving the terms that occur in it and
     where. Queries are then checked for the whole batch at once, and only those that one of
     the found terms can satisfy: each kind of query with set operations on the papers that
-    contain its terms (see `_Batch`).
+    contain its terms (see `Batch`).
     """
 
     def __init__(self, subscriptions: Iterable[tuple[int, str]]) -> None:
         self.rejected: dict[int, QueryError] = {}
-        self._text = _WordIndex(plurals=True, channels=2)  # title, abstract
-        self._authors = _WordIndex(plurals=False, channels=1)
+        self._text = WordIndex(plurals=True, channels=2)  # title, abstract
+        self._authors = WordIndex(plurals=False, channels=1)
         self._term_ids: dict[Term, int] = {}
         self._masks: list[tuple[int, ...]] = []  # by term: the field masks it can have
         self._category_exact: dict[str, list[int]] = {}
@@ -387,7 +78,7 @@ class Engine:
         self._subscribers: list[tuple[int, ...]] = []
         self._positive: list[tuple[int, ...]] = []
         self._results: list[list[Result]] = []
-        self._compiled: dict[int, _Part] = {}
+        self._compiled: dict[int, Part] = {}
         for query, ids in self._group(subscriptions).items():
             self._add(query, tuple(ids))
         self._text.freeze()
@@ -442,8 +133,8 @@ class Engine:
             for tid in positive:
                 self._ors.setdefault(tid, []).append(number)
         else:
-            self._compiled[number] = _compile(query, self._term)
-            for term in _guarantee(query) or ():
+            self._compiled[number] = compile_query(query, self._term)
+            for term in guarantee(query) or ():
                 self._compound.setdefault(self._term(term), []).append(number)
 
     def _category_terms(self, name: str) -> tuple[int, ...]:
@@ -493,7 +184,7 @@ class Engine:
         """`match` for each paper, in order (faster than one by one)."""
         docs = [paper if isinstance(paper, Document) else document(paper) for paper in papers]
         with _collection_paused():
-            batch = _Batch(self, [self._hits(doc) for doc in docs])
+            batch = Batch(self, [self._hits(doc) for doc in docs])
             batch.direct()
             batch.ors()
             batch.compound()
@@ -530,7 +221,7 @@ class _Papers(dict[int, set[int]]):
         return found
 
 
-class _Batch:
+class Batch:
     """Papers being matched together: the terms found in each, and the papers of each term.
 
     Each kind of query is checked once for the whole batch with set operations on the papers

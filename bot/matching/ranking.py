@@ -1,7 +1,8 @@
 """Match papers to a chat's queries, rank the hits, find what to bold, parse /subscribe lists.
 
-The query language is `bot.matching.query`, the normal form `bot.matching.normalize`, and the
-matching itself `bot.matching.engine.Engine`; this module is what the handlers and jobs call.
+The query language is `bot.matching.parser` (its tree `bot.matching.query`), the normal form
+`bot.matching.normalize`, and the matching itself `bot.matching.engine.Engine`; this module is
+what the handlers and jobs call.
 """
 
 from __future__ import annotations
@@ -11,17 +12,12 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from bot.matching.engine import Engine, occurrences
+from bot.matching.engine import Engine
+from bot.matching.evaluator import occurrences
 from bot.matching.normalize import FORMAT_TABLE, CharTable, normalize, words
-from bot.matching.query import (
-    MAX_QUERY_LENGTH,
-    QUOTES,
-    QueryError,
-    Term,
-    describe,
-    parse_query,
-    positive_terms,
-)
+from bot.matching.parser import MAX_QUERY_LENGTH, parse_query
+from bot.matching.query import QueryError, Term, describe, positive_terms
+from bot.matching.tokenizer import QUOTES
 from bot.messages import N_
 from bot.models import Hit, Match, Paper
 
@@ -84,7 +80,7 @@ def match_papers(papers: Iterable[Paper], queries: Sequence[str]) -> list[Hit]:
 
     Each hit lists the matching queries as given, in the given order, with the fields where
     their terms occur. Queries that do not parse are skipped (stored ones may predate a
-    grammar change); validate new ones with `parse_keywords` or `bot.matching.query.parse_query`.
+    grammar change); validate new ones with `parse_keywords` or `bot.matching.parser.parse_query`.
     """
     papers = list(papers)
     hits = []
@@ -206,7 +202,7 @@ def parse_keywords(args: str) -> list[str]:
     """Queries from a command's arguments: ``diffusion -medical, "flow matching", au:hinton``.
 
     Commas or line breaks separate queries; quoted text may contain both. Each query is
-    checked with `bot.matching.query.parse_query` (QueryError, prefixed with the query when
+    checked with `bot.matching.parser.parse_query` (QueryError, prefixed with the query when
     there are
     several) and returned cleaned up, without duplicates (same `describe`), first kept.
     """

@@ -28,7 +28,8 @@ from bot.delivery.outbox import MORE_PREFIX
 from bot.delivery.ratelimit import TelegramRateLimiter
 from bot.i18n import texts
 from bot.i18n.translate import LANGUAGES, Translator, language_for, parse_language, translator
-from bot.matching.query import QueryError, describe, parse_query
+from bot.matching.parser import parse_query
+from bot.matching.query import QueryError, describe
 from bot.matching.ranking import (
     MAX_QUERY_LENGTH,
     MAX_SUBSCRIPTIONS,

@@ -1,5 +1,5 @@
-"""Tests for bot.matching.engine: the reference evaluator, and the indexed engine giving its
-answers."""
+"""Tests for bot.matching.evaluator (the reference) and bot.matching.engine (the indexed engine,
+with its word_index and compiled_query) giving its answers."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.matching import engine as engine_module
-from bot.matching.engine import Engine, evaluate, matched_fields, occurrences, term_fields
+from bot.matching import word_index as word_index_module
+from bot.matching.engine import Engine
+from bot.matching.evaluator import evaluate, matched_fields, occurrences, term_fields
 from bot.matching.normalize import document
-from bot.matching.query import QueryError, Term, parse_query
+from bot.matching.parser import parse_query
+from bot.matching.query import QueryError, Term
 from bot.models import Paper
 
 
@@ -193,7 +195,7 @@ def test_engine_without_subscriptions_matches_nothing() -> None:
 
 def test_engine_forgets_learned_words_and_stays_correct(monkeypatch: pytest.MonkeyPatch) -> None:
     """When its memory of words seen is full it starts over, with the same answers."""
-    monkeypatch.setattr(engine_module, "_MAX_LEARNED", 2)
+    monkeypatch.setattr(word_index_module, "_MAX_LEARNED", 2)
     engine = Engine([(0, "diffus*"), (1, "imag*")])
     papers = [PAPER, make_paper("Imagination", "and diffusions")] * 3
     expected = [

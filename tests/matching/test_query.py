@@ -1,5 +1,5 @@
-"""Tests for bot.matching.query: the grammar, every refusal and its message, limits, canonical
-text."""
+"""Tests for the query language (bot.matching.tokenizer, parser, checks and query): the grammar,
+every refusal and its message, limits, canonical text."""
 
 from __future__ import annotations
 
@@ -9,21 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.matching.query import (
-    MAX_DEPTH,
-    MAX_QUERY_LENGTH,
-    MAX_TERMS,
-    And,
-    Not,
-    Or,
-    Query,
-    QueryError,
-    Term,
-    describe,
-    implies,
-    parse_query,
-    positive_terms,
-)
+from bot.matching.checks import implies
+from bot.matching.parser import MAX_QUERY_LENGTH, parse_query
+from bot.matching.query import And, Not, Or, Query, QueryError, Term, describe, positive_terms
+from bot.matching.tokenizer import MAX_DEPTH, MAX_TERMS
 
 
 def error_of(text: str) -> QueryError:

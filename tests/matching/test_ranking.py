@@ -16,7 +16,8 @@ from pylatexenc.latex2text import LatexNodes2Text
 
 from bot.matching import normalize as normalize_module
 from bot.matching.normalize import _IRREGULAR, _NOT_PLURAL, singular  # the rule's word lists
-from bot.matching.query import describe, parse_query
+from bot.matching.parser import parse_query
+from bot.matching.query import describe
 from bot.matching.ranking import (
     MAX_KEYWORD_LENGTH,
     MAX_QUERY_LENGTH,
