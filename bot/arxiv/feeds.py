@@ -1,7 +1,7 @@
-"""Parse arXiv's RSS/Atom announcement feeds into `Paper`s (pure), and tell a feed from a page.
+"""Parse arXiv's RSS/Atom announcement feeds into `Paper`s (pure).
 
-Fetching is bot.arxiv.fetcher's job (polite, conditional, retried); `check_is_feed` is its validator
-for feed URLs, so that an HTML error page or an empty body is never read as "no new papers".
+Fetching is bot.arxiv.fetcher's job (polite, conditional, retried), with bot.arxiv.http's
+client and feed check.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 from xml.etree import ElementTree
 
 import feedparser
-import httpx
 
+from bot.arxiv.http import SNIFF_BYTES
 from bot.models import Paper
 
 logger = logging.getLogger(__name__)
@@ -53,14 +53,7 @@ _WITHDRAWN_RE = re.compile(
     r"|withdrawn(?:\W*$|\s*[.:(]|\s+(?:by|due|because|for|as|since|from\s+arxiv)\b))",
     re.IGNORECASE,
 )
-# Prolog (XML declaration, comments, doctype) before the root element of a response body.
-_ROOT_RE = re.compile(
-    rb"^\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*<([A-Za-z_][\w:.-]*)",
-    re.DOTALL | re.IGNORECASE,
-)
-_FEED_ROOTS = frozenset({"feed", "rss", "rdf"})
 _ENTRY_END_RE = re.compile(rb"</(?:[\w.-]+:)?(?:entry|item)\s*>")
-_SNIFF_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +65,6 @@ class ParsedFeed:
     bozo: bool  # feedparser found the document malformed
     problem: str | None  # feedparser's bozo exception text
     skipped: int  # entries too incomplete to use (no id or no abstract)
-
-
-class FeedError(Exception):
-    """A feed could not be fetched, or the server answered with something that is not a feed."""
-
-    def __init__(self, message: str, *, url: str, status_code: int | None = None) -> None:
-        super().__init__(f"{message} ({url})")
-        self.url = url
-        self.status_code = status_code
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,7 +337,7 @@ def _check_document(data: bytes) -> None:
     """Decline DTDs (no entity expansion here, ever) and anything but UTF-8."""
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise _Declined("document has a DOCTYPE or ENTITY declaration")
-    head = data[:_SNIFF_BYTES].removeprefix(b"\xef\xbb\xbf")
+    head = data[:SNIFF_BYTES].removeprefix(b"\xef\xbb\xbf")
     if b"\x00" in head[:4]:
         raise _Declined("document is UTF-16 or UTF-32")
     declared = _XML_ENCODING_RE.match(head)
@@ -593,46 +577,3 @@ def _parse_timestamp(value: str) -> dt.datetime | None:
         return email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-
-
-# ---------------------------------------------------------------------------------------------
-# The HTTP client the fetcher uses, and the check that a body is a feed
-
-
-def make_http_client(
-    user_agent: str,
-    timeout: float = 30.0,
-    *,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> httpx.AsyncClient:
-    """An HTTP client that identifies the bot to arXiv and gives up after `timeout` seconds.
-
-    `transport` exists for tests (httpx.MockTransport); production code leaves it unset.
-    """
-    if not user_agent.strip():
-        raise ValueError("a descriptive User-Agent is required by arXiv's usage policy")
-    return httpx.AsyncClient(
-        headers={"User-Agent": user_agent},
-        timeout=httpx.Timeout(timeout),
-        follow_redirects=True,
-        transport=transport,
-    )
-
-
-def check_is_feed(data: bytes, content_type: str, url: str) -> None:
-    """Reject empty bodies and HTML/other pages so they are never read as "no new papers"."""
-    if not data.strip():
-        raise FeedError("feed response has an empty body", url=url, status_code=200)
-    head = data[:_SNIFF_BYTES].removeprefix(b"\xef\xbb\xbf")
-    match = _ROOT_RE.match(head)
-    root = match[1].decode("ascii").rpartition(":")[2].lower() if match else None
-    if root in _FEED_ROOTS:
-        return
-    if root == "html" or "html" in content_type.lower():
-        raise FeedError(
-            f"got an HTML page instead of a feed (content-type {content_type!r})",
-            url=url,
-            status_code=200,
-        )
-    what = f"root element <{root}>" if root else "no XML root element"
-    raise FeedError(f"response is not an RSS/Atom feed ({what})", url=url, status_code=200)
