@@ -21,7 +21,7 @@ from typing import Any
 import feedparser
 
 from bot.arxiv.calendar import eastern_date
-from bot.arxiv.feeds import ARXIV_NS, collapse_ws, is_withdrawn
+from bot.arxiv.feed_entries import ARXIV_NS, collapse_ws, is_withdrawn
 from bot.arxiv.fetcher import CATEGORY_RE, FetchError, PoliteFetcher
 from bot.arxiv.ids import parse_arxiv_id
 from bot.messages import N_, UserError
