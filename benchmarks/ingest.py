@@ -33,8 +33,8 @@ import time
 from pathlib import Path
 
 from benchmarks.memory import peak_mb
-from bot.arxiv.feeds import make_http_client
 from bot.arxiv.fetcher import PoliteFetcher
+from bot.arxiv.http import make_http_client
 from bot.models import Paper
 from bot.pipeline import FeedStatus, ingest_feed
 from bot.storage.store import Store

@@ -22,8 +22,8 @@ from telegram.ext import (
 
 from bot import services as services_mod
 from bot.arxiv.api import ArxivSearch
-from bot.arxiv.feeds import make_http_client
 from bot.arxiv.fetcher import PoliteFetcher
+from bot.arxiv.http import make_http_client
 from bot.config import Config
 from bot.delivery.outbox import MORE_PREFIX, Outbox
 from bot.delivery.ratelimit import TelegramRateLimiter

@@ -24,7 +24,7 @@ from bot.arxiv.calendar import (
     stale_retry_delay,
 )
 from bot.arxiv.categories import in_categories
-from bot.arxiv.feeds import FeedError, check_is_feed, parse_feed
+from bot.arxiv.feeds import parse_feed
 from bot.arxiv.fetcher import (
     CATEGORY_RE,
     FEED_ITEM_LIMIT,
@@ -33,6 +33,7 @@ from bot.arxiv.fetcher import (
     count_by_category,
     plan_feed_urls,
 )
+from bot.arxiv.http import FeedError, check_is_feed
 from bot.config import Config
 from bot.delivery.digest import render_parts
 from bot.delivery.outbox import Outcome

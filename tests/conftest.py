@@ -19,8 +19,8 @@ import pytest
 from bot import services as services_mod
 from bot.app import running
 from bot.arxiv.api import ArxivSearch
-from bot.arxiv.feeds import make_http_client
 from bot.arxiv.fetcher import PoliteFetcher
+from bot.arxiv.http import make_http_client
 from bot.config import Config
 from bot.delivery.outbox import Outbox
 from bot.models import Paper

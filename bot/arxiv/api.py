@@ -21,8 +21,9 @@ from typing import Any
 import feedparser
 
 from bot.arxiv.calendar import eastern_date
-from bot.arxiv.feeds import ARXIV_NS, collapse_ws, is_withdrawn
+from bot.arxiv.feed_entries import ARXIV_NS, collapse_ws, is_withdrawn
 from bot.arxiv.fetcher import CATEGORY_RE, FetchError, PoliteFetcher
+from bot.arxiv.ids import parse_arxiv_id
 from bot.messages import N_, UserError
 from bot.models import Paper
 
@@ -53,13 +54,6 @@ UNAVAILABLE = N_("arXiv's search is not available right now, try again later.")
 UNREACHABLE = N_("Could not reach arXiv, try again later.")
 UNEXPECTED = N_("arXiv answered with something that is not a search result, try again later.")
 
-# New-style ids (2508.13167, four digits after the dot before 2015) and old-style ones
-# (hep-th/0505137, math.AP/0601001), optionally with a version, bare or as arXiv:/abs/pdf.
-_ID = r"(?P<id>\d{4}\.\d{4,5}|[a-z]+(?:-[a-z]+)*(?:\.[A-Za-z]{2})?/\d{7})(?:v(?P<version>\d+))?"
-_ID_RE = re.compile(
-    rf"^\s*(?:arxiv:|https?://(?:[\w-]+\.)*arxiv\.org/(?:abs|pdf)/)?{_ID}(?:\.pdf)?/?\s*$",
-    re.IGNORECASE,
-)
 # Tokens of a user query: a quoted phrase, a parenthesis, or a word (which may be a field
 # name followed by a quoted phrase: ti:"flow matching").
 _TOKEN = re.compile(r'"[^"]*"?|[()]|[^\s()"]+(?:"[^"]*"?)?')
@@ -87,23 +81,6 @@ class SearchResults:
     total: int  # results arXiv has in all (opensearch:totalResults)
     start: int  # index of the first paper here among them
     url: str  # what was asked
-
-
-# ---------------------------------------------------------------------------------------------
-# Identifiers
-
-
-def parse_arxiv_id(text: str) -> tuple[str, int | None] | None:
-    """(id without version, version or None) for an arXiv id in any usual form, else None.
-
-    Accepts 2508.13167, 2508.13167v2, arXiv:2508.13167, hep-th/0505137v1, math.AP/0601001
-    and https://arxiv.org/abs/… or /pdf/… links.
-    """
-    match = _ID_RE.match(text)
-    if match is None:
-        return None
-    version = match["version"]
-    return match["id"], int(version) if version else None
 
 
 # ---------------------------------------------------------------------------------------------

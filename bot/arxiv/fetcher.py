@@ -26,7 +26,7 @@ from enum import StrEnum
 
 import httpx
 
-from bot.arxiv.feeds import FeedError
+from bot.arxiv.http import FeedError
 from bot.models import UrlState
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ class PoliteFetcher:
         """GET `url` politely; a FetchResult, or FetchError when it cannot be had.
 
         `validate(body, content_type, url)` checks a 200 body before anything is remembered
-        (bot.arxiv.feeds' feed check: an HTML page is an error, not an empty feed). With
+        (bot.arxiv.http's feed check: an HTML page is an error, not an empty feed). With
         `remember=False` the caller calls `remember(result)` once it has stored what the body
         carried, so a crash in between never makes the next poll skip the feed. `attempts`
         overrides `max_attempts` (a user waiting for /search should not wait for four).

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 
 from bot.arxiv import categories as arxiv_categories
-from bot.arxiv.api import parse_arxiv_id
+from bot.arxiv.ids import parse_arxiv_id
 from bot.arxiv.latex import to_unicode
 from bot.matching.parser import parse_query
 from bot.matching.query import And, Not, Or, Query, QueryError, Term

@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 
 from bot.arxiv.categories import in_categories
-from bot.arxiv.feeds import FeedError, check_is_feed, make_http_client, parse_feed
+from bot.arxiv.feeds import parse_feed
 from bot.arxiv.fetcher import PoliteFetcher
+from bot.arxiv.http import FeedError, check_is_feed, make_http_client
 from bot.cli.preview import html_to_text
 from bot.config import Config, ConfigError, load_config
 from bot.delivery.digest import render_parts

@@ -19,10 +19,10 @@ from bot.arxiv.api import (
     build_search_query,
     normalize_url,
     parse_api_response,
-    parse_arxiv_id,
     search_url,
 )
 from bot.arxiv.fetcher import PoliteFetcher
+from bot.arxiv.ids import parse_arxiv_id
 from tests.conftest import TEST_USER_AGENT as UA
 from tests.fakes.clock import FakeClock
 from tests.fakes.feed_server import Answer, FeedServer

@@ -1,4 +1,6 @@
-"""Tests for bot.arxiv.feeds: parsing arXiv's Atom/RSS feeds, and telling a feed from a page."""
+"""Tests for parsing arXiv's Atom/RSS feeds (bot.arxiv.feeds, its ElementTree fast path
+bot.arxiv.feed_fast_path, and bot.arxiv.feed_entries) and for bot.arxiv.http (the HTTP client,
+and telling a feed from a page)."""
 
 from __future__ import annotations
 
@@ -15,18 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.arxiv.feeds import (
-    FeedError,
-    ParsedFeed,
-    _parse_fast,
-    _parse_with_feedparser,
-    check_is_feed,
-    collapse_ws,
-    is_withdrawn,
-    make_http_client,
-    parse_feed,
-    split_authors,
-)
+from bot.arxiv.feed_entries import collapse_ws, is_withdrawn, split_authors
+from bot.arxiv.feeds import ParsedFeed, _parse_fast, _parse_with_feedparser, parse_feed
+from bot.arxiv.http import FeedError, check_is_feed, make_http_client
 from bot.models import Paper
 from tests.feedgen import atom_feed, rss_feed, well_formed_prefix
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.arxiv.feeds import FeedError, make_http_client
 from bot.arxiv.fetcher import (
     FetchError,
     FetchResult,
@@ -23,6 +22,7 @@ from bot.arxiv.fetcher import (
     parse_retry_after,
     plan_feed_urls,
 )
+from bot.arxiv.http import FeedError, make_http_client
 from bot.models import UrlState
 from tests.conftest import TEST_USER_AGENT as UA
 from tests.fakes.clock import FakeClock
@@ -435,7 +435,7 @@ async def test_empty_body_fails_validation(
 async def test_validator_sees_body_type_and_url(
     server: FeedServer, make_fetcher: Callable[..., PoliteFetcher]
 ) -> None:
-    """The validator gets what bot.arxiv.feeds' check needs: body, content type and URL."""
+    """The validator gets what bot.arxiv.http's check needs: body, content type and URL."""
     seen: list[tuple[bytes, str, str]] = []
 
     def record(body: bytes, content_type: str, url: str) -> None:
