@@ -11,18 +11,16 @@ from collections.abc import AsyncIterator, Sequence
 from zoneinfo import ZoneInfo
 
 from telegram import Chat as TelegramChat
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
 
-from bot import services as services_mod
 from bot.arxiv import categories as arxiv_categories
 from bot.arxiv.api import ArxivApiError
 from bot.arxiv.categories import in_categories
 from bot.arxiv.search_query import is_id_list, to_arxiv_query
 from bot.config import parse_time, parse_timezone
-from bot.delivery.digest import MAX_MESSAGE_LENGTH, render_digest, split_blocks
+from bot.delivery.digest import render_digest
 from bot.delivery.markdown import export_filename, render_markdown
 from bot.delivery.outbox import MORE_PREFIX
 from bot.delivery.ratelimit import TelegramRateLimiter
@@ -40,20 +38,24 @@ from bot.models import Chat, Hit
 from bot.pipeline import follow_moved_chat, schedule_digest, send_digest
 from bot.services import Services
 from bot.storage.store import Store, utcnow
+from bot.telegram.common import (
+    NO_PREVIEW,
+    Context,
+    chat_translator,
+    command_args,
+    current_chat,
+    quoted,
+    reply,
+    services_of,
+)
 
 log = logging.getLogger(__name__)
 
-Context = ContextTypes.DEFAULT_TYPE
 LATEST_DEFAULT, LATEST_MAX = 5, 20
 PREVIEW_DAYS, PREVIEW_TITLES = 7, 3
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 SEARCH_RESULTS = 10  # per /search; arXiv's API allows more, a chat wants few
 MAX_CHAT_CATEGORIES = 20
 TYPING_EVERY = 4.0  # seconds; Telegram shows "typing…" for 5 s
-
-
-def _services(context: Context) -> Services:
-    return services_mod.get(context.bot_data)
 
 
 def subscription_key(query: str) -> str:
@@ -64,41 +66,6 @@ def subscription_key(query: str) -> str:
         return query
 
 
-def command_args(update: Update) -> str:
-    """The text after the command word (`/cmd@BotName rest` → `rest`)."""
-    message = update.effective_message
-    text = message.text if message and message.text else ""
-    parts = text.split(maxsplit=1)
-    return parts[1].strip() if len(parts) > 1 else ""
-
-
-async def reply(update: Update, text: str) -> None:
-    """Answer in the chat the update came from, HTML, no link previews, split if long."""
-    message = update.effective_message
-    if message is None:
-        return
-    for part in split_blocks("", text.split("\n"), MAX_MESSAGE_LENGTH, separator="\n"):
-        await message.reply_text(part, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW)
-
-
-async def _chat(update: Update, context: Context) -> Chat:
-    services = _services(context)
-    chat_id = update.effective_chat.id if update.effective_chat else 0
-    chat = await services.store.get_chat(chat_id)
-    if chat is None:  # track_chat runs first; this only guards against a missed update
-        chat, _ = await services.store.ensure_chat(
-            chat_id, services.config.digest_time, services.config.digest_timezone
-        )
-    return chat
-
-
-async def _tr(update: Update, context: Context) -> Translator:
-    """The translator of the chat the update came from (English for an unknown chat)."""
-    chat = update.effective_chat
-    language = await _services(context).store.language_of(chat.id) if chat else None
-    return translator(language)
-
-
 async def track_chat(update: Update, context: Context) -> None:
     """Runs before every handler: register new chats, reactivate chats that came back,
     and follow a group that became a supergroup to its new id."""
@@ -106,7 +73,7 @@ async def track_chat(update: Update, context: Context) -> None:
         return
     if update.effective_chat.type == TelegramChat.CHANNEL:
         return  # a linked channel is managed from a private chat, not a chat of its own
-    services = _services(context)
+    services = services_of(context)
     message = update.effective_message
     if message is not None and message.migrate_to_chat_id:
         # Sent in the old group, which is gone: move it, and do not register it again.
@@ -131,7 +98,7 @@ async def track_chat(update: Update, context: Context) -> None:
 
 
 async def _follow_migration(context: Context, old_id: int, new_id: int) -> None:
-    services = _services(context)
+    services = services_of(context)
     if await services.store.get_chat(old_id) is None:
         return  # already moved (Telegram announces a migration twice), or never known
     log.info("Group %s became supergroup %s; moving it", old_id, new_id)
@@ -142,16 +109,16 @@ async def _follow_migration(context: Context, old_id: int, new_id: int) -> None:
 
 async def start(update: Update, context: Context) -> None:
     """Welcome and how to begin."""
-    chat = await _chat(update, context)
-    tr = await _tr(update, context)
+    chat = await current_chat(update, context)
+    tr = await chat_translator(update, context)
     await reply(
         update, tr(texts.START, time=chat.digest_time.strftime("%H:%M"), timezone=chat.timezone)
     )
 
 
 async def help_command(update: Update, context: Context) -> None:
-    default = ", ".join(_services(context).config.arxiv_categories)
-    tr = await _tr(update, context)
+    default = ", ".join(services_of(context).config.arxiv_categories)
+    tr = await chat_translator(update, context)
     await reply(
         update,
         tr(
@@ -167,7 +134,7 @@ async def help_command(update: Update, context: Context) -> None:
 async def subscribe(update: Update, context: Context) -> None:
     """/subscribe kw1, "a phrase", kw3"""
     args = command_args(update)
-    tr = await _tr(update, context)
+    tr = await chat_translator(update, context)
     if not args:
         await reply(update, tr(texts.SUBSCRIBE_USAGE))
         return
@@ -176,8 +143,8 @@ async def subscribe(update: Update, context: Context) -> None:
     except KeywordError as exc:
         await reply(update, f"{html.escape(exc.localized(tr))}\n{tr(texts.SUBSCRIBE_USAGE)}")
         return
-    chat = await _chat(update, context)
-    store = _services(context).store
+    chat = await current_chat(update, context)
+    store = services_of(context).store
     existing = await store.subscriptions_for(chat.chat_id)
     have = {subscription_key(k) for k in existing}
     fresh = [k for k in keywords if subscription_key(k) not in have]
@@ -196,10 +163,10 @@ async def subscribe(update: Update, context: Context) -> None:
     await store.add_subscriptions(chat.chat_id, [(subscription_key(k), k) for k in fresh])
     lines = []
     if fresh:
-        lines.append(tr(texts.SUBSCRIBED, keywords=_quoted(fresh)))
-        lines += await _preview(_services(context), chat, fresh, tr)
+        lines.append(tr(texts.SUBSCRIBED, keywords=quoted(fresh)))
+        lines += await _preview(services_of(context), chat, fresh, tr)
     if already:
-        lines.append(tr(texts.ALREADY_FOLLOWING, keywords=_quoted(already)))
+        lines.append(tr(texts.ALREADY_FOLLOWING, keywords=quoted(already)))
     lines.append(
         tr(
             texts.FOLLOWING_SUMMARY,
@@ -254,12 +221,12 @@ async def _preview(
 async def unsubscribe(update: Update, context: Context) -> None:
     """/unsubscribe kw, /unsubscribe all"""
     args = command_args(update)
-    tr = await _tr(update, context)
+    tr = await chat_translator(update, context)
     if not args:
         await reply(update, tr(texts.UNSUBSCRIBE_USAGE))
         return
-    chat = await _chat(update, context)
-    store = _services(context).store
+    chat = await current_chat(update, context)
+    store = services_of(context).store
     if args.casefold() == "all":
         removed = await store.remove_all_subscriptions(chat.chat_id)
         await reply(update, tr(texts.REMOVED_ALL, count=removed))
@@ -275,17 +242,17 @@ async def unsubscribe(update: Update, context: Context) -> None:
     missing = [k for k in keywords if k not in gone]
     lines = []
     if gone:
-        lines.append(tr(texts.UNSUBSCRIBED, keywords=_quoted(gone)))
+        lines.append(tr(texts.UNSUBSCRIBED, keywords=quoted(gone)))
     if missing:
-        lines.append(tr(texts.NOT_FOLLOWING, keywords=_quoted(missing)))
+        lines.append(tr(texts.NOT_FOLLOWING, keywords=quoted(missing)))
     await reply(update, "\n".join(lines))
 
 
 async def list_subscriptions(update: Update, context: Context) -> None:
     """Show the chat's keywords and digest time."""
-    chat = await _chat(update, context)
-    keywords = await _services(context).store.subscriptions_for(chat.chat_id)
-    tr = await _tr(update, context)
+    chat = await current_chat(update, context)
+    keywords = await services_of(context).store.subscriptions_for(chat.chat_id)
+    tr = await chat_translator(update, context)
     when = tr(
         texts.DIGEST_AT, time=f"{chat.digest_time:%H:%M}", timezone=html.escape(chat.timezone)
     )
@@ -300,9 +267,9 @@ async def list_subscriptions(update: Update, context: Context) -> None:
 async def latest(update: Update, context: Context) -> None:
     """/latest [N] or /latest <query>: the newest stored matches, without marking them sent."""
     args = command_args(update)
-    chat = await _chat(update, context)
-    services = _services(context)
-    tr = await _tr(update, context)
+    chat = await current_chat(update, context)
+    services = services_of(context)
+    tr = await chat_translator(update, context)
     count, notice = LATEST_DEFAULT, ""
     if args and args.lstrip("+-").isdigit():
         count = int(args)
@@ -330,7 +297,7 @@ async def latest(update: Update, context: Context) -> None:
         if len(hits) >= count:
             break
     if not hits:
-        await reply(update, tr(texts.NO_MATCH_YET, keywords=_quoted(keywords)))
+        await reply(update, tr(texts.NO_MATCH_YET, keywords=quoted(keywords)))
         return
     if notice:
         await reply(update, notice)
@@ -348,7 +315,7 @@ async def _send_papers(update: Update, hits: Sequence[Hit], heading: str, tr: Tr
 async def search(update: Update, context: Context) -> None:
     """/search <query>: ask arXiv's API (older papers too), newest first, cached for a day."""
     args = command_args(update)
-    tr = await _tr(update, context)
+    tr = await chat_translator(update, context)
     if not args:
         await reply(update, tr(texts.SEARCH_USAGE))
         return
@@ -357,7 +324,7 @@ async def search(update: Update, context: Context) -> None:
     except QueryError as exc:
         await reply(update, f"{html.escape(exc.localized(tr))}\n{tr(texts.SEARCH_USAGE)}")
         return
-    services = _services(context)
+    services = services_of(context)
     try:
         async with _typing(context, update):  # the polite fetcher may wait 3 s and more
             results = await services.search.search(api_query, max_results=SEARCH_RESULTS)
@@ -403,10 +370,10 @@ async def _typing(context: Context, update: Update) -> AsyncIterator[None]:
 async def categories(update: Update, context: Context) -> None:
     """/categories [list [archive] | default | cat1 cat2 …]: show, explain or choose."""
     args = command_args(update).replace(",", " ").replace("+", " ").split()
-    chat = await _chat(update, context)
-    services = _services(context)
+    chat = await current_chat(update, context)
+    services = services_of(context)
     default = services.config.arxiv_categories
-    tr = await _tr(update, context)
+    tr = await chat_translator(update, context)
     if not args:
         await reply(update, texts.chat_categories(chat.categories, default, tr=tr))
         return
@@ -440,9 +407,9 @@ async def categories(update: Update, context: Context) -> None:
 
 async def digest_now(update: Update, context: Context) -> None:
     """/digest: send the pending digest now, or say that nothing is pending."""
-    chat = await _chat(update, context)
-    services = _services(context)
-    tr = await _tr(update, context)
+    chat = await current_chat(update, context)
+    services = services_of(context)
+    tr = await chat_translator(update, context)
     if not await services.store.subscriptions_for(chat.chat_id):
         await reply(update, tr(texts.NO_SUBSCRIPTIONS))
         return
@@ -457,8 +424,8 @@ async def digest_now(update: Update, context: Context) -> None:
 
 async def set_time(update: Update, context: Context) -> None:
     """/time HH:MM"""
-    chat = await _chat(update, context)
-    tr = await _tr(update, context)
+    chat = await current_chat(update, context)
+    tr = await chat_translator(update, context)
     given = command_args(update)
     try:
         when = parse_time(given)
@@ -471,8 +438,8 @@ async def set_time(update: Update, context: Context) -> None:
 
 async def set_timezone(update: Update, context: Context) -> None:
     """/timezone Area/City"""
-    chat = await _chat(update, context)
-    tr = await _tr(update, context)
+    chat = await current_chat(update, context)
+    tr = await chat_translator(update, context)
     given = command_args(update)
     try:
         zone = parse_timezone(given)
@@ -486,13 +453,13 @@ async def set_timezone(update: Update, context: Context) -> None:
 async def _reschedule(
     update: Update, context: Context, chat: Chat, when: dt.time, zone: str
 ) -> None:
-    store = _services(context).store
+    store = services_of(context).store
     await store.set_digest_time(chat.chat_id, when)
     await store.set_timezone(chat.chat_id, zone)
     updated = await store.get_chat(chat.chat_id)
     if updated is not None and context.job_queue is not None:
         schedule_digest(context.job_queue, updated)
-    tr = await _tr(update, context)
+    tr = await chat_translator(update, context)
     await reply(update, tr(texts.DIGEST_NOW_AT, time=f"{when:%H:%M}", timezone=html.escape(zone)))
 
 
@@ -522,8 +489,8 @@ def settings_keyboard(chat: Chat, tr: Translator) -> InlineKeyboardMarkup:
 
 async def settings(update: Update, context: Context) -> None:
     """/settings: which announcements (new, cross-lists, revisions) go into the digest."""
-    chat = await _chat(update, context)
-    tr = await _tr(update, context)
+    chat = await current_chat(update, context)
+    tr = await chat_translator(update, context)
     if update.effective_message is not None:
         await update.effective_message.reply_text(
             tr(texts.SETTINGS), parse_mode=ParseMode.HTML, reply_markup=settings_keyboard(chat, tr)
@@ -536,11 +503,11 @@ async def settings_button(update: Update, context: Context) -> None:
     if query is None or update.effective_chat is None:
         return
     setting = (query.data or "").removeprefix(SETTINGS_PREFIX)
-    tr = await _tr(update, context)
+    tr = await chat_translator(update, context)
     if setting not in dict(_SETTING_LABELS):
         await query.answer(tr(texts.BUTTON_EXPIRED))
         return
-    chat = await _services(context).store.toggle_announcements(update.effective_chat.id, setting)
+    chat = await services_of(context).store.toggle_announcements(update.effective_chat.id, setting)
     if chat is None:
         await query.answer()
         return
@@ -554,11 +521,11 @@ async def more_button(update: Update, context: Context) -> None:
     if query is None or update.effective_chat is None:
         return
     digest = (query.data or "").removeprefix(MORE_PREFIX)
-    tr = await _tr(update, context)
+    tr = await chat_translator(update, context)
     if not digest.isdigit():
         await query.answer(tr(texts.BUTTON_EXPIRED))
         return
-    services = _services(context)
+    services = services_of(context)
     owner = await _digest_owner(services, int(digest), update.effective_chat)
     released = await services.outbox.more(context.bot, int(digest), owner)
     await query.answer(None if released else tr(texts.DIGEST_COMPLETE))
@@ -580,7 +547,7 @@ async def _digest_owner(services: Services, digest_id: int, chat: TelegramChat) 
 
 async def stats(update: Update, context: Context) -> None:
     """/stats for the admins; to anyone else it is an unknown command, with no hint."""
-    services = _services(context)
+    services = services_of(context)
     user = update.effective_user
     if user is None or user.id not in services.config.admin_ids:
         await unknown_command(update, context)
@@ -588,7 +555,7 @@ async def stats(update: Update, context: Context) -> None:
     counts = await services.store.counts(utcnow() - dt.timedelta(hours=24))
     limiter = getattr(context.bot, "rate_limiter", None)
     recent = limiter.stats.recent() if isinstance(limiter, TelegramRateLimiter) else {}
-    tr = await _tr(update, context)
+    tr = await chat_translator(update, context)
     await reply(
         update,
         tr(
@@ -605,12 +572,12 @@ async def unknown_command(update: Update, context: Context) -> None:
         return  # another bot's command, or a bare one in a group (maybe for another bot)
     text = update.effective_message.text if update.effective_message else ""
     command = (text or "").split(maxsplit=1)[0] if text else "?"
-    tr = await _tr(update, context)
+    tr = await chat_translator(update, context)
     await reply(update, tr(texts.UNKNOWN_COMMAND, command=html.escape(command[:64])))
 
 
 async def not_a_command(update: Update, context: Context) -> None:
-    await reply(update, (await _tr(update, context))(texts.NOT_A_COMMAND))
+    await reply(update, (await chat_translator(update, context))(texts.NOT_A_COMMAND))
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -619,7 +586,7 @@ async def on_error(update: object, context: Context) -> None:
     if isinstance(update, Update) and update.effective_message is not None:
         try:
             try:
-                tr = await _tr(update, context)
+                tr = await chat_translator(update, context)
             except Exception:  # the store may be what failed: say it in English then
                 tr = translator(None)
             await reply(update, tr(texts.INTERNAL_ERROR))
@@ -635,10 +602,6 @@ def _addressed_to_me(update: Update, context: Context) -> bool:
     if addressee:
         return addressee.casefold() == (context.bot.username or "").casefold()
     return chat is None or chat.type == TelegramChat.PRIVATE
-
-
-def _quoted(keywords: Sequence[str]) -> str:
-    return ", ".join(f"<b>{html.escape(k)}</b>" for k in keywords)
 
 
 LANG_PREFIX = "lang:"
@@ -660,8 +623,8 @@ def language_keyboard(current: str) -> InlineKeyboardMarkup:
 
 async def lang(update: Update, context: Context) -> None:
     """/lang shows the chat's language with buttons; /lang zh or /lang en switches."""
-    chat = await _chat(update, context)
-    tr = await _tr(update, context)
+    chat = await current_chat(update, context)
+    tr = await chat_translator(update, context)
     args = command_args(update)
     if not args:
         if update.effective_message is not None:
@@ -675,7 +638,7 @@ async def lang(update: Update, context: Context) -> None:
     if language is None:
         await reply(update, tr(texts.LANG_UNKNOWN, given=html.escape(args[:40])))
         return
-    await _services(context).store.set_language(chat.chat_id, language)
+    await services_of(context).store.set_language(chat.chat_id, language)
     await reply(update, translator(language)(texts.LANG_SET))
 
 
@@ -686,9 +649,9 @@ async def lang_button(update: Update, context: Context) -> None:
         return
     language = (query.data or "").removeprefix(LANG_PREFIX)
     if language not in LANGUAGES:
-        await query.answer((await _tr(update, context))(texts.BUTTON_EXPIRED))
+        await query.answer((await chat_translator(update, context))(texts.BUTTON_EXPIRED))
         return
-    await _services(context).store.set_language(update.effective_chat.id, language)
+    await services_of(context).store.set_language(update.effective_chat.id, language)
     tr = translator(language)
     await query.answer(tr(texts.SAVED))
     await query.edit_message_text(
@@ -700,7 +663,7 @@ async def export(update: Update, context: Context) -> None:
     """/export [days]: a Markdown file of the papers that matched the chat's keywords in the
     last `days` days (today included, in the chat's time zone), delivered or not."""
     args = command_args(update)
-    tr = await _tr(update, context)
+    tr = await chat_translator(update, context)
     usage = tr(texts.EXPORT_USAGE, default=texts.EXPORT_DEFAULT_DAYS, max=texts.EXPORT_MAX_DAYS)
     days = texts.EXPORT_DEFAULT_DAYS
     if args:
@@ -708,8 +671,8 @@ async def export(update: Update, context: Context) -> None:
             await reply(update, usage)
             return
         days = int(args)
-    chat = await _chat(update, context)
-    services = _services(context)
+    chat = await current_chat(update, context)
+    services = services_of(context)
     keywords = await services.store.subscriptions_for(chat.chat_id)
     if not keywords:
         await reply(update, tr(texts.NO_SUBSCRIPTIONS))
