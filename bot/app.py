@@ -41,7 +41,7 @@ from bot.pipeline import (
 )
 from bot.services import Services
 from bot.storage.store import Store, utcnow
-from bot.telegram import groups, handlers
+from bot.telegram import groups, handlers, settings
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,12 @@ COMMAND_HANDLERS = (
     ("search", handlers.search),
     ("categories", handlers.categories),
     ("digest", handlers.digest_now),
-    ("time", handlers.set_time),
-    ("timezone", handlers.set_timezone),
-    ("settings", handlers.settings),
+    ("time", settings.set_time),
+    ("timezone", settings.set_timezone),
+    ("settings", settings.settings),
     ("export", handlers.export),
     ("channel", groups.channel),
-    ("lang", handlers.lang),
+    ("lang", settings.lang),
     ("stats", handlers.stats),  # admins only, and not in the command menu
 )
 
@@ -96,10 +96,10 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
     for name, callback in COMMAND_HANDLERS:
         app.add_handler(CommandHandler(name, callback))
     app.add_handler(
-        CallbackQueryHandler(handlers.settings_button, pattern=f"^{handlers.SETTINGS_PREFIX}")
+        CallbackQueryHandler(settings.settings_button, pattern=f"^{settings.SETTINGS_PREFIX}")
     )
     app.add_handler(CallbackQueryHandler(handlers.more_button, pattern=f"^{MORE_PREFIX}"))
-    app.add_handler(CallbackQueryHandler(handlers.lang_button, pattern=f"^{handlers.LANG_PREFIX}"))
+    app.add_handler(CallbackQueryHandler(settings.lang_button, pattern=f"^{settings.LANG_PREFIX}"))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT, handlers.not_a_command))
     app.add_error_handler(handlers.on_error)

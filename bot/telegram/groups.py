@@ -22,7 +22,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot import services as services_mod
 from bot.i18n import texts
 from bot.telegram.common import chat_translator, command_args, reply
-from bot.telegram.handlers import SETTINGS_PREFIX
+from bot.telegram.settings import SETTINGS_PREFIX
 
 log = logging.getLogger(__name__)
 
