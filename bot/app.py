@@ -41,7 +41,7 @@ from bot.pipeline import (
 )
 from bot.services import Services
 from bot.storage.store import Store, utcnow
-from bot.telegram import groups, handlers, settings
+from bot.telegram import digests, groups, handlers, settings
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ COMMAND_HANDLERS = (
     ("latest", handlers.latest),
     ("search", handlers.search),
     ("categories", handlers.categories),
-    ("digest", handlers.digest_now),
+    ("digest", digests.digest_now),
     ("time", settings.set_time),
     ("timezone", settings.set_timezone),
     ("settings", settings.settings),
@@ -98,7 +98,7 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
     app.add_handler(
         CallbackQueryHandler(settings.settings_button, pattern=f"^{settings.SETTINGS_PREFIX}")
     )
-    app.add_handler(CallbackQueryHandler(handlers.more_button, pattern=f"^{MORE_PREFIX}"))
+    app.add_handler(CallbackQueryHandler(digests.more_button, pattern=f"^{MORE_PREFIX}"))
     app.add_handler(CallbackQueryHandler(settings.lang_button, pattern=f"^{settings.LANG_PREFIX}"))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT, handlers.not_a_command))
