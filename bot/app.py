@@ -41,7 +41,7 @@ from bot.pipeline import (
 )
 from bot.services import Services
 from bot.storage.store import Store, utcnow
-from bot.telegram import digests, groups, handlers, settings
+from bot.telegram import digests, groups, handlers, papers, settings
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,14 @@ COMMAND_HANDLERS = (
     ("subscribe", handlers.subscribe),
     ("unsubscribe", handlers.unsubscribe),
     ("list", handlers.list_subscriptions),
-    ("latest", handlers.latest),
-    ("search", handlers.search),
+    ("latest", papers.latest),
+    ("search", papers.search),
     ("categories", handlers.categories),
     ("digest", digests.digest_now),
     ("time", settings.set_time),
     ("timezone", settings.set_timezone),
     ("settings", settings.settings),
-    ("export", handlers.export),
+    ("export", papers.export),
     ("channel", groups.channel),
     ("lang", settings.lang),
     ("stats", handlers.stats),  # admins only, and not in the command menu

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import html
 import logging
-from collections.abc import AsyncIterator, Sequence
-from zoneinfo import ZoneInfo
+from collections.abc import Sequence
 
 from telegram import Chat as TelegramChat
 from telegram import Update
-from telegram.constants import ChatAction, ParseMode
-from telegram.error import TelegramError
 
 from bot.arxiv import categories as arxiv_categories
-from bot.arxiv.api import ArxivApiError
 from bot.arxiv.categories import in_categories
-from bot.arxiv.search_query import is_id_list, to_arxiv_query
-from bot.delivery.digest import render_digest
-from bot.delivery.markdown import export_filename, render_markdown
 from bot.delivery.ratelimit import TelegramRateLimiter
 from bot.i18n import texts
 from bot.i18n.translate import Translator, language_for, translator
@@ -32,12 +24,11 @@ from bot.matching.ranking import (
     match_papers,
     parse_keywords,
 )
-from bot.models import Chat, Hit
+from bot.models import Chat
 from bot.pipeline import follow_moved_chat, schedule_digest
 from bot.services import Services
 from bot.storage.store import Store, utcnow
 from bot.telegram.common import (
-    NO_PREVIEW,
     Context,
     chat_translator,
     command_args,
@@ -49,11 +40,8 @@ from bot.telegram.common import (
 
 log = logging.getLogger(__name__)
 
-LATEST_DEFAULT, LATEST_MAX = 5, 20
 PREVIEW_DAYS, PREVIEW_TITLES = 7, 3
-SEARCH_RESULTS = 10  # per /search; arXiv's API allows more, a chat wants few
 MAX_CHAT_CATEGORIES = 20
-TYPING_EVERY = 4.0  # seconds; Telegram shows "typing…" for 5 s
 
 
 def subscription_key(query: str) -> str:
@@ -262,109 +250,6 @@ async def list_subscriptions(update: Update, context: Context) -> None:
     await reply(update, "\n".join([*lines, when]))
 
 
-async def latest(update: Update, context: Context) -> None:
-    """/latest [N] or /latest <query>: the newest stored matches, without marking them sent."""
-    args = command_args(update)
-    chat = await current_chat(update, context)
-    services = services_of(context)
-    tr = await chat_translator(update, context)
-    count, notice = LATEST_DEFAULT, ""
-    if args and args.lstrip("+-").isdigit():
-        count = int(args)
-        if count < 1:
-            await reply(update, tr(texts.LATEST_USAGE, max=LATEST_MAX))
-            return
-        if count > LATEST_MAX:
-            count, notice = LATEST_MAX, tr(texts.SHOWING_AT_MOST, max=LATEST_MAX)
-        args = ""
-    if args:
-        try:
-            keywords = parse_keywords(args)
-        except KeywordError as exc:
-            usage = tr(texts.LATEST_USAGE, max=LATEST_MAX)
-            await reply(update, f"{html.escape(exc.localized(tr))}\n{usage}")
-            return
-    else:
-        keywords = await services.store.subscriptions_for(chat.chat_id)
-        if not keywords:
-            await reply(update, tr(texts.NO_SUBSCRIPTIONS))
-            return
-    hits, chosen = [], services.categories_of(chat)
-    async for batch in services.store.papers_newest_first():
-        hits += await asyncio.to_thread(match_papers, in_categories(batch, chosen), keywords)
-        if len(hits) >= count:
-            break
-    if not hits:
-        await reply(update, tr(texts.NO_MATCH_YET, keywords=quoted(keywords)))
-        return
-    if notice:
-        await reply(update, notice)
-    await _send_papers(update, hits[:count], tr(texts.LATEST_HEADING), tr)
-
-
-async def _send_papers(update: Update, hits: Sequence[Hit], heading: str, tr: Translator) -> None:
-    """Papers as a digest is laid out (one or more messages), as an answer to a command."""
-    for text in render_digest(hits, heading=heading, tr=tr):
-        await update.effective_message.reply_text(  # type: ignore[union-attr]
-            text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
-        )
-
-
-async def search(update: Update, context: Context) -> None:
-    """/search <query>: ask arXiv's API (older papers too), newest first, cached for a day."""
-    args = command_args(update)
-    tr = await chat_translator(update, context)
-    if not args:
-        await reply(update, tr(texts.SEARCH_USAGE))
-        return
-    try:
-        api_query = to_arxiv_query(args)
-    except QueryError as exc:
-        await reply(update, f"{html.escape(exc.localized(tr))}\n{tr(texts.SEARCH_USAGE)}")
-        return
-    services = services_of(context)
-    try:
-        async with _typing(context, update):  # the polite fetcher may wait 3 s and more
-            results = await services.search.search(api_query, max_results=SEARCH_RESULTS)
-    except ArxivApiError as exc:
-        await reply(update, html.escape(exc.localized(tr)))
-        return
-    if not results.papers:
-        await reply(update, tr(texts.SEARCH_EMPTY, query=html.escape(args)))
-        return
-    keywords = () if is_id_list(args) else (args,)
-    hits = [Hit(paper, keywords) for paper in results.papers[:SEARCH_RESULTS]]
-    if results.total > len(hits):
-        heading = tr(
-            texts.SEARCH_HEADING_SOME, query=args, shown=len(hits), total=f"{results.total:,}"
-        )
-    else:
-        heading = tr(texts.SEARCH_HEADING, query=args)
-    await _send_papers(update, hits, heading, tr)
-
-
-@contextlib.asynccontextmanager
-async def _typing(context: Context, update: Update) -> AsyncIterator[None]:
-    """Show "typing…" in the chat until the block ends (Telegram clears it after 5 s)."""
-    chat = update.effective_chat
-
-    async def keep_typing() -> None:
-        while chat is not None:
-            try:
-                await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
-            except TelegramError:  # only a courtesy: never let it fail the command
-                log.debug("Could not send the typing action", exc_info=True)
-            await asyncio.sleep(TYPING_EVERY)
-
-    task = asyncio.create_task(keep_typing())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def categories(update: Update, context: Context) -> None:
     """/categories [list [archive] | default | cat1 cat2 …]: show, explain or choose."""
     args = command_args(update).replace(",", " ").replace("+", " ").split()
@@ -460,46 +345,3 @@ def _addressed_to_me(update: Update, context: Context) -> bool:
     if addressee:
         return addressee.casefold() == (context.bot.username or "").casefold()
     return chat is None or chat.type == TelegramChat.PRIVATE
-
-
-async def export(update: Update, context: Context) -> None:
-    """/export [days]: a Markdown file of the papers that matched the chat's keywords in the
-    last `days` days (today included, in the chat's time zone), delivered or not."""
-    args = command_args(update)
-    tr = await chat_translator(update, context)
-    usage = tr(texts.EXPORT_USAGE, default=texts.EXPORT_DEFAULT_DAYS, max=texts.EXPORT_MAX_DAYS)
-    days = texts.EXPORT_DEFAULT_DAYS
-    if args:
-        if not args.isdigit() or not 1 <= int(args) <= texts.EXPORT_MAX_DAYS:
-            await reply(update, usage)
-            return
-        days = int(args)
-    chat = await current_chat(update, context)
-    services = services_of(context)
-    keywords = await services.store.subscriptions_for(chat.chat_id)
-    if not keywords:
-        await reply(update, tr(texts.NO_SUBSCRIPTIONS))
-        return
-    last = utcnow().astimezone(ZoneInfo(chat.timezone)).date()
-    first = last - dt.timedelta(days=days - 1)
-    papers = in_categories(
-        await services.store.papers_announced_between(first, last), services.categories_of(chat)
-    )
-    hits = await asyncio.to_thread(match_papers, papers, keywords)
-    if not hits:
-        await reply(update, tr(texts.EXPORT_EMPTY, first=first, last=last))
-        return
-    document = render_markdown(
-        [hit.paper for hit in hits],
-        first=first,
-        last=last,
-        topic=", ".join(keywords),
-        language=tr.language,
-    )
-    message = update.effective_message
-    if message is not None:
-        await message.reply_document(
-            document.encode("utf-8"),
-            filename=export_filename(first, last),
-            caption=tr.plural(texts.EXPORT_CAPTION, len(hits), first=first, last=last),
-        )
