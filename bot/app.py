@@ -41,7 +41,7 @@ from bot.pipeline import (
 )
 from bot.services import Services
 from bot.storage.store import Store, utcnow
-from bot.telegram import digests, groups, handlers, papers, settings
+from bot.telegram import admin, basics, digests, groups, handlers, papers, settings
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ RATE_LIMIT_RETRIES = 5
 FREE_MESSAGES_PER_S = 30  # Telegram's free broadcast ceiling; beyond it, paid broadcasts
 
 COMMAND_HANDLERS = (
-    ("start", handlers.start),
-    ("help", handlers.help_command),
+    ("start", basics.start),
+    ("help", basics.help_command),
     ("subscribe", handlers.subscribe),
     ("unsubscribe", handlers.unsubscribe),
     ("list", handlers.list_subscriptions),
@@ -65,7 +65,7 @@ COMMAND_HANDLERS = (
     ("export", papers.export),
     ("channel", groups.channel),
     ("lang", settings.lang),
-    ("stats", handlers.stats),  # admins only, and not in the command menu
+    ("stats", admin.stats),  # admins only, and not in the command menu
 )
 
 
@@ -92,7 +92,7 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
     # Group -2 runs first: in groups, only admins change the group's keywords and settings.
     app.add_handler(TypeHandler(Update, groups.guard), group=-2)
     # Group -1 runs before the commands: every chat that writes is known and active.
-    app.add_handler(TypeHandler(Update, handlers.track_chat), group=-1)
+    app.add_handler(TypeHandler(Update, basics.track_chat), group=-1)
     for name, callback in COMMAND_HANDLERS:
         app.add_handler(CommandHandler(name, callback))
     app.add_handler(
@@ -100,9 +100,9 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
     )
     app.add_handler(CallbackQueryHandler(digests.more_button, pattern=f"^{MORE_PREFIX}"))
     app.add_handler(CallbackQueryHandler(settings.lang_button, pattern=f"^{settings.LANG_PREFIX}"))
-    app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
-    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT, handlers.not_a_command))
-    app.add_error_handler(handlers.on_error)
+    app.add_handler(MessageHandler(filters.COMMAND, basics.unknown_command))
+    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT, basics.not_a_command))
+    app.add_error_handler(basics.on_error)
     attach_metrics(app)
     return app
 
