@@ -41,7 +41,7 @@ from bot.pipeline import (
 )
 from bot.services import Services
 from bot.storage.store import Store, utcnow
-from bot.telegram import admin, basics, digests, groups, handlers, papers, settings
+from bot.telegram import admin, basics, digests, groups, papers, settings, subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,12 @@ FREE_MESSAGES_PER_S = 30  # Telegram's free broadcast ceiling; beyond it, paid b
 COMMAND_HANDLERS = (
     ("start", basics.start),
     ("help", basics.help_command),
-    ("subscribe", handlers.subscribe),
-    ("unsubscribe", handlers.unsubscribe),
-    ("list", handlers.list_subscriptions),
+    ("subscribe", subscriptions.subscribe),
+    ("unsubscribe", subscriptions.unsubscribe),
+    ("list", subscriptions.list_subscriptions),
     ("latest", papers.latest),
     ("search", papers.search),
-    ("categories", handlers.categories),
+    ("categories", subscriptions.categories),
     ("digest", digests.digest_now),
     ("time", settings.set_time),
     ("timezone", settings.set_timezone),

@@ -41,7 +41,6 @@ NOT_YET_SPLIT = {
     "bot/matching/query.py",
     "bot/pipeline.py",
     "bot/storage/store.py",
-    "bot/telegram/handlers.py",
 }
 
 

@@ -1,11 +1,11 @@
-"""Thin command handlers: parse the arguments, call the store or the pipeline, reply."""
+"""What a chat follows: its keywords (/subscribe, with a preview of last week's matches;
+/unsubscribe; /list) and its arXiv categories (/categories)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import html
-import logging
 from collections.abc import Sequence
 
 from telegram import Update
@@ -33,8 +33,6 @@ from bot.telegram.common import (
     reply,
     services_of,
 )
-
-log = logging.getLogger(__name__)
 
 PREVIEW_DAYS, PREVIEW_TITLES = 7, 3
 MAX_CHAT_CATEGORIES = 20
