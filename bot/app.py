@@ -41,7 +41,7 @@ from bot.pipeline import (
 )
 from bot.services import Services
 from bot.storage.store import Store, utcnow
-from bot.telegram import groups, handlers
+from bot.telegram import admin, basics, digests, groups, papers, settings, subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -50,22 +50,22 @@ RATE_LIMIT_RETRIES = 5
 FREE_MESSAGES_PER_S = 30  # Telegram's free broadcast ceiling; beyond it, paid broadcasts
 
 COMMAND_HANDLERS = (
-    ("start", handlers.start),
-    ("help", handlers.help_command),
-    ("subscribe", handlers.subscribe),
-    ("unsubscribe", handlers.unsubscribe),
-    ("list", handlers.list_subscriptions),
-    ("latest", handlers.latest),
-    ("search", handlers.search),
-    ("categories", handlers.categories),
-    ("digest", handlers.digest_now),
-    ("time", handlers.set_time),
-    ("timezone", handlers.set_timezone),
-    ("settings", handlers.settings),
-    ("export", handlers.export),
+    ("start", basics.start),
+    ("help", basics.help_command),
+    ("subscribe", subscriptions.subscribe),
+    ("unsubscribe", subscriptions.unsubscribe),
+    ("list", subscriptions.list_subscriptions),
+    ("latest", papers.latest),
+    ("search", papers.search),
+    ("categories", subscriptions.categories),
+    ("digest", digests.digest_now),
+    ("time", settings.set_time),
+    ("timezone", settings.set_timezone),
+    ("settings", settings.settings),
+    ("export", papers.export),
     ("channel", groups.channel),
-    ("lang", handlers.lang),
-    ("stats", handlers.stats),  # admins only, and not in the command menu
+    ("lang", settings.lang),
+    ("stats", admin.stats),  # admins only, and not in the command menu
 )
 
 
@@ -92,17 +92,17 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
     # Group -2 runs first: in groups, only admins change the group's keywords and settings.
     app.add_handler(TypeHandler(Update, groups.guard), group=-2)
     # Group -1 runs before the commands: every chat that writes is known and active.
-    app.add_handler(TypeHandler(Update, handlers.track_chat), group=-1)
+    app.add_handler(TypeHandler(Update, basics.track_chat), group=-1)
     for name, callback in COMMAND_HANDLERS:
         app.add_handler(CommandHandler(name, callback))
     app.add_handler(
-        CallbackQueryHandler(handlers.settings_button, pattern=f"^{handlers.SETTINGS_PREFIX}")
+        CallbackQueryHandler(settings.settings_button, pattern=f"^{settings.SETTINGS_PREFIX}")
     )
-    app.add_handler(CallbackQueryHandler(handlers.more_button, pattern=f"^{MORE_PREFIX}"))
-    app.add_handler(CallbackQueryHandler(handlers.lang_button, pattern=f"^{handlers.LANG_PREFIX}"))
-    app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
-    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT, handlers.not_a_command))
-    app.add_error_handler(handlers.on_error)
+    app.add_handler(CallbackQueryHandler(digests.more_button, pattern=f"^{MORE_PREFIX}"))
+    app.add_handler(CallbackQueryHandler(settings.lang_button, pattern=f"^{settings.LANG_PREFIX}"))
+    app.add_handler(MessageHandler(filters.COMMAND, basics.unknown_command))
+    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT, basics.not_a_command))
+    app.add_error_handler(basics.on_error)
     attach_metrics(app)
     return app
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from bot.arxiv.feeds import parse_feed
 from bot.storage.store import Store, utcnow
-from bot.telegram.handlers import subscription_key
+from bot.telegram.subscriptions import subscription_key
 from tests.conftest import TOKEN, TRUNCATED_ATOM, ids_in, mentions
 from tests.fakes import FakeBotAPI, FeedServer, SentMessage
 from tests.process import bot_process, live_env

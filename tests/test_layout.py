@@ -37,7 +37,6 @@ NOT_YET_SPLIT = {
     "bot/delivery/ratelimit.py",
     "bot/pipeline.py",
     "bot/storage/store.py",
-    "bot/telegram/handlers.py",
 }
 
 

@@ -158,7 +158,7 @@ WITHDRAWN = N_("withdrawn")
 WITHDRAWN_VERSION = N_("withdrawn v{version}")
 REVISED_CROSS_LIST = N_("{revised}, {cross_list}")
 
-# Command answers (bot/handlers.py) -------------------------------------------------------------
+# Command answers (bot/telegram/) ---------------------------------------------------------------
 
 TOO_MANY_SUBSCRIPTIONS = N_(
     "You follow {count} keywords; adding {adding} would pass the limit of {max}. "

@@ -21,7 +21,8 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import services as services_mod
 from bot.i18n import texts
-from bot.telegram.handlers import SETTINGS_PREFIX, _tr, command_args, reply
+from bot.telegram.common import chat_translator, command_args, reply
+from bot.telegram.settings import SETTINGS_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,9 @@ async def guard(update: Update, context: Context) -> None:
             return
         if await is_admin(context, chat.id, query.from_user.id):
             return
-        await query.answer((await _tr(update, context))(texts.ADMINS_ONLY_BUTTON), show_alert=True)
+        await query.answer(
+            (await chat_translator(update, context))(texts.ADMINS_ONLY_BUTTON), show_alert=True
+        )
         raise ApplicationHandlerStop
     message = update.message or update.edited_message  # commands answer edits too
     if message is None or not message.text:
@@ -138,7 +141,7 @@ async def guard(update: Update, context: Context) -> None:
     if allowed:
         return
     log.info("Refused /%s to a non-admin in chat %s", command[0], chat.id)
-    tr = await _tr(update, context)
+    tr = await chat_translator(update, context)
     await reply(update, tr(texts.ADMINS_ONLY if allowed is False else texts.ADMIN_CHECK_FAILED))
     raise ApplicationHandlerStop
 
@@ -159,7 +162,7 @@ async def channel(update: Update, context: Context) -> None:
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None:
         return
-    tr = await _tr(update, context)
+    tr = await chat_translator(update, context)
     if chat.type != Chat.PRIVATE:
         await reply(update, tr(texts.CHANNEL_PRIVATE_ONLY))
         return
@@ -185,7 +188,7 @@ async def channel(update: Update, context: Context) -> None:
 async def _link_channel(update: Update, context: Context, arg: str, user_id: int) -> None:
     """Link the channel if it is one, the bot may post there and the user administers it."""
     bot, shown = context.bot, html.escape(arg)
-    tr = await _tr(update, context)
+    tr = await chat_translator(update, context)
     try:
         found = await bot.get_chat(channel_reference(arg))
     except (BadRequest, Forbidden):
