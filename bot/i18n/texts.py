@@ -143,7 +143,7 @@ SETTINGS = N_(
 )
 
 
-# Digests (bot/digest.py, the "More" button of bot/delivery.py) ---------------------------------
+# Digests (bot/delivery/digest.py, the "More" button of bot/telegram/digests.py) --------------
 
 DIGEST_HEADING = N_("arXiv digest")
 PAPERS = NP_("{count} paper", "{count} papers")
