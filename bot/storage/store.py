@@ -7,8 +7,6 @@ implement the same methods).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -19,6 +17,7 @@ from typing import Any
 import aiosqlite
 
 from bot.models import ChannelLink, Chat, OutboxPart, Paper, UrlState
+from bot.storage.base import StoreBase, timestamp
 from bot.storage.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -40,38 +39,12 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _stamp(moment: dt.datetime) -> str:
-    """A UTC timestamp as sortable text."""
-    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
-
-
-class Store:
+class Store(StoreBase):
     """The bot's database. Open with `await Store.open(path)`, close with `await close()`."""
 
     def __init__(self, db: aiosqlite.Connection, clock: Callable[[], dt.datetime] = utcnow) -> None:
-        self._db = db
-        self._clock = clock  # the time stamped on rows; a fake in simulations
-        # One connection serves every coroutine: writes take turns, so one transaction can
-        # never start inside, or be committed by, another.
-        self._lock = asyncio.Lock()
-
-    @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[None]:
-        """All the writes inside happen together or not at all."""
-        async with self._lock:
-            await self._db.execute("BEGIN")
-            try:
-                yield
-            except BaseException:
-                await self._db.rollback()
-                raise
-            await self._db.commit()
-
-    async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """One statement in its own transaction; returns the number of rows it changed."""
-        async with self._transaction():
-            cursor = await self._db.execute(sql, params)
-            return cursor.rowcount
+        """Rows are stamped with `clock` (UTC now unless a fake is given)."""
+        super().__init__(db, clock)
 
     @classmethod
     async def open(cls, path: Path, *, clock: Callable[[], dt.datetime] = utcnow) -> Store:
@@ -111,17 +84,13 @@ class Store:
                     await self._db.execute(statement)
                 await self._db.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                    (number, _stamp(self._clock())),
+                    (number, timestamp(self._clock())),
                 )
             log.info("Applied database migration %d", number)
 
     async def schema_version(self) -> int:
         rows = await self._fetchall("SELECT MAX(version) FROM schema_migrations")
         return int(rows[0][0] or 0)
-
-    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        async with self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
 
     # Chats ---------------------------------------------------------------------------
 
@@ -131,7 +100,7 @@ class Store:
         """Register a chat that writes to the bot, active; returns it and how it was before."""
         before = await self.get_chat(chat_id)
         if before is None:
-            now = _stamp(self._clock())
+            now = timestamp(self._clock())
             await self._write(
                 # last_digest_at starts now: no digest is owed for the time before.
                 "INSERT INTO chats"
@@ -221,7 +190,7 @@ class Store:
         async with self._transaction():
             for offset, (key, keyword) in enumerate(keywords):
                 # Distinct timestamps keep the order the user typed them in.
-                stamp = _stamp(now + dt.timedelta(microseconds=offset))
+                stamp = timestamp(now + dt.timedelta(microseconds=offset))
                 cursor = await self._db.execute(
                     "INSERT INTO subscriptions (chat_id, keyword_key, keyword, created_at)"
                     " VALUES (?, ?, ?, ?) ON CONFLICT (chat_id, keyword_key) DO NOTHING",
@@ -251,7 +220,7 @@ class Store:
         ordered = list(reversed(batch.values()))  # first occurrence wins, order kept
         if not ordered:
             return []
-        stamp = _stamp(self._clock())
+        stamp = timestamp(self._clock())
         async with self._transaction():
             known = await self._known_ids([paper.arxiv_id for paper in ordered])
             await self._db.executemany(
@@ -295,7 +264,7 @@ class Store:
         rows = await self._fetchall(
             f"SELECT {_PAPER_COLUMNS} FROM papers WHERE first_seen_at >= ?"
             f" ORDER BY {_NEWEST_FIRST}",
-            (_stamp(since),),
+            (timestamp(since),),
         )
         return [_paper(row) for row in rows]
 
@@ -347,11 +316,11 @@ class Store:
             "   WHERE d.chat_id = ? AND d.arxiv_id = p.arxiv_id)))"
             f" ORDER BY {_NEWEST_FIRST}",
             (
-                _stamp(since),
+                timestamp(since),
                 *first_types,
                 chat.chat_id,
                 int(chat.want_revisions),
-                _stamp(since),
+                timestamp(since),
                 chat.chat_id,
                 chat.chat_id,
             ),
@@ -364,7 +333,7 @@ class Store:
         """Record that the chat received these papers (in their stored version); they are
         never pending for it again, unless a later version comes and it wants revisions."""
         async with self._transaction():
-            await self._record_deliveries(chat_id, list(arxiv_ids), _stamp(self._clock()))
+            await self._record_deliveries(chat_id, list(arxiv_ids), timestamp(self._clock()))
 
     async def _record_deliveries(self, chat_id: int, arxiv_ids: Sequence[str], stamp: str) -> None:
         await self._db.executemany(
@@ -387,7 +356,7 @@ class Store:
         delivered, or nothing is. Parts after the first `visible` are held behind a
         "More" button. Returns the digest id.
         """
-        now = _stamp(self._clock())
+        now = timestamp(self._clock())
         papers = sorted({arxiv_id for _, ids in parts for arxiv_id in ids})
         async with self._transaction():
             cursor = await self._db.execute(
@@ -448,7 +417,7 @@ class Store:
     async def mark_part_sent(self, part: OutboxPart) -> None:
         await self._write(
             "UPDATE outbox SET status = 'sent', sent_at = ? WHERE digest_id = ? AND part_no = ?",
-            (_stamp(self._clock()), part.digest_id, part.part_no),
+            (timestamp(self._clock()), part.digest_id, part.part_no),
         )
 
     async def drop_pending_parts(self, chat_id: int) -> int:
@@ -528,10 +497,10 @@ class Store:
             "active_chats": ("SELECT COUNT(*) FROM chats WHERE active = 1", ()),
             "subscriptions": ("SELECT COUNT(*) FROM subscriptions", ()),
             "papers": ("SELECT COUNT(*) FROM papers", ()),
-            "digests": ("SELECT COUNT(*) FROM digests WHERE created_at >= ?", (_stamp(since),)),
+            "digests": ("SELECT COUNT(*) FROM digests WHERE created_at >= ?", (timestamp(since),)),
             "messages": (
                 "SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND sent_at >= ?",
-                (_stamp(since),),
+                (timestamp(since),),
             ),
             "pending_parts": ("SELECT COUNT(*) FROM outbox WHERE status = 'pending'", ()),
             "held_parts": ("SELECT COUNT(*) FROM outbox WHERE status = 'held'", ()),
@@ -555,7 +524,7 @@ class Store:
 
     async def record_digest(self, chat_id: int, moment: dt.datetime) -> None:
         await self._write(
-            "UPDATE chats SET last_digest_at = ? WHERE chat_id = ?", (_stamp(moment), chat_id)
+            "UPDATE chats SET last_digest_at = ? WHERE chat_id = ?", (timestamp(moment), chat_id)
         )
 
     # Forum topics and channels ---------------------------------------------------------
@@ -586,7 +555,7 @@ class Store:
             " VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (chat_id) DO UPDATE SET"
             " channel_id = excluded.channel_id, title = excluded.title,"
             " linked_by = excluded.linked_by, active = 1, linked_at = excluded.linked_at",
-            (chat_id, channel_id, title, user_id, _stamp(self._clock())),
+            (chat_id, channel_id, title, user_id, timestamp(self._clock())),
         )
 
     async def unlink_channel(self, chat_id: int) -> bool:
@@ -634,7 +603,7 @@ class Store:
                 state.last_modified,
                 state.sha256,
                 feed_day.isoformat() if feed_day else None,
-                _stamp(self._clock()),
+                timestamp(self._clock()),
             ),
         )
 
