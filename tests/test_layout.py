@@ -40,7 +40,6 @@ NOT_YET_SPLIT = {
     "bot/matching/engine.py",
     "bot/matching/query.py",
     "bot/pipeline.py",
-    "bot/storage/store.py",
     "bot/telegram/handlers.py",
 }
 
