@@ -36,7 +36,6 @@ MAX_LINES = 400
 NOT_YET_SPLIT = {
     "bot/delivery/ratelimit.py",
     "bot/pipeline.py",
-    "bot/storage/store.py",
 }
 
 
