@@ -36,7 +36,6 @@ MAX_LINES = 400
 NOT_YET_SPLIT = {
     "bot/arxiv/api.py",
     "bot/arxiv/feeds.py",
-    "bot/delivery/ratelimit.py",
     "bot/matching/engine.py",
     "bot/matching/query.py",
     "bot/pipeline.py",
