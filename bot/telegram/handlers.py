@@ -37,7 +37,8 @@ from bot.matching.ranking import (
     parse_keywords,
 )
 from bot.models import Chat, Hit
-from bot.pipeline import follow_moved_chat, schedule_digest, send_digest
+from bot.pipeline import send_digest
+from bot.schedule import follow_moved_chat, schedule_digest
 from bot.services import Services
 from bot.storage.store import Store, utcnow
 
