@@ -31,7 +31,7 @@ from bot.i18n import texts
 from bot.i18n.translate import CHINESE, ENGLISH, translator
 from bot.ops.health import HealthServer
 from bot.ops.metrics import Metrics
-from bot.pipeline import (
+from bot.schedule import (
     follow_moved_chat,
     missed_digest,
     schedule_catch_up,

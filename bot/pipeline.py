@@ -1,4 +1,11 @@
-"""The one place where the pipeline runs: fetch → parse → store → match → format → send."""
+"""The one place where the pipeline runs, in its order: poll → ingest → match → compose → send.
+
+A poll (`run_poll`) ingests every feed the chats need (`ingest`; `ingest_feed` fetches, parses
+and stores one feed URL) and plans the next poll. A chat's daily run (`daily_digest`) matches
+the papers it has not had yet, composes its digest and sends it through the outbox
+(`send_digest`). When each of them runs (the poll chain and the chats' daily jobs on the
+JobQueue) is `bot.schedule`'s.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,10 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from telegram import Bot
-from telegram.ext import ContextTypes, JobQueue
 
-from bot import services as services_mod
 from bot.arxiv.calendar import (
     covered_days,
     current_feed_day,
@@ -45,16 +49,86 @@ from bot.storage.store import Store, utcnow
 
 log = logging.getLogger(__name__)
 
-# arXiv rebuilds its feeds at midnight in New York, daylight saving time included.
-ARXIV_TZ = ZoneInfo("America/New_York")
-POLL_JOB = "poll"
-OUTBOX_JOB = "outbox"
-OUTBOX_INTERVAL = 60.0
 # Categories are packed into one feed URL up to this many items seen last time: headroom
 # under arXiv's 2,000, since a busy day (Monday, after a holiday) carries more.
 PLAN_LIMIT = 1600
 # A retry is never sooner than this after the poll that asked for it.
 MIN_RETRY_GAP = dt.timedelta(minutes=1)
+
+
+# --- poll: one run over the feeds, and when the next is due -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PollPlan:
+    """When the next poll runs, and whether it retries the same feed day."""
+
+    when: dt.datetime
+    attempt: int = 0  # retries of this feed day so far; 0 for a poll after a rebuild
+    first_at: dt.datetime | None = None  # when this feed day's first poll ran
+
+
+async def run_poll(
+    services: Services,
+    plan: PollPlan | None = None,
+    clock: Callable[[], dt.datetime] = utcnow,
+) -> PollPlan:
+    """Poll the feeds (the run `plan` planned) and plan the next poll."""
+    now = clock()
+    retrying = plan is not None and plan.attempt > 0
+    first_at = plan.first_at if plan is not None and retrying and plan.first_at else now
+    try:
+        report = await ingest(services, now)
+        needs_retry = report.needs_retry
+        services.metrics.poll_done(len(report.new), report.failed_feeds)
+    except Exception:  # the chain must go on: a poll that broke is retried like a failed one
+        log.exception("Feed poll broke; will try again")
+        services.metrics.poll_broke()
+        needs_retry = True
+    return plan_next_poll(
+        clock(),
+        needs_retry=needs_retry,
+        attempt=plan.attempt if plan is not None else 0,
+        first_at=first_at,
+        **_poll_settings(services.config),
+    )
+
+
+def plan_next_poll(
+    now: dt.datetime,
+    *,
+    needs_retry: bool,
+    attempt: int = 0,
+    first_at: dt.datetime | None = None,
+    poll_delay: dt.timedelta = dt.timedelta(minutes=10),
+    repoll_interval: dt.timedelta = dt.timedelta(hours=6),
+) -> PollPlan:
+    """The poll after one that ran at `now` (pure: a fake clock can step through it).
+
+    Normally: shortly after arXiv's next rebuild of a feed with papers (weekends and arXiv
+    holidays skipped). After a stale, truncated or failed poll: again after
+    stale_retry_delay(1), (2), ... counted from the day's first poll (`first_at`); once those
+    are used up, a slow safety re-poll every `repoll_interval` until it works. A retry or
+    re-poll due after the next rebuild gives way to it.
+    """
+    regular = next_poll_time(now, poll_delay)
+    if needs_retry:
+        first = first_at or now
+        delay = stale_retry_delay(attempt + 1)
+        if delay is not None:
+            when, attempt = max(first + delay, now + MIN_RETRY_GAP), attempt + 1
+        else:
+            when = now + repoll_interval
+        if when < regular:
+            return PollPlan(when, attempt, first)
+    return PollPlan(regular)
+
+
+def _poll_settings(config: Config) -> dict[str, dt.timedelta]:
+    return {
+        "poll_delay": dt.timedelta(minutes=config.poll_delay_minutes),
+        "repoll_interval": dt.timedelta(hours=config.repoll_interval_hours),
+    }
 
 
 # --- ingest: fetch → parse → store ------------------------------------------------------------
@@ -103,6 +177,32 @@ class PollReport:
     def failed_feeds(self) -> int:
         """Feed URLs that gave no feed at all (a 304 or yesterday's feed is an answer)."""
         return sum(feed.status is FeedStatus.FAILED for feed in self.feeds)
+
+
+async def ingest(services: Services, now: dt.datetime | None = None) -> PollReport:
+    """Poll every feed the chats need: their categories, packed into few '+'-joined URLs.
+
+    The categories are those of active chats with subscriptions (the configured ones until
+    there are any), so nothing is fetched that no chat reads.
+    """
+    now = now or utcnow()
+    config = services.config
+    in_use = await services.store.categories_in_use(config.arxiv_categories)
+    categories = [cat for cat in in_use if CATEGORY_RE.match(cat)] or list(config.arxiv_categories)
+    urls = plan_feed_urls(
+        config.arxiv_rss_base, categories, services.category_counts, limit=PLAN_LIMIT
+    )
+    async with services.poll_lock:  # one poll at a time (the fetcher spaces the requests)
+        known = await services.store.fetch_state()
+        outcomes = []
+        for url in urls:
+            last_day = known[url][1] if url in known else None
+            outcome = await ingest_feed(
+                services.fetcher, services.store, url, now=now, last_day=last_day
+            )
+            services.category_counts.update(outcome.counts)
+            outcomes.append(outcome)
+    return PollReport(tuple(outcomes))
 
 
 async def ingest_feed(
@@ -171,104 +271,20 @@ async def ingest_feed(
     return FeedOutcome(url, status, len(parsed.papers), tuple(new), feed_day, stale, counts)
 
 
-async def ingest(services: Services, now: dt.datetime | None = None) -> PollReport:
-    """Poll every feed the chats need: their categories, packed into few '+'-joined URLs.
+# --- a chat's digest: match → compose → send --------------------------------------------------
 
-    The categories are those of active chats with subscriptions (the configured ones until
-    there are any), so nothing is fetched that no chat reads.
-    """
+
+async def daily_digest(
+    bot: Bot, services: Services, chat_id: int, now: dt.datetime | None = None
+) -> int:
+    """A chat's daily run: send what is pending (often nothing), then record the run."""
     now = now or utcnow()
-    config = services.config
-    in_use = await services.store.categories_in_use(config.arxiv_categories)
-    categories = [cat for cat in in_use if CATEGORY_RE.match(cat)] or list(config.arxiv_categories)
-    urls = plan_feed_urls(
-        config.arxiv_rss_base, categories, services.category_counts, limit=PLAN_LIMIT
-    )
-    async with services.poll_lock:  # one poll at a time (the fetcher spaces the requests)
-        known = await services.store.fetch_state()
-        outcomes = []
-        for url in urls:
-            last_day = known[url][1] if url in known else None
-            outcome = await ingest_feed(
-                services.fetcher, services.store, url, now=now, last_day=last_day
-            )
-            services.category_counts.update(outcome.counts)
-            outcomes.append(outcome)
-    return PollReport(tuple(outcomes))
-
-
-# --- the poll schedule ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PollPlan:
-    """When the next poll runs, and whether it retries the same feed day."""
-
-    when: dt.datetime
-    attempt: int = 0  # retries of this feed day so far; 0 for a poll after a rebuild
-    first_at: dt.datetime | None = None  # when this feed day's first poll ran
-
-
-def plan_next_poll(
-    now: dt.datetime,
-    *,
-    needs_retry: bool,
-    attempt: int = 0,
-    first_at: dt.datetime | None = None,
-    poll_delay: dt.timedelta = dt.timedelta(minutes=10),
-    repoll_interval: dt.timedelta = dt.timedelta(hours=6),
-) -> PollPlan:
-    """The poll after one that ran at `now` (pure: a fake clock can step through it).
-
-    Normally: shortly after arXiv's next rebuild of a feed with papers (weekends and arXiv
-    holidays skipped). After a stale, truncated or failed poll: again after
-    stale_retry_delay(1), (2), ... counted from the day's first poll (`first_at`); once those
-    are used up, a slow safety re-poll every `repoll_interval` until it works. A retry or
-    re-poll due after the next rebuild gives way to it.
-    """
-    regular = next_poll_time(now, poll_delay)
-    if needs_retry:
-        first = first_at or now
-        delay = stale_retry_delay(attempt + 1)
-        if delay is not None:
-            when, attempt = max(first + delay, now + MIN_RETRY_GAP), attempt + 1
-        else:
-            when = now + repoll_interval
-        if when < regular:
-            return PollPlan(when, attempt, first)
-    return PollPlan(regular)
-
-
-def _poll_settings(config: Config) -> dict[str, dt.timedelta]:
-    return {
-        "poll_delay": dt.timedelta(minutes=config.poll_delay_minutes),
-        "repoll_interval": dt.timedelta(hours=config.repoll_interval_hours),
-    }
-
-
-async def pending_hits(
-    services: Services, chat_id: int, now: dt.datetime | None = None
-) -> list[Hit]:
-    """The chat's matching papers that it has not received yet, newest first."""
-    chat = await services.store.get_chat(chat_id)
-    keywords = await services.store.subscriptions_for(chat_id)
-    if chat is None or not keywords:
-        return []
-    since = (now or utcnow()) - dt.timedelta(days=services.config.digest_lookback_days)
-    papers = await services.store.undelivered_papers(chat, since)
-    papers = in_categories(papers, services.categories_of(chat))
-    # Normalising abstracts (LaTeX included) is CPU work: keep it off the event loop.
-    return await asyncio.to_thread(match_papers, papers, keywords)
-
-
-def digest_days(
-    chat: Chat, last_digest: dt.datetime | None, now: dt.datetime, max_days: int
-) -> list[dt.date]:
-    """The days a digest sent `now` covers, in the chat's time zone: every day since its last
-    digest (after a weekend or a holiday, several), at most `max_days`."""
-    zone = ZoneInfo(chat.timezone)
-    last = last_digest.astimezone(zone).date() if last_digest is not None else None
-    return covered_days(last, now.astimezone(zone).date(), max_days=max(1, max_days))
+    sent = await send_digest(bot, services, chat_id, now=now)
+    # Recorded once composed, not before: a process killed before composing leaves the slot
+    # missed, and the restart catches it up; killed after, the catch-up finds the papers in
+    # the ledger and composes nothing twice (the outbox sends what was queued).
+    await services.store.record_digest(chat_id, now)
+    return sent
 
 
 async def send_digest(
@@ -294,135 +310,26 @@ async def send_digest(
         return len(hits)
 
 
-async def run_poll(
-    services: Services,
-    plan: PollPlan | None = None,
-    clock: Callable[[], dt.datetime] = utcnow,
-) -> PollPlan:
-    """Poll the feeds (the run `plan` planned) and plan the next poll."""
-    now = clock()
-    retrying = plan is not None and plan.attempt > 0
-    first_at = plan.first_at if plan is not None and retrying and plan.first_at else now
-    try:
-        report = await ingest(services, now)
-        needs_retry = report.needs_retry
-        services.metrics.poll_done(len(report.new), report.failed_feeds)
-    except Exception:  # the chain must go on: a poll that broke is retried like a failed one
-        log.exception("Feed poll broke; will try again")
-        services.metrics.poll_broke()
-        needs_retry = True
-    return plan_next_poll(
-        clock(),
-        needs_retry=needs_retry,
-        attempt=plan.attempt if plan is not None else 0,
-        first_at=first_at,
-        **_poll_settings(services.config),
-    )
+async def pending_hits(
+    services: Services, chat_id: int, now: dt.datetime | None = None
+) -> list[Hit]:
+    """The chat's matching papers that it has not received yet, newest first."""
+    chat = await services.store.get_chat(chat_id)
+    keywords = await services.store.subscriptions_for(chat_id)
+    if chat is None or not keywords:
+        return []
+    since = (now or utcnow()) - dt.timedelta(days=services.config.digest_lookback_days)
+    papers = await services.store.undelivered_papers(chat, since)
+    papers = in_categories(papers, services.categories_of(chat))
+    # Normalising abstracts (LaTeX included) is CPU work: keep it off the event loop.
+    return await asyncio.to_thread(match_papers, papers, keywords)
 
 
-async def poll_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A feed poll; it schedules the next one (after the rebuild, or a retry)."""
-    job = context.job
-    plan = job.data if job is not None and isinstance(job.data, PollPlan) else None
-    following = await run_poll(services_mod.get(context.bot_data), plan)
-    schedule_poll(context.job_queue, following)
-
-
-async def daily_digest(
-    bot: Bot, services: Services, chat_id: int, now: dt.datetime | None = None
-) -> int:
-    """A chat's daily run: send what is pending (often nothing), then record the run."""
-    now = now or utcnow()
-    sent = await send_digest(bot, services, chat_id, now=now)
-    # Recorded once composed, not before: a process killed before composing leaves the slot
-    # missed, and the restart catches it up; killed after, the catch-up finds the papers in
-    # the ledger and composes nothing twice (the outbox sends what was queued).
-    await services.store.record_digest(chat_id, now)
-    return sent
-
-
-async def digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A chat's daily digest (or its catch-up after the bot was down when it came due)."""
-    job = context.job
-    if job is None or job.chat_id is None:
-        return
-    services = services_mod.get(context.bot_data)
-    chat = await services.store.get_chat(job.chat_id)
-    if chat is None or not chat.active:
-        if job.name == digest_job_name(job.chat_id):
-            job.schedule_removal()
-        return
-    await daily_digest(context.bot, services, job.chat_id)
-
-
-async def outbox_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Send whatever waits in the outbox: parts left by a crash, or failed sends."""
-    services = services_mod.get(context.bot_data)
-    outcomes = await services.outbox.flush(context.bot)
-    if outcomes:
-        log.info("Outbox flush: %s", dict((k.value, v) for k, v in outcomes.items()))
-
-
-def due_since(chat: Chat, now: dt.datetime) -> dt.datetime:
-    """When the chat's most recent daily digest came due (today's or yesterday's slot)."""
+def digest_days(
+    chat: Chat, last_digest: dt.datetime | None, now: dt.datetime, max_days: int
+) -> list[dt.date]:
+    """The days a digest sent `now` covers, in the chat's time zone: every day since its last
+    digest (after a weekend or a holiday, several), at most `max_days`."""
     zone = ZoneInfo(chat.timezone)
-    local = now.astimezone(zone)
-    slot = dt.datetime.combine(local.date(), chat.digest_time, tzinfo=zone)
-    return slot if slot <= local else slot - dt.timedelta(days=1)
-
-
-def missed_digest(chat: Chat, now: dt.datetime) -> bool:
-    """Did the chat's last slot pass without a digest run (the bot was down)?
-
-    A chat's clock starts when it first writes (the store sets last_digest_at then).
-    """
-    return chat.last_digest_at is not None and chat.last_digest_at < due_since(chat, now)
-
-
-def digest_job_name(chat_id: int) -> str:
-    return f"digest:{chat_id}"
-
-
-def schedule_digest(job_queue: JobQueue[Any], chat: Chat) -> None:
-    """(Re)schedule the chat's daily digest at its own time in its own time zone."""
-    name = digest_job_name(chat.chat_id)
-    for job in job_queue.get_jobs_by_name(name):
-        job.schedule_removal()
-    when = chat.digest_time.replace(tzinfo=ZoneInfo(chat.timezone))
-    job_queue.run_daily(digest_job, when, chat_id=chat.chat_id, name=name)
-
-
-async def follow_moved_chat(
-    job_queue: JobQueue[Any], store: Store, old_id: int, new_id: int
-) -> None:
-    """A group moved to its supergroup id: its daily digest follows it there."""
-    for job in job_queue.get_jobs_by_name(digest_job_name(old_id)):
-        job.schedule_removal()
-    chat = await store.get_chat(new_id)
-    if chat is not None and chat.active:
-        schedule_digest(job_queue, chat)
-
-
-def schedule_outbox(job_queue: JobQueue[Any], every: float = OUTBOX_INTERVAL) -> None:
-    """Flush the outbox at start (what a crash left) and then every minute."""
-    job_queue.run_repeating(outbox_job, every, first=0.5, name=OUTBOX_JOB)
-
-
-def schedule_catch_up(job_queue: JobQueue[Any], chat: Chat) -> None:
-    """Run a digest that came due while the bot was down, once, shortly after start."""
-    job_queue.run_once(digest_job, 2.0, chat_id=chat.chat_id, name=f"catch-up:{chat.chat_id}")
-
-
-def schedule_poll(job_queue: JobQueue[Any] | None, plan: PollPlan) -> None:
-    """Make `plan` the one pending poll (a poll run by hand does not start a second chain)."""
-    if job_queue is None:
-        return
-    for job in job_queue.get_jobs_by_name(POLL_JOB):
-        job.schedule_removal()
-    job_queue.run_once(poll_job, plan.when, data=plan, name=POLL_JOB)
-    log.info("Next feed poll at %s", plan.when.astimezone(ARXIV_TZ).isoformat(timespec="minutes"))
-
-
-def schedule_polls(job_queue: JobQueue[Any], config: Config) -> None:
-    """Poll once now (the first start takes what the feed has); each poll plans the next."""
-    schedule_poll(job_queue, PollPlan(utcnow()))
+    last = last_digest.astimezone(zone).date() if last_digest is not None else None
+    return covered_days(last, now.astimezone(zone).date(), max_days=max(1, max_days))

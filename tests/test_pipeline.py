@@ -11,21 +11,19 @@ from dataclasses import replace
 
 import pytest
 
-from bot.arxiv.calendar import next_poll_time
+from bot.arxiv.calendar import ARXIV_TZ, next_poll_time
 from bot.arxiv.feeds import parse_feed
 from bot.config import Config
 from bot.models import Chat, Paper
 from bot.pipeline import (
-    ARXIV_TZ,
-    POLL_JOB,
     FeedStatus,
     PollPlan,
     digest_days,
-    digest_job_name,
     ingest,
     ingest_feed,
     plan_next_poll,
 )
+from bot.schedule import POLL_JOB, digest_job_name
 from bot.services import Services
 from bot.storage.store import utcnow
 from tests.conftest import (

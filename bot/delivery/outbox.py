@@ -5,7 +5,8 @@ Every answer has its handling: 403 or "chat not found" make the chat inactive an
 queue; a group upgraded to a supergroup moves to its new id and the part goes there; network
 failures, timeouts and 5xx are retried at once with exponential backoff and full jitter (only
 this chat waits), a bounded number of times, after which the part stays queued for the next
-flush. 429s are the rate limiter's (bot/ratelimit.py), which waits and retries them itself.
+flush. 429s are the rate limiter's (bot/delivery/ratelimit.py), which waits and retries them
+itself.
 
 A group's parts go to the forum topic it chose with /subscribe (a deleted topic: the general
 topic from then on); a private chat that linked a channel has its parts posted there (a
@@ -28,7 +29,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, TelegramError
 
 from bot.delivery.digest import DigestPart
-from bot.delivery.ratelimit import RateLimiterStats
+from bot.delivery.limiter_stats import RateLimiterStats
 from bot.i18n import texts
 from bot.i18n.translate import ENGLISH_TEXTS, Translator, translator
 from bot.models import ChannelLink, OutboxPart

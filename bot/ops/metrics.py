@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
-from bot.delivery.ratelimit import RateLimiterStats
+from bot.delivery.limiter_stats import RateLimiterStats
 
 PREFIX = "arxiv_bot"
 CONTENT_TYPE = CONTENT_TYPE_LATEST

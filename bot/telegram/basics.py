@@ -13,7 +13,7 @@ from telegram import Update
 from bot.i18n import texts
 from bot.i18n.translate import language_for, translator
 from bot.matching.ranking import MAX_QUERY_LENGTH, MAX_SUBSCRIPTIONS
-from bot.pipeline import follow_moved_chat, schedule_digest
+from bot.schedule import follow_moved_chat, schedule_digest
 from bot.telegram.common import Context, chat_translator, current_chat, reply, services_of
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from bot.config import parse_time, parse_timezone
 from bot.i18n import texts
 from bot.i18n.translate import LANGUAGES, Translator, parse_language, translator
 from bot.models import Chat
-from bot.pipeline import schedule_digest
+from bot.schedule import schedule_digest
 from bot.telegram.common import (
     Context,
     chat_translator,

@@ -14,10 +14,10 @@ from telegram import Bot
 from telegram.request import HTTPXRequest
 
 from bot.delivery.digest import DigestPart
+from bot.delivery.limiter_stats import RateLimiterStats
 from bot.delivery.outbox import Outbox, Outcome
-from bot.delivery.ratelimit import RateLimiterStats
 from bot.models import Chat, Paper
-from bot.pipeline import due_since, missed_digest
+from bot.schedule import due_since, missed_digest
 from bot.storage.store import Store, utcnow
 from tests.conftest import TOKEN, USER, BotUnderTest, StartBot, eventually, ids_in
 from tests.fakes import FakeBotAPI

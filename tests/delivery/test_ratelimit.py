@@ -19,7 +19,7 @@ import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import ExtBot
 
-import bot.delivery.ratelimit as ratelimit_mod
+import bot.delivery.pacing as pacing_mod
 from bot.delivery.ratelimit import TelegramRateLimiter, is_message_method
 from tests.fakes import FakeBotAPI
 
@@ -290,7 +290,7 @@ async def test_forgetting_idle_chats_keeps_their_windows(
     make_limiter: MakeLimiter, telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The limiter forgets chats as it goes, but never one whose window still matters."""
-    monkeypatch.setattr(ratelimit_mod, "_SWEEP_AT", 8)
+    monkeypatch.setattr(pacing_mod, "_SWEEP_AT", 8)
     limiter = make_limiter(global_per_s=1000, private_per_s=4, private_burst=2)  # 2 per 0.5 s
     await telegram.send(limiter, 1)
     await telegram.send(limiter, 1)

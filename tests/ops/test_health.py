@@ -17,7 +17,7 @@ from bot.app import HEALTH_KEY
 from bot.arxiv.calendar import ARXIV_TZ
 from bot.ops.health import HealthServer, poll_deadline
 from bot.ops.healthcheck import check
-from bot.pipeline import POLL_JOB
+from bot.schedule import POLL_JOB
 from tests.conftest import BotUnderTest, StartBot, eventually, free_port, ids_in
 from tests.fakes import FeedServer
 

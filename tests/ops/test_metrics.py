@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.delivery.ratelimit import RateLimiterStats
+from bot.delivery.limiter_stats import RateLimiterStats
 from bot.ops.metrics import Metrics
 
 NOW = dt.datetime(2024, 3, 11, 4, 10, tzinfo=dt.UTC)

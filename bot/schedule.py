@@ -1,0 +1,131 @@
+"""When the pipeline runs, on python-telegram-bot's JobQueue: the chain of feed polls (each
+plans the next: shortly after arXiv's midnight rebuild, or a retry), each chat's daily digest at
+its own time in its own time zone (and its catch-up after the bot was down), and the outbox
+flush every minute. The jobs call `bot.pipeline`; nothing here fetches, matches or composes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from telegram.ext import ContextTypes, JobQueue
+
+from bot import services as services_mod
+from bot.arxiv.calendar import ARXIV_TZ
+from bot.config import Config
+from bot.models import Chat
+from bot.pipeline import PollPlan, daily_digest, run_poll
+from bot.storage.store import Store, utcnow
+
+log = logging.getLogger(__name__)
+
+POLL_JOB = "poll"
+OUTBOX_JOB = "outbox"
+OUTBOX_INTERVAL = 60.0
+
+
+# --- feed polls -------------------------------------------------------------------------------
+
+
+def schedule_polls(job_queue: JobQueue[Any], config: Config) -> None:
+    """Poll once now (the first start takes what the feed has); each poll plans the next."""
+    schedule_poll(job_queue, PollPlan(utcnow()))
+
+
+def schedule_poll(job_queue: JobQueue[Any] | None, plan: PollPlan) -> None:
+    """Make `plan` the one pending poll (a poll run by hand does not start a second chain)."""
+    if job_queue is None:
+        return
+    for job in job_queue.get_jobs_by_name(POLL_JOB):
+        job.schedule_removal()
+    job_queue.run_once(poll_job, plan.when, data=plan, name=POLL_JOB)
+    log.info("Next feed poll at %s", plan.when.astimezone(ARXIV_TZ).isoformat(timespec="minutes"))
+
+
+async def poll_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A feed poll; it schedules the next one (after the rebuild, or a retry)."""
+    job = context.job
+    plan = job.data if job is not None and isinstance(job.data, PollPlan) else None
+    following = await run_poll(services_mod.get(context.bot_data), plan)
+    schedule_poll(context.job_queue, following)
+
+
+# --- each chat's daily digest -----------------------------------------------------------------
+
+
+def schedule_digest(job_queue: JobQueue[Any], chat: Chat) -> None:
+    """(Re)schedule the chat's daily digest at its own time in its own time zone."""
+    name = digest_job_name(chat.chat_id)
+    for job in job_queue.get_jobs_by_name(name):
+        job.schedule_removal()
+    when = chat.digest_time.replace(tzinfo=ZoneInfo(chat.timezone))
+    job_queue.run_daily(digest_job, when, chat_id=chat.chat_id, name=name)
+
+
+def digest_job_name(chat_id: int) -> str:
+    return f"digest:{chat_id}"
+
+
+async def digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A chat's daily digest (or its catch-up after the bot was down when it came due)."""
+    job = context.job
+    if job is None or job.chat_id is None:
+        return
+    services = services_mod.get(context.bot_data)
+    chat = await services.store.get_chat(job.chat_id)
+    if chat is None or not chat.active:
+        if job.name == digest_job_name(job.chat_id):
+            job.schedule_removal()
+        return
+    await daily_digest(context.bot, services, job.chat_id)
+
+
+async def follow_moved_chat(
+    job_queue: JobQueue[Any], store: Store, old_id: int, new_id: int
+) -> None:
+    """A group moved to its supergroup id: its daily digest follows it there."""
+    for job in job_queue.get_jobs_by_name(digest_job_name(old_id)):
+        job.schedule_removal()
+    chat = await store.get_chat(new_id)
+    if chat is not None and chat.active:
+        schedule_digest(job_queue, chat)
+
+
+def schedule_catch_up(job_queue: JobQueue[Any], chat: Chat) -> None:
+    """Run a digest that came due while the bot was down, once, shortly after start."""
+    job_queue.run_once(digest_job, 2.0, chat_id=chat.chat_id, name=f"catch-up:{chat.chat_id}")
+
+
+def missed_digest(chat: Chat, now: dt.datetime) -> bool:
+    """Did the chat's last slot pass without a digest run (the bot was down)?
+
+    A chat's clock starts when it first writes (the store sets last_digest_at then).
+    """
+    return chat.last_digest_at is not None and chat.last_digest_at < due_since(chat, now)
+
+
+def due_since(chat: Chat, now: dt.datetime) -> dt.datetime:
+    """When the chat's most recent daily digest came due (today's or yesterday's slot)."""
+    zone = ZoneInfo(chat.timezone)
+    local = now.astimezone(zone)
+    slot = dt.datetime.combine(local.date(), chat.digest_time, tzinfo=zone)
+    return slot if slot <= local else slot - dt.timedelta(days=1)
+
+
+# --- the outbox -------------------------------------------------------------------------------
+
+
+def schedule_outbox(job_queue: JobQueue[Any], every: float = OUTBOX_INTERVAL) -> None:
+    """Flush the outbox at start (what a crash left) and then every minute."""
+    job_queue.run_repeating(outbox_job, every, first=0.5, name=OUTBOX_JOB)
+
+
+async def outbox_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Send whatever waits in the outbox: parts left by a crash, or failed sends."""
+    services = services_mod.get(context.bot_data)
+    outcomes = await services.outbox.flush(context.bot)
+    if outcomes:
+        log.info("Outbox flush: %s", dict((k.value, v) for k, v in outcomes.items()))
