@@ -1,9 +1,10 @@
 """Parse arXiv's RSS/Atom announcement feeds into `Paper`s (pure).
 
-`parse_feed` takes the ElementTree fast path (bot.arxiv.feed_fast_path) where it can and
-feedparser (here) everywhere else; both read entries into `EntryFields`, which
-bot.arxiv.feed_entries turns into Papers. Fetching is bot.arxiv.fetcher's job (polite,
-conditional, retried), with bot.arxiv.http's client and feed check.
+`parse_feed` first decodes the bytes as declared (bot.arxiv.feed_document), then takes the
+ElementTree fast path (bot.arxiv.feed_fast_path) where it can and feedparser (here) everywhere
+else; both read entries into `EntryFields`, which bot.arxiv.feed_entries turns into Papers.
+Fetching is bot.arxiv.fetcher's job (polite, conditional, retried), with bot.arxiv.http's
+client and feed check.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import io
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import feedparser
 
+from bot.arxiv.feed_document import prepare_document
 from bot.arxiv.feed_entries import ARXIV_NS, EntryFields, feed_date, paper_from_fields
 from bot.arxiv.feed_fast_path import Declined, read_document
 from bot.models import Paper
@@ -36,6 +38,7 @@ class ParsedFeed:
     bozo: bool  # feedparser found the document malformed
     problem: str | None  # feedparser's bozo exception text
     skipped: int  # entries too incomplete to use (no id or no abstract)
+    repairs: tuple[str, ...] = ()  # what was repaired in the document (bad bytes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -45,14 +48,17 @@ class ParsedFeed:
 def parse_feed(data: bytes) -> ParsedFeed:
     """Parse an arXiv Atom or RSS 2.0 feed document; never touches the network.
 
-    A plain, well-formed arXiv-shaped document takes the ElementTree fast path; anything else
-    (malformed or truncated XML, a DTD, another encoding, constructs the fast path does not
-    read exactly as feedparser does) goes to feedparser, which also keeps what parsed of a
-    broken document and reports it as bozo. Both paths give the same result for a document the
-    fast path accepts.
+    The document is decoded as declared first, only its bad bytes replaced
+    (bot.arxiv.feed_document). A plain, well-formed arXiv-shaped document then takes the
+    ElementTree fast path; anything else (malformed or truncated XML, a DTD, constructs the
+    fast path does not read exactly as feedparser does) goes to feedparser, which also keeps
+    what parsed of a broken document and reports it as bozo. Both paths give the same result
+    for a document the fast path accepts.
     """
-    fast = _parse_fast(data)
-    return fast if fast is not None else _parse_with_feedparser(data)
+    document = prepare_document(data)
+    fast = _parse_fast(document.data)
+    parsed = fast if fast is not None else _parse_with_feedparser(document.data)
+    return replace(parsed, repairs=document.repairs)
 
 
 def _parse_fast(data: bytes) -> ParsedFeed | None:

@@ -17,11 +17,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.arxiv.feed_entries import collapse_ws, is_withdrawn, split_authors
+from bot.arxiv.feed_document import prepare_document
+from bot.arxiv.feed_entries import (
+    collapse_ws,
+    is_withdrawn,
+    split_authors,
+)
 from bot.arxiv.feeds import ParsedFeed, _parse_fast, _parse_with_feedparser, parse_feed
 from bot.arxiv.http import FeedError, check_is_feed, make_http_client
 from bot.models import Paper
-from tests.feedgen import atom_feed, rss_feed, well_formed_prefix
+from tests.feedgen import (
+    atom_feed,
+    rss_feed,
+    sample_papers,
+    well_formed_prefix,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "arxiv"
 TRUNCATED = FIXTURES / "atom-cs.AI-2025-08-20-truncated.xml"
@@ -764,12 +774,79 @@ _wild_texts = st.lists(
 def test_property_parse_feed_equals_feedparser_on_any_text(
     title: str, abstract: str, creators: str, fmt: str
 ) -> None:
-    """Whichever path a document takes, parse_feed gives exactly the feedparser path's result."""
+    """Whichever path a document takes, parse_feed gives exactly the feedparser path's result
+    on the prepared document, which is the very bytes sent unless they held characters XML
+    forbids (C0 controls), and then differs only in those, each now U+FFFD."""
     data = FEED_FORMATS[fmt](
         [Paper("2508.00001", title, tuple(creators.split(",")), abstract, ("cs.AI",))],
         updated=UPDATED,
     )
-    assert parse_feed(data) == _parse_with_feedparser(data)
+    document = prepare_document(data)
+    forbidden = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+    assert document.data == forbidden.sub("\ufffd".encode(), data)
+    assert (document.data == data) == (document.repairs == ())
+    expected = replace(_parse_with_feedparser(document.data), repairs=document.repairs)
+    assert parse_feed(data) == expected
+
+
+# --- hostile feeds: entity bombs, bad characters, bad bytes -------------------------------------
+
+GOOD = tuple(sample_papers(20))
+BAD = sample_papers(1, first=21)[0]
+
+
+def hostile_base(fmt: str) -> bytes:
+    """A feed of the 20 good papers and, in the middle, the one a hostile variant spoils."""
+    return FEED_FORMATS[fmt]([*GOOD[:10], BAD, *GOOD[10:]], updated=UPDATED)
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_one_invalid_utf8_byte_garbles_nothing_else(fmt: str) -> None:
+    """One byte that is not UTF-8 (a Latin-1 "ö") in one title becomes one U+FFFD there; every
+    other character of the feed ("Schrödinger", "Jörg Müller") is read as sent."""
+    data = hostile_base(fmt).replace(BAD.title.encode(), BAD.title.encode("latin-1"))
+    parsed = parse_feed(data)
+    spoiled = replace(BAD, title=BAD.title.replace("ö", "\ufffd"))
+    assert parsed.papers == (*GOOD[:10], spoiled, *GOOD[10:])
+    assert not parsed.bozo
+
+
+# The 21 papers' text in other encodings; what XML can only write as a reference is one.
+_ENCODINGS = ["utf-8", "iso-8859-1", "windows-1252", "utf-16", "utf-16-be", "utf-32"]
+
+
+def encoded(data: bytes, codec: str) -> bytes:
+    """A UTF-8 feed re-encoded in `codec`, its XML declaration saying so."""
+    text = data.decode().replace("encoding='UTF-8'", f"encoding='{codec}'", 1)
+    return text.encode(codec, "xmlcharrefreplace")
+
+
+@pytest.mark.parametrize("codec", _ENCODINGS)
+def test_document_is_decoded_as_declared(codec: str) -> None:
+    """A feed in another encoding (declared, and with a byte order mark where the codec writes
+    one) is read as sent."""
+    parsed = parse_feed(encoded(hostile_base("rss"), codec))
+    assert parsed.papers == (*GOOD[:10], BAD, *GOOD[10:])
+
+
+@pytest.mark.parametrize(
+    ("codec", "bad", "sent"),
+    [("windows-1252", b"\x81", "\u2013"), ("utf-16-le", b"\x00\xd8", "\u2013")],
+    ids=["byte-cp1252-lacks", "lone-surrogate"],
+)
+def test_a_bad_byte_in_another_encoding_is_replaced_alone(
+    codec: str, bad: bytes, sent: str
+) -> None:
+    """In a feed declared in another encoding, a byte (or code unit) that encoding cannot
+    decode becomes one U+FFFD; the rest of the feed is read as sent."""
+    marked = BAD.abstract.replace(sent, "¤")  # a character found nowhere else in the feed
+    data = hostile_base("rss").replace(BAD.abstract.encode(), marked.encode())
+    spoiled = encoded(data, codec).replace("¤".encode(codec), bad, 1)
+    if codec == "utf-16-le":  # no byte order mark: the declaration is the only sign
+        assert not spoiled.startswith(b"\xff\xfe")
+    parsed = parse_feed(spoiled)
+    expected = replace(BAD, abstract=BAD.abstract.replace(sent, "\ufffd"))
+    assert parsed.papers == (*GOOD[:10], expected, *GOOD[10:])
 
 
 # --- check_is_feed: the fetcher's validator for feed URLs ---------------------------------------
