@@ -28,9 +28,11 @@ from bot.arxiv.http import FeedError, check_is_feed, make_http_client
 from bot.models import Paper
 from tests.feedgen import (
     atom_feed,
+    in_title,
     rss_feed,
     sample_papers,
     well_formed_prefix,
+    with_entity_bomb,
 )
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "arxiv"
@@ -593,17 +595,19 @@ def test_other_arxiv_documents_parse_as_feedparser_reads_them(path: Path) -> Non
 
 
 _DTD_ITEM = _RSS_ITEM.format(title="&t;", abstract="&t; text")
+_RSS_BODY_HEAD = _RSS_HEAD.partition("\n")[2]
 
 
 @pytest.mark.parametrize(
-    "data",
+    ("data", "kept"),
     [
         pytest.param(
             rss_item(
                 _DTD_ITEM,
                 head='<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY t "Entity title">]>\n'
-                + _RSS_HEAD.partition("\n")[2],
+                + _RSS_BODY_HEAD,
             ),
+            0,
             id="internal-entity",
         ),
         pytest.param(
@@ -612,26 +616,77 @@ _DTD_ITEM = _RSS_ITEM.format(title="&t;", abstract="&t; text")
                 head='<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY a "ha">'
                 + "".join(f'<!ENTITY {chr(98 + i)} "{f"&{chr(97 + i)};" * 10}">' for i in range(9))
                 + '<!ENTITY t "&j;">]>\n'
-                + _RSS_HEAD.partition("\n")[2],
+                + _RSS_BODY_HEAD,
             ),
+            0,
             id="billion-laughs",
         ),
         pytest.param(
-            rss_item(head='<?xml version="1.0"?>\n<!DOCTYPE rss>\n' + _RSS_HEAD.partition("\n")[2]),
-            id="doctype-only",
+            rss_item(
+                _DTD_ITEM,
+                head='<?xml version="1.0"?>\n<!-- <x --><!DOCTYPE rss [<!-- ]> -->'
+                '<!ENTITY t "]>Entity title">\n<?pi ]> ?>]><!-- c -->\n' + _RSS_BODY_HEAD,
+            ),
+            0,
+            id="brackets-in-quotes-comments-and-pis",
         ),
         pytest.param(
-            rss_item(_RSS_ITEM.format(title="<![CDATA[<!ENTITY x 'y'>]]>", abstract="Text.")),
-            id="entity-declaration-text",
+            rss_item(
+                _DTD_ITEM,
+                head='<?xml version="1.0"?>\n<!DOCTYPE rss SYSTEM "http://127.0.0.1:9/x.dtd">\n'
+                + _RSS_BODY_HEAD,
+            ),
+            0,
+            id="external-dtd",
+        ),
+        pytest.param(
+            rss_item(head='<?xml version="1.0"?>\n<!DOCTYPE rss>\n' + _RSS_BODY_HEAD),
+            1,
+            id="doctype-only",
         ),
     ],
 )
-def test_dtd_documents_go_to_feedparser(data: bytes) -> None:
-    """A DOCTYPE or ENTITY declaration sends the document to the safe path; nothing expands."""
+def test_dtd_documents_are_refused_unread(data: bytes, kept: int) -> None:
+    """A DOCTYPE is cut out before any parser reads it: no entity is declared or expanded, an
+    entry that uses one is skipped and counted as malformed, the rest of the feed is kept."""
+    assert _parse_fast(data) is None  # the fast path never reads a DTD itself
+    parsed = parse_feed(data)
+    assert parsed.dtd_refused
+    assert not parsed.bozo
+    assert len(parsed.papers) == kept
+    assert (parsed.skipped, parsed.malformed) == (1 - kept, 1 - kept)
+    assert not any("ha" in p.title or "Entity" in p.title for p in parsed.papers)
+
+
+def test_a_doctype_that_never_ends_refuses_the_whole_document() -> None:
+    """A DOCTYPE whose internal subset is never closed cannot be cut out: nothing is read, and
+    the feed is reported as broken, never as "no new papers"."""
+    data = rss_item(head='<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY t "x">\n' + _RSS_HEAD)
+    parsed = parse_feed(data)
+    assert parsed.papers == ()
+    assert (parsed.bozo, parsed.dtd_refused) == (True, True)
+    assert parsed.problem is not None
+    assert "DOCTYPE" in parsed.problem
+
+
+def test_dtd_text_in_a_document_expat_cannot_check_refuses_it() -> None:
+    """A document that is not well-formed before its DOCTYPE (so expat cannot tell a
+    declaration from text) is refused rather than handed to feedparser, whose lenient reading
+    declared and expanded the entity."""
+    head = 'junk\n<!DOCTYPE rss [\n<!ENTITY t "Entity title">\n]>\n' + _RSS_BODY_HEAD
+    parsed = parse_feed(rss_item(_DTD_ITEM, head=head))
+    assert parsed.papers == ()
+    assert (parsed.bozo, parsed.dtd_refused) == (True, True)
+
+
+def test_entity_declaration_as_text_is_no_dtd() -> None:
+    """ "<!ENTITY" inside CDATA is text, not a declaration: read as feedparser reads it."""
+    data = rss_item(_RSS_ITEM.format(title="<![CDATA[<!ENTITY x 'y'>]]>", abstract="Text."))
     assert _parse_fast(data) is None
     parsed = parse_feed(data)
     assert parsed == _parse_with_feedparser(data)
-    assert not any("haha" in p.title or "haha" in p.abstract for p in parsed.papers)
+    assert not parsed.dtd_refused
+    assert [p.title for p in parsed.papers] == ["<!ENTITY x 'y'>"]
 
 
 @pytest.mark.parametrize(
@@ -798,6 +853,126 @@ BAD = sample_papers(1, first=21)[0]
 def hostile_base(fmt: str) -> bytes:
     """A feed of the 20 good papers and, in the middle, the one a hostile variant spoils."""
     return FEED_FORMATS[fmt]([*GOOD[:10], BAD, *GOOD[10:]], updated=UPDATED)
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_entity_bomb_is_refused_and_the_20_good_papers_kept(fmt: str) -> None:
+    """Nested entities declared in a DOCTYPE hidden between comments (which expanded to a 1 MB
+    title) are cut out unread: nothing expands, the entry that used them is skipped and counted,
+    the 20 good papers parse exactly."""
+    parsed = parse_feed(with_entity_bomb(hostile_base(fmt), BAD.arxiv_id))
+    assert parsed.papers == GOOD
+    assert (parsed.skipped, parsed.malformed, parsed.dtd_refused) == (1, 1, True)
+    assert not parsed.bozo
+
+
+# One entry that is not well-formed XML, in the title of BAD.
+_BROKEN_MARKUP = {
+    "surrogate-reference": b"&#xD800;",
+    "reference-past-unicode": b"&#x110000;",
+    "control-reference": b"&#1;",
+    "undeclared-entity": b"&nbsp;",
+    "bare-ampersand": b"R & D",
+    "unclosed-tag": b"<b>bold",
+}
+
+
+@pytest.mark.parametrize("payload", _BROKEN_MARKUP.values(), ids=_BROKEN_MARKUP)
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_one_malformed_entry_is_skipped_and_counted_the_others_kept(
+    fmt: str, payload: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One entry that is not well-formed XML ("&#xD800;" made the whole feed fail) is skipped,
+    counted and logged with its id; the 20 good papers parse exactly and the feed is read as
+    sound (it is what the server serves: fetching it again gives the same)."""
+    with caplog.at_level(logging.WARNING, logger="bot.arxiv"):
+        parsed = parse_feed(in_title(hostile_base(fmt), BAD.arxiv_id, payload))
+    assert parsed.papers == GOOD
+    assert (parsed.skipped, parsed.malformed) == (1, 1)
+    assert not parsed.bozo
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(BAD.arxiv_id in m and "malformed" in m for m in warnings)
+
+
+_MARKUP_PIECES = st.sampled_from(
+    (
+        *(b"<", b">", b"&", b"&#xD800;", b"&#0;", b"&nbsp;", b"<!--", b"-->", b"<![CDATA[", b"]]>"),
+        *(b"</title>", b"<entry>", b"</entry>", b"<item>", b"</item>", b"</feed>", b"<b>"),
+        *(
+            b"<!DOCTYPE x>",
+            b"<!ENTITY a 'b'>",
+            b"\x00",
+            b"\xc3",
+            b"\xff",
+            b"<?pi?>",
+            b"xmlns:d='x'",
+        ),
+    )
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    payload=st.lists(st.one_of(_MARKUP_PIECES, st.binary(max_size=4)), max_size=6).map(b"".join),
+    fmt=st.sampled_from(sorted(FEED_FORMATS)),
+)
+def test_property_whatever_one_entry_holds_the_others_are_read(payload: bytes, fmt: str) -> None:
+    """Whatever bytes one entry's title holds (markup, bad references, bad bytes, tags that
+    close or open entries), the 20 other papers of the feed parse exactly."""
+    parsed = parse_feed(in_title(hostile_base(fmt), BAD.arxiv_id, payload))
+    read = {paper.arxiv_id: paper for paper in parsed.papers}
+    assert [read.get(paper.arxiv_id) for paper in GOOD] == list(GOOD)
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_feedparser_path_skips_an_entry_it_cannot_read(fmt: str) -> None:
+    """The feedparser path, given a document with an entry its loose parser cannot read (a
+    surrogate reference raised UnicodeEncodeError out of feedparser), keeps the other entries
+    and counts that one."""
+    data = in_title(hostile_base(fmt), BAD.arxiv_id, b"&#xD800;")
+    parsed = _parse_with_feedparser(data)
+    assert parsed.papers == GOOD
+    assert (parsed.skipped, parsed.malformed) == (1, 1)
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_a_bad_reference_in_the_feeds_own_title_spoils_no_entry(fmt: str) -> None:
+    """ "&#xD800;" in the feed's own title (outside every entry) costs the feed its date and
+    makes it malformed (fetched again), but every one of its 21 entries is read."""
+    spoiled = hostile_base(fmt).replace(
+        b"updates on arXiv.org</title>", b"updates on arXiv.org&#xD800;</title>"
+    )
+    parsed = parse_feed(spoiled)
+    assert parsed.papers == (*GOOD[:10], BAD, *GOOD[10:])
+    assert (parsed.bozo, parsed.skipped) == (True, 0)
+
+
+def test_many_malformed_entries_are_logged_in_few_lines(caplog: pytest.LogCaptureFixture) -> None:
+    """2,000 malformed entries are all counted, but logged as the first ten and a count."""
+    feed = atom_feed(sample_papers(2_000), updated=UPDATED)
+    first_entry = feed.index(b"<entry>")
+    spoiled = feed[:first_entry] + feed[first_entry:].replace(b"<title>", b"<title>&#xD800;")
+    with caplog.at_level(logging.WARNING, logger="bot.arxiv"):
+        parsed = parse_feed(spoiled)
+    assert (parsed.papers, parsed.malformed, parsed.skipped) == ((), 2_000, 2_000)
+    lines = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
+    assert len(lines) <= 12
+    assert any("1990 more" in line for line in lines)
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_malformed_entry_in_a_truncated_feed(fmt: str) -> None:
+    """A feed cut off inside its last entry goes to feedparser; an entry there that
+    feedparser cannot read is skipped and counted, the cut one too, the others are kept and
+    the feed stays malformed (fetched again)."""
+    extra = sample_papers(1, first=22)[0]
+    whole = FEED_FORMATS[fmt]([*GOOD[:10], BAD, *GOOD[10:], extra], updated=UPDATED)
+    spoiled = in_title(whole, BAD.arxiv_id, b"&#xD800;")
+    cut = spoiled[: spoiled.index(f"{extra.arxiv_id}v1".encode()) + 40]
+    parsed = parse_feed(cut)
+    assert parsed.papers == GOOD
+    assert parsed.bozo
+    assert (parsed.skipped, parsed.malformed) == (2, 1)
 
 
 @pytest.mark.parametrize("fmt", FEED_FORMATS)
