@@ -19,13 +19,22 @@ from hypothesis import strategies as st
 
 from bot.arxiv.feed_document import prepare_document
 from bot.arxiv.feed_entries import (
+    MAX_ABSTRACT,
+    MAX_ANNOUNCE_TYPE,
+    MAX_AUTHOR_NAME,
+    MAX_AUTHORS,
+    MAX_AUTHORS_TEXT,
+    MAX_CATEGORIES,
+    MAX_CATEGORY,
+    MAX_TITLE,
     collapse_ws,
     is_withdrawn,
     split_authors,
 )
 from bot.arxiv.feeds import ParsedFeed, _parse_fast, _parse_with_feedparser, parse_feed
 from bot.arxiv.http import FeedError, check_is_feed, make_http_client
-from bot.models import Paper
+from bot.delivery.digest import MAX_MESSAGE_LENGTH, format_paper, telegram_length
+from bot.models import Hit, Paper
 from tests.feedgen import (
     atom_feed,
     in_title,
@@ -1022,6 +1031,89 @@ def test_a_bad_byte_in_another_encoding_is_replaced_alone(
     parsed = parse_feed(spoiled)
     expected = replace(BAD, abstract=BAD.abstract.replace(sent, "\ufffd"))
     assert parsed.papers == (*GOOD[:10], expected, *GOOD[10:])
+
+
+def monster(arxiv_id: str = "2508.99999") -> Paper:
+    """A paper with every field far over its bound."""
+    return Paper(
+        arxiv_id=arxiv_id,
+        title="Giant " + "title words " * 20_000,
+        authors=("N" * 5_000, *(f"Author {n}" for n in range(20_000))),
+        abstract="Giant " + "abstract words " * 100_000,
+        categories=("x" * 1_000, *(f"cat.N{n}" for n in range(200))),
+        announce_type="replace" * 100,
+        version=2,
+    )
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_every_stored_field_is_bounded(fmt: str) -> None:
+    """A 240k-character title, a 1.5 MB abstract, 20,001 authors (one of 5,000 characters),
+    201 categories and a 700-character announce type are cut to their bounds: cut text ends in
+    "…", the author and category lists keep their first entries; the paper beside it is
+    untouched."""
+    big = monster()
+    parsed = parse_feed(FEED_FORMATS[fmt]([big, GOOD[0]], updated=UPDATED))
+    cut, good = parsed.papers
+    assert good == GOOD[0]
+    assert len(cut.title) == MAX_TITLE
+    assert cut.title.endswith("…")
+    assert collapse_ws(big.title).startswith(cut.title[:-1])
+    assert len(cut.abstract) == MAX_ABSTRACT
+    assert cut.abstract.endswith("…")
+    assert collapse_ws(big.abstract).startswith(cut.abstract[:-1])
+    assert len(cut.authors) == MAX_AUTHORS
+    assert cut.authors[0] == "N" * (MAX_AUTHOR_NAME - 1) + "…"
+    assert cut.authors[1:] == big.authors[1:MAX_AUTHORS]
+    assert cut.categories == big.categories[1 : MAX_CATEGORIES + 1]  # "xxx…" is no category
+    assert len(cut.announce_type) <= MAX_ANNOUNCE_TYPE
+
+
+def test_all_author_names_together_are_bounded() -> None:
+    """3,000 authors of 400 characters each (1.2 MB) keep the first names that fit in the
+    bound on the whole list, whole."""
+    names = tuple(f"{n:04d} " + "y" * 395 for n in range(3_000))
+    parsed = parse_feed(atom_feed([replace(GOOD[0], authors=names)], updated=UPDATED))
+    (cut,) = parsed.papers
+    assert sum(len(name) for name in cut.authors) <= MAX_AUTHORS_TEXT
+    assert len(cut.authors) >= MAX_AUTHORS_TEXT // 400 - 1
+    assert cut.authors == names[: len(cut.authors)]
+
+
+@pytest.mark.parametrize(
+    ("length", "expected"),
+    [(MAX_TITLE - 1, "whole"), (MAX_TITLE, "whole"), (MAX_TITLE + 1, "cut")],
+)
+def test_title_at_the_bound_is_kept_whole(length: int, expected: str) -> None:
+    """A title of exactly the bound is kept whole; one character more and it is cut to the
+    bound, ending in "…"."""
+    title = ("word " * length)[: length - 1] + "z"
+    (parsed,) = parse_feed(atom_feed([replace(GOOD[0], title=title)], updated=UPDATED)).papers
+    if expected == "whole":
+        assert parsed.title == title
+    else:
+        assert parsed.title == title[: MAX_TITLE - 1] + "…"
+
+
+def test_real_papers_are_far_inside_the_bounds(truncated: ParsedFeed) -> None:
+    """The bounds sit far above real arXiv papers: each of the 86 real ones uses at most a
+    fifth of every bound (the longest real abstract is 1,957 characters, the most authors 30)."""
+    for p in truncated.papers:
+        assert 5 * len(p.title) <= MAX_TITLE
+        assert 5 * len(p.abstract) <= MAX_ABSTRACT
+        assert 5 * len(p.authors) <= MAX_AUTHORS
+        assert 5 * max(map(len, p.authors)) <= MAX_AUTHOR_NAME
+        assert 5 * sum(map(len, p.authors)) <= MAX_AUTHORS_TEXT
+        assert 5 * len(p.categories) <= MAX_CATEGORIES
+        assert 5 * max(map(len, p.categories)) <= MAX_CATEGORY
+
+
+def test_a_bounded_paper_fits_a_digest_message() -> None:
+    """The biggest paper a feed can now yield renders as one digest block within Telegram's
+    4,096 characters."""
+    (cut,) = parse_feed(atom_feed([monster()], updated=UPDATED)).papers
+    block = format_paper(Hit(cut, keywords=("words",)), 1)
+    assert telegram_length(block) <= MAX_MESSAGE_LENGTH
 
 
 # --- check_is_feed: the fetcher's validator for feed URLs ---------------------------------------
