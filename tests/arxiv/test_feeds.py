@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.arxiv.calendar import ARXIV_TZ
 from bot.arxiv.feed_document import prepare_document
 from bot.arxiv.feed_entries import (
     MAX_ABSTRACT,
@@ -33,8 +34,14 @@ from bot.arxiv.feed_entries import (
 )
 from bot.arxiv.feeds import ParsedFeed, _parse_fast, _parse_with_feedparser, parse_feed
 from bot.arxiv.http import FeedError, check_is_feed, make_http_client
+from bot.config import Config
 from bot.delivery.digest import MAX_MESSAGE_LENGTH, format_paper, telegram_length
 from bot.models import Hit, Paper
+from bot.pipeline import FeedOutcome, FeedStatus, ingest_feed
+from bot.services import Services
+from tests.conftest import pipeline
+from tests.fakes import FeedServer
+from tests.fakes.clock import FakeClock
 from tests.feedgen import (
     atom_feed,
     in_title,
@@ -1114,6 +1121,63 @@ def test_a_bounded_paper_fits_a_digest_message() -> None:
     (cut,) = parse_feed(atom_feed([monster()], updated=UPDATED)).papers
     block = format_paper(Hit(cut, keywords=("words",)), 1)
     assert telegram_length(block) <= MAX_MESSAGE_LENGTH
+
+
+# --- hostile feeds polled for real: loopback server, fetcher, feed check, parse, store -----------
+
+WEDNESDAY = dt.datetime(2025, 8, 20, 0, 10, tzinfo=ARXIV_TZ)  # 10 min after the rebuild
+
+
+def _bad_byte(feed: bytes) -> bytes:
+    return feed.replace(BAD.title.encode(), BAD.title.encode("latin-1"))
+
+
+_SPOILERS: dict[str, tuple[Callable[[bytes], bytes], Paper | None]] = {
+    "entity-bomb": (lambda feed: with_entity_bomb(feed, BAD.arxiv_id), None),
+    "surrogate-reference": (lambda feed: in_title(feed, BAD.arxiv_id, b"&#xD800;"), None),
+    "invalid-utf8-byte": (_bad_byte, replace(BAD, title=BAD.title.replace("ö", "\ufffd"))),
+}
+
+
+async def poll_once(services: Services, body: bytes, feeds: FeedServer) -> FeedOutcome:
+    """Serve `body` as the cs.AI Atom feed and run one real poll of it."""
+    feeds.set_response("/atom/cs.AI", body, content_type="application/atom+xml")
+    url = services.config.arxiv_rss_base + "cs.AI"
+    return await ingest_feed(services.fetcher, services.store, url, now=WEDNESDAY)
+
+
+@pytest.mark.parametrize("spoiler", _SPOILERS.values(), ids=_SPOILERS)
+async def test_a_poll_of_a_hostile_feed_stores_the_20_good_papers(
+    config: Config, feeds: FeedServer, spoiler: tuple[Callable[[bytes], bytes], Paper | None]
+) -> None:
+    """A feed served on loopback with an entity bomb, a "&#xD800;" or an invalid UTF-8 byte in
+    one entry, polled for real (fetch, feed check, parse off the loop, store): the 20 good
+    papers are stored exactly, the spoiled one is skipped (or stored with one U+FFFD), and the
+    feed counts as read, not as failed."""
+    spoil, spoiled = spoiler
+    async with pipeline(config, FakeClock(WEDNESDAY.timestamp())) as services:
+        outcome = await poll_once(services, spoil(hostile_base("atom")), feeds)
+        assert outcome.status is FeedStatus.CHANGED
+        assert len(outcome.new) == 20 + (spoiled is not None)
+        for paper in GOOD:
+            assert await services.store.get_paper(paper.arxiv_id) == paper
+        assert await services.store.get_paper(BAD.arxiv_id) == spoiled
+
+
+async def test_a_clean_refetch_repairs_the_paper_a_bad_byte_spoiled(
+    config: Config, feeds: FeedServer
+) -> None:
+    """After a poll stored a title with U+FFFD for an invalid byte, the next poll of the
+    corrected feed (same paper, same version) repairs the stored paper without announcing it
+    as new again."""
+    async with pipeline(config, FakeClock(WEDNESDAY.timestamp())) as services:
+        await poll_once(services, _bad_byte(hostile_base("atom")), feeds)
+        stored = await services.store.get_paper(BAD.arxiv_id)
+        assert stored is not None
+        assert "\ufffd" in stored.title
+        again = await poll_once(services, hostile_base("atom"), feeds)
+        assert (again.status, again.new) == (FeedStatus.CHANGED, ())
+        assert await services.store.get_paper(BAD.arxiv_id) == BAD
 
 
 # --- check_is_feed: the fetcher's validator for feed URLs ---------------------------------------
