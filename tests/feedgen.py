@@ -1,4 +1,6 @@
-"""Build feeds in exactly the shape rss.arxiv.org serves, for tests and benchmarks."""
+"""Build feeds in exactly the shape rss.arxiv.org serves, for tests and benchmarks, and the
+hostile variants a broken or malicious server could send instead (an entity bomb in a DOCTYPE,
+a bad character or byte in one entry)."""
 
 from __future__ import annotations
 
@@ -86,6 +88,57 @@ def rss_feed(papers: Iterable[Paper], *, categories: str = "cs.AI", updated: dt.
         ]
     lines += ["  </channel>", "</rss>"]
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def sample_papers(count: int, *, first: int = 1) -> list[Paper]:
+    """`count` plausible new papers (ids 2508.0xxxx from `first`), with non-ASCII text in their
+    titles and author names, announced on Wednesday 2025-08-20."""
+    return [
+        Paper(
+            arxiv_id=f"2508.{n:05d}",
+            title=f"Schrödinger bridges for problem {n}",
+            authors=("Jörg Müller", f"Zoë Ångström {n}"),
+            abstract=f"We solve problem {n} with a Schrödinger bridge (Müller\u2013Ångström).",
+            categories=("cs.AI", "cs.LG"),
+            announce_type="new",
+            announced=dt.date(2025, 8, 20),
+        )
+        for n in range(first, first + count)
+    ]
+
+
+def in_title(feed: bytes, arxiv_id: str, payload: bytes) -> bytes:
+    """`feed` (Atom or RSS) with raw `payload` bytes (a character reference, an invalid byte,
+    an entity reference...) put at the start of the title of the entry of `arxiv_id`."""
+    at = feed.index(f"oai:arXiv.org:{arxiv_id}v".encode())
+    entry = max(feed.rfind(b"<entry>", 0, at), feed.rfind(b"<item>", 0, at))
+    title = feed.index(b"<title>", entry) + len(b"<title>")
+    return feed[:title] + payload + feed[title:]
+
+
+def with_entity_bomb(
+    feed: bytes, arxiv_id: str, *, levels: int = 4, fanout: int = 10, seed: str = "lol" * 33
+) -> bytes:
+    """`feed` with a DOCTYPE that declares nested entities ("billion laughs") right after its
+    XML declaration, and a reference to the top one in the title of the entry of `arxiv_id`:
+    expanded, that title holds len(seed) * fanout**levels characters more.
+
+    The DOCTYPE sits between two comments, so a prolog check that lets comments through (a
+    regular expression that skips "<!--.*?-->") reads it as one comment; the first comment
+    holds "<x", so a parser that strips entity declarations only before the first "<tag"
+    leaves them all in place.
+    """
+    declarations = [f'<!ENTITY e0 "{seed}">']
+    for level in range(1, levels + 1):
+        declarations.append(f'<!ENTITY e{level} "{f"&e{level - 1};" * fanout}">')
+    doctype = (
+        "<!-- a <x comment -->\n<!DOCTYPE feed [\n"
+        + "\n".join(declarations)
+        + "\n]>\n<!-- another comment -->\n"
+    ).encode()
+    declaration_end = feed.index(b"?>") + len(b"?>\n")
+    bombed = feed[:declaration_end] + doctype + feed[declaration_end:]
+    return in_title(bombed, arxiv_id, f"&e{levels};".encode())
 
 
 def well_formed_prefix(truncated: bytes) -> bytes:

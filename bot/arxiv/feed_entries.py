@@ -1,6 +1,8 @@
 """One feed entry into a `Paper` (pure): `EntryFields`, the raw values both feed parsing paths
 read, and `paper_from_fields` with what it needs: the arXiv id in a guid or link, arXiv's
-"Announce Type" prefix, author lists, withdrawal notices, categories and the announcement day.
+"Announce Type" prefix, author lists, withdrawal notices, categories and the announcement day,
+and the bounds (MAX_*) on every field, so that no single entry makes a paper too big to match
+or show.
 `feed_date` reads the feed's own build time, for both paths too.
 
 `collapse_ws`, `is_withdrawn` and `ARXIV_NS` serve the search API's parsing (bot.arxiv.api)
@@ -20,6 +22,24 @@ from bot.models import Paper
 
 ARXIV_NS = "http://arxiv.org/schemas/atom"
 DEFAULT_ANNOUNCE_TYPE = "new"
+# Bounds on one paper's fields, in characters (and names, categories), far above any real
+# arXiv paper: arXiv caps abstracts at 1,920 characters; titles run to a few hundred; the
+# biggest collaborations list a few thousand authors (~25 characters each); a paper has a
+# handful of categories of at most ~20 characters. Text over its bound is cut and ends in "…";
+# the author and category lists keep their first entries; a longer "category" is no category.
+MAX_TITLE = 2_000
+MAX_ABSTRACT = 20_000
+MAX_AUTHORS = 5_000
+MAX_AUTHOR_NAME = 500
+MAX_AUTHORS_TEXT = 200_000  # all names together
+MAX_CATEGORIES = 50
+MAX_CATEGORY = 100
+MAX_ANNOUNCE_TYPE = 32
+ELLIPSIS = "\u2026"
+# Raw text is read up to this many times its bound, before white space is collapsed (an API
+# title is wrapped over lines): enough for any real text, and no huge text is ever scanned.
+_RAW_FACTOR = 4
+_PREFIX_ROOM = 200  # "arXiv:2508.13167v1 Announce Type: replace-cross \nAbstract: " and more
 
 _OAI_ID_RE = re.compile(rf"^\s*oai:arXiv\.org:{ID_PATTERN}\s*$", re.IGNORECASE)
 _ABS_URL_RE = re.compile(
@@ -63,30 +83,72 @@ class EntryFields:
 
 
 def paper_from_fields(fields: EntryFields) -> Paper | None:
-    """Build a Paper from one entry's field values, or None when the entry is unusable."""
-    summary = fields.summary
+    """Build a Paper from one entry's field values, or None when the entry is unusable.
+
+    Every field is bounded (MAX_*), whatever the entry holds.
+    """
+    raw_limit = MAX_ABSTRACT * _RAW_FACTOR + _PREFIX_ROOM
+    summary = fields.summary[:raw_limit]
     prefix = _PREFIX_RE.match(summary)
     ident = _identity(fields.guid, fields.link)
     if ident is None and prefix is not None:
         ident = prefix["id"], prefix["version"]
-    abstract = collapse_ws(summary[prefix.end() :] if prefix else summary)
+    abstract = _bounded_text(
+        summary[prefix.end() :] if prefix else summary,
+        MAX_ABSTRACT,
+        cut=len(fields.summary) > raw_limit,
+    )
     if ident is None or not abstract:
         return None
     arxiv_id, version = ident
     if version is None and prefix is not None and prefix["id"] == arxiv_id:
         version = prefix["version"]
     fallback_type = prefix["type"] if prefix and prefix["type"] else DEFAULT_ANNOUNCE_TYPE
+    announce_type = fields.announce_type[: MAX_ANNOUNCE_TYPE * _RAW_FACTOR].strip()
     return Paper(
         arxiv_id=arxiv_id,
-        title=collapse_ws(fields.title),
+        title=_bounded_text(
+            fields.title[: MAX_TITLE * _RAW_FACTOR],
+            MAX_TITLE,
+            cut=len(fields.title) > MAX_TITLE * _RAW_FACTOR,
+        ),
         withdrawn=is_withdrawn(abstract),
-        authors=split_authors(fields.creators),
+        authors=_bounded_authors(fields.creators),
         abstract=abstract,
         categories=_categories(fields.categories),
-        announce_type=(fields.announce_type.strip() or fallback_type).lower(),
+        announce_type=(announce_type or fallback_type).lower()[:MAX_ANNOUNCE_TYPE],
         version=int(version) if version else 1,
         announced=_announced(fields.published),
     )
+
+
+def _bounded_text(raw: str, limit: int, *, cut: bool = False) -> str:
+    """`raw` with white space collapsed, in at most `limit` characters: longer text (or the
+    part read of a text `cut` before) is cut and ends in "…"."""
+    text = collapse_ws(raw)
+    if cut or len(text) > limit:
+        return text[: limit - 1].rstrip() + ELLIPSIS
+    return text
+
+
+def _bounded_authors(creators: str) -> tuple[str, ...]:
+    """The first authors, each name at most MAX_AUTHOR_NAME characters, at most MAX_AUTHORS
+    names in at most MAX_AUTHORS_TEXT characters together (a name that would pass it is left
+    out, with all after it)."""
+    raw_limit = MAX_AUTHORS_TEXT * 2
+    names = list(split_authors(creators[:raw_limit]))
+    if len(creators) > raw_limit and names:
+        names.pop()  # read only in part
+    bounded: list[str] = []
+    total = 0
+    for name in names[:MAX_AUTHORS]:
+        if len(name) > MAX_AUTHOR_NAME:
+            name = name[: MAX_AUTHOR_NAME - 1].rstrip() + ELLIPSIS
+        total += len(name)
+        if total > MAX_AUTHORS_TEXT:
+            break
+        bounded.append(name)
+    return tuple(bounded)
 
 
 def _identity(guid: str, link: str) -> tuple[str, str | None] | None:
@@ -155,8 +217,16 @@ def _split_outside_parens(text: str) -> list[str]:
 
 
 def _categories(terms: Iterable[str]) -> tuple[str, ...]:
-    """Category terms in feed order (arXiv lists the primary first), without repeats."""
-    return tuple(dict.fromkeys(term.strip() for term in terms if term))
+    """Category terms in feed order (arXiv lists the primary first), without repeats; at most
+    MAX_CATEGORIES, and none longer than MAX_CATEGORY characters (that is no category)."""
+    found: dict[str, None] = {}
+    for term in terms:
+        term = term.strip()
+        if term and len(term) <= MAX_CATEGORY:
+            found[term] = None
+            if len(found) == MAX_CATEGORIES:
+                break
+    return tuple(found)
 
 
 def _announced(published: str) -> dt.date | None:

@@ -15,6 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from xml.etree import ElementTree
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as defused_fromstring
+
 from bot.arxiv.feed_entries import ARXIV_NS, EntryFields
 from bot.arxiv.http import SNIFF_BYTES
 
@@ -105,9 +108,11 @@ def read_document(data: bytes) -> tuple[list[EntryFields], str, str]:
     _check_document(data)
     arxiv_ok = _arxiv_prefix_is_plain(data)
     try:
-        root = ElementTree.fromstring(data)
+        root: ElementTree.Element = defused_fromstring(data, forbid_dtd=True)
     except ElementTree.ParseError as exc:
         raise Declined(f"not well-formed XML ({exc})") from None
+    except DefusedXmlException as exc:  # not reached: _check_document declines any DTD first
+        raise Declined(f"DTD ({exc})") from None
     if root.tag == "rss":
         _check_attributes(root, frozenset({"version"}))
         channels = list(root)

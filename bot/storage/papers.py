@@ -26,7 +26,11 @@ class PaperStore(StoreBase):
         """Store papers; return only those never seen before.
 
         A paper already stored is updated when the feed carries a higher version (a
-        replacement), and is not new. The same paper twice in the input counts once.
+        replacement), and is not new. A copy of the stored version whose title, authors or
+        abstract differ repairs that text (a bad byte that garbled it, fixed at the source),
+        unless it holds more U+FFFD than the stored text; it is not new either, and nothing
+        else changes (nor does the paper become pending again). The same paper twice in the
+        input counts once.
         """
         batch = {paper.arxiv_id: paper for paper in reversed(list(papers))}
         ordered = list(reversed(batch.values()))  # first occurrence wins, order kept
@@ -34,7 +38,7 @@ class PaperStore(StoreBase):
             return []
         stamp = timestamp(self._clock())
         async with self._transaction():
-            known = await self._known_ids([paper.arxiv_id for paper in ordered])
+            known = await self._stored_texts([paper.arxiv_id for paper in ordered])
             await self._db.executemany(
                 f"INSERT INTO papers ({_PAPER_COLUMNS},"
                 " first_announce_type, first_seen_at, updated_at)"
@@ -47,18 +51,31 @@ class PaperStore(StoreBase):
                 " WHERE excluded.version > papers.version",
                 [(*_paper_row(paper), paper.announce_type, stamp, stamp) for paper in ordered],
             )
+            repairs = []
+            for paper in ordered:
+                text = _text_of(paper)
+                if paper.arxiv_id in known and _repairs(known[paper.arxiv_id], paper.version, text):
+                    repairs.append((*text, int(paper.withdrawn), paper.arxiv_id, paper.version))
+            await self._db.executemany(
+                "UPDATE papers SET title = ?, authors = ?, abstract = ?, withdrawn = ?"
+                " WHERE arxiv_id = ? AND version = ?",
+                repairs,
+            )
         return [paper for paper in ordered if paper.arxiv_id not in known]
 
-    async def _known_ids(self, ids: Sequence[str]) -> set[str]:
-        known: set[str] = set()
+    async def _stored_texts(self, ids: Sequence[str]) -> dict[str, tuple[int, _Text]]:
+        """The stored version and text of those of `ids` that are stored."""
+        known: dict[str, tuple[int, _Text]] = {}
         chunk = 500  # stay well under SQLite's bound-parameter limit
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
             marks = ", ".join("?" * len(part))
             rows = await self._fetchall(
-                f"SELECT arxiv_id FROM papers WHERE arxiv_id IN ({marks})", part
+                "SELECT arxiv_id, version, title, authors, abstract FROM papers"
+                f" WHERE arxiv_id IN ({marks})",
+                part,
             )
-            known.update(row[0] for row in rows)
+            known.update((row[0], (int(row[1]), (row[2], row[3], row[4]))) for row in rows)
         return known
 
     async def get_paper(self, arxiv_id: str) -> Paper | None:
@@ -176,13 +193,34 @@ class PaperStore(StoreBase):
         )
 
 
+# A paper's text as stored: title, authors (JSON), abstract.
+_Text = tuple[str, str, str]
+
+
+def _text_of(paper: Paper) -> _Text:
+    return paper.title, json.dumps(list(paper.authors), ensure_ascii=False), paper.abstract
+
+
+def _repairs(stored: tuple[int, _Text], version: int, text: _Text) -> bool:
+    """Whether `text` of `version` should replace the stored text: same version, other text,
+    and no more U+FFFD (the mark of an undecodable byte) than the stored one."""
+    stored_version, stored_text = stored
+    return (
+        version == stored_version
+        and text != stored_text
+        and sum(part.count("\ufffd") for part in text)
+        <= sum(part.count("\ufffd") for part in stored_text)
+    )
+
+
 def _paper_row(paper: Paper) -> tuple[Any, ...]:
+    title, authors, abstract = _text_of(paper)
     return (
         paper.arxiv_id,
         paper.version,
-        paper.title,
-        json.dumps(list(paper.authors), ensure_ascii=False),
-        paper.abstract,
+        title,
+        authors,
+        abstract,
         json.dumps(list(paper.categories)),
         paper.announce_type,
         paper.announced.isoformat() if paper.announced else None,

@@ -17,11 +17,39 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.arxiv.feed_entries import collapse_ws, is_withdrawn, split_authors
+from bot.arxiv.calendar import ARXIV_TZ
+from bot.arxiv.feed_document import prepare_document
+from bot.arxiv.feed_entries import (
+    MAX_ABSTRACT,
+    MAX_ANNOUNCE_TYPE,
+    MAX_AUTHOR_NAME,
+    MAX_AUTHORS,
+    MAX_AUTHORS_TEXT,
+    MAX_CATEGORIES,
+    MAX_CATEGORY,
+    MAX_TITLE,
+    collapse_ws,
+    is_withdrawn,
+    split_authors,
+)
 from bot.arxiv.feeds import ParsedFeed, _parse_fast, _parse_with_feedparser, parse_feed
 from bot.arxiv.http import FeedError, check_is_feed, make_http_client
-from bot.models import Paper
-from tests.feedgen import atom_feed, rss_feed, well_formed_prefix
+from bot.config import Config
+from bot.delivery.digest import MAX_MESSAGE_LENGTH, format_paper, telegram_length
+from bot.models import Hit, Paper
+from bot.pipeline import FeedOutcome, FeedStatus, ingest_feed
+from bot.services import Services
+from tests.conftest import pipeline
+from tests.fakes import FeedServer
+from tests.fakes.clock import FakeClock
+from tests.feedgen import (
+    atom_feed,
+    in_title,
+    rss_feed,
+    sample_papers,
+    well_formed_prefix,
+    with_entity_bomb,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "arxiv"
 TRUNCATED = FIXTURES / "atom-cs.AI-2025-08-20-truncated.xml"
@@ -583,17 +611,19 @@ def test_other_arxiv_documents_parse_as_feedparser_reads_them(path: Path) -> Non
 
 
 _DTD_ITEM = _RSS_ITEM.format(title="&t;", abstract="&t; text")
+_RSS_BODY_HEAD = _RSS_HEAD.partition("\n")[2]
 
 
 @pytest.mark.parametrize(
-    "data",
+    ("data", "kept"),
     [
         pytest.param(
             rss_item(
                 _DTD_ITEM,
                 head='<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY t "Entity title">]>\n'
-                + _RSS_HEAD.partition("\n")[2],
+                + _RSS_BODY_HEAD,
             ),
+            0,
             id="internal-entity",
         ),
         pytest.param(
@@ -602,26 +632,77 @@ _DTD_ITEM = _RSS_ITEM.format(title="&t;", abstract="&t; text")
                 head='<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY a "ha">'
                 + "".join(f'<!ENTITY {chr(98 + i)} "{f"&{chr(97 + i)};" * 10}">' for i in range(9))
                 + '<!ENTITY t "&j;">]>\n'
-                + _RSS_HEAD.partition("\n")[2],
+                + _RSS_BODY_HEAD,
             ),
+            0,
             id="billion-laughs",
         ),
         pytest.param(
-            rss_item(head='<?xml version="1.0"?>\n<!DOCTYPE rss>\n' + _RSS_HEAD.partition("\n")[2]),
-            id="doctype-only",
+            rss_item(
+                _DTD_ITEM,
+                head='<?xml version="1.0"?>\n<!-- <x --><!DOCTYPE rss [<!-- ]> -->'
+                '<!ENTITY t "]>Entity title">\n<?pi ]> ?>]><!-- c -->\n' + _RSS_BODY_HEAD,
+            ),
+            0,
+            id="brackets-in-quotes-comments-and-pis",
         ),
         pytest.param(
-            rss_item(_RSS_ITEM.format(title="<![CDATA[<!ENTITY x 'y'>]]>", abstract="Text.")),
-            id="entity-declaration-text",
+            rss_item(
+                _DTD_ITEM,
+                head='<?xml version="1.0"?>\n<!DOCTYPE rss SYSTEM "http://127.0.0.1:9/x.dtd">\n'
+                + _RSS_BODY_HEAD,
+            ),
+            0,
+            id="external-dtd",
+        ),
+        pytest.param(
+            rss_item(head='<?xml version="1.0"?>\n<!DOCTYPE rss>\n' + _RSS_BODY_HEAD),
+            1,
+            id="doctype-only",
         ),
     ],
 )
-def test_dtd_documents_go_to_feedparser(data: bytes) -> None:
-    """A DOCTYPE or ENTITY declaration sends the document to the safe path; nothing expands."""
+def test_dtd_documents_are_refused_unread(data: bytes, kept: int) -> None:
+    """A DOCTYPE is cut out before any parser reads it: no entity is declared or expanded, an
+    entry that uses one is skipped and counted as malformed, the rest of the feed is kept."""
+    assert _parse_fast(data) is None  # the fast path never reads a DTD itself
+    parsed = parse_feed(data)
+    assert parsed.dtd_refused
+    assert not parsed.bozo
+    assert len(parsed.papers) == kept
+    assert (parsed.skipped, parsed.malformed) == (1 - kept, 1 - kept)
+    assert not any("ha" in p.title or "Entity" in p.title for p in parsed.papers)
+
+
+def test_a_doctype_that_never_ends_refuses_the_whole_document() -> None:
+    """A DOCTYPE whose internal subset is never closed cannot be cut out: nothing is read, and
+    the feed is reported as broken, never as "no new papers"."""
+    data = rss_item(head='<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY t "x">\n' + _RSS_HEAD)
+    parsed = parse_feed(data)
+    assert parsed.papers == ()
+    assert (parsed.bozo, parsed.dtd_refused) == (True, True)
+    assert parsed.problem is not None
+    assert "DOCTYPE" in parsed.problem
+
+
+def test_dtd_text_in_a_document_expat_cannot_check_refuses_it() -> None:
+    """A document that is not well-formed before its DOCTYPE (so expat cannot tell a
+    declaration from text) is refused rather than handed to feedparser, whose lenient reading
+    declared and expanded the entity."""
+    head = 'junk\n<!DOCTYPE rss [\n<!ENTITY t "Entity title">\n]>\n' + _RSS_BODY_HEAD
+    parsed = parse_feed(rss_item(_DTD_ITEM, head=head))
+    assert parsed.papers == ()
+    assert (parsed.bozo, parsed.dtd_refused) == (True, True)
+
+
+def test_entity_declaration_as_text_is_no_dtd() -> None:
+    """ "<!ENTITY" inside CDATA is text, not a declaration: read as feedparser reads it."""
+    data = rss_item(_RSS_ITEM.format(title="<![CDATA[<!ENTITY x 'y'>]]>", abstract="Text."))
     assert _parse_fast(data) is None
     parsed = parse_feed(data)
     assert parsed == _parse_with_feedparser(data)
-    assert not any("haha" in p.title or "haha" in p.abstract for p in parsed.papers)
+    assert not parsed.dtd_refused
+    assert [p.title for p in parsed.papers] == ["<!ENTITY x 'y'>"]
 
 
 @pytest.mark.parametrize(
@@ -764,12 +845,339 @@ _wild_texts = st.lists(
 def test_property_parse_feed_equals_feedparser_on_any_text(
     title: str, abstract: str, creators: str, fmt: str
 ) -> None:
-    """Whichever path a document takes, parse_feed gives exactly the feedparser path's result."""
+    """Whichever path a document takes, parse_feed gives exactly the feedparser path's result
+    on the prepared document, which is the very bytes sent unless they held characters XML
+    forbids (C0 controls), and then differs only in those, each now U+FFFD."""
     data = FEED_FORMATS[fmt](
         [Paper("2508.00001", title, tuple(creators.split(",")), abstract, ("cs.AI",))],
         updated=UPDATED,
     )
-    assert parse_feed(data) == _parse_with_feedparser(data)
+    document = prepare_document(data)
+    forbidden = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+    assert document.data == forbidden.sub("\ufffd".encode(), data)
+    assert (document.data == data) == (document.repairs == ())
+    expected = replace(_parse_with_feedparser(document.data), repairs=document.repairs)
+    assert parse_feed(data) == expected
+
+
+# --- hostile feeds: entity bombs, bad characters, bad bytes -------------------------------------
+
+GOOD = tuple(sample_papers(20))
+BAD = sample_papers(1, first=21)[0]
+
+
+def hostile_base(fmt: str) -> bytes:
+    """A feed of the 20 good papers and, in the middle, the one a hostile variant spoils."""
+    return FEED_FORMATS[fmt]([*GOOD[:10], BAD, *GOOD[10:]], updated=UPDATED)
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_entity_bomb_is_refused_and_the_20_good_papers_kept(fmt: str) -> None:
+    """Nested entities declared in a DOCTYPE hidden between comments (which expanded to a 1 MB
+    title) are cut out unread: nothing expands, the entry that used them is skipped and counted,
+    the 20 good papers parse exactly."""
+    parsed = parse_feed(with_entity_bomb(hostile_base(fmt), BAD.arxiv_id))
+    assert parsed.papers == GOOD
+    assert (parsed.skipped, parsed.malformed, parsed.dtd_refused) == (1, 1, True)
+    assert not parsed.bozo
+
+
+# One entry that is not well-formed XML, in the title of BAD.
+_BROKEN_MARKUP = {
+    "surrogate-reference": b"&#xD800;",
+    "reference-past-unicode": b"&#x110000;",
+    "control-reference": b"&#1;",
+    "undeclared-entity": b"&nbsp;",
+    "bare-ampersand": b"R & D",
+    "unclosed-tag": b"<b>bold",
+}
+
+
+@pytest.mark.parametrize("payload", _BROKEN_MARKUP.values(), ids=_BROKEN_MARKUP)
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_one_malformed_entry_is_skipped_and_counted_the_others_kept(
+    fmt: str, payload: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One entry that is not well-formed XML ("&#xD800;" made the whole feed fail) is skipped,
+    counted and logged with its id; the 20 good papers parse exactly and the feed is read as
+    sound (it is what the server serves: fetching it again gives the same)."""
+    with caplog.at_level(logging.WARNING, logger="bot.arxiv"):
+        parsed = parse_feed(in_title(hostile_base(fmt), BAD.arxiv_id, payload))
+    assert parsed.papers == GOOD
+    assert (parsed.skipped, parsed.malformed) == (1, 1)
+    assert not parsed.bozo
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(BAD.arxiv_id in m and "malformed" in m for m in warnings)
+
+
+_MARKUP_PIECES = st.sampled_from(
+    (
+        *(b"<", b">", b"&", b"&#xD800;", b"&#0;", b"&nbsp;", b"<!--", b"-->", b"<![CDATA[", b"]]>"),
+        *(b"</title>", b"<entry>", b"</entry>", b"<item>", b"</item>", b"</feed>", b"<b>"),
+        *(
+            b"<!DOCTYPE x>",
+            b"<!ENTITY a 'b'>",
+            b"\x00",
+            b"\xc3",
+            b"\xff",
+            b"<?pi?>",
+            b"xmlns:d='x'",
+        ),
+    )
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    payload=st.lists(st.one_of(_MARKUP_PIECES, st.binary(max_size=4)), max_size=6).map(b"".join),
+    fmt=st.sampled_from(sorted(FEED_FORMATS)),
+)
+def test_property_whatever_one_entry_holds_the_others_are_read(payload: bytes, fmt: str) -> None:
+    """Whatever bytes one entry's title holds (markup, bad references, bad bytes, tags that
+    close or open entries), the 20 other papers of the feed parse exactly."""
+    parsed = parse_feed(in_title(hostile_base(fmt), BAD.arxiv_id, payload))
+    read = {paper.arxiv_id: paper for paper in parsed.papers}
+    assert [read.get(paper.arxiv_id) for paper in GOOD] == list(GOOD)
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_feedparser_path_skips_an_entry_it_cannot_read(fmt: str) -> None:
+    """The feedparser path, given a document with an entry its loose parser cannot read (a
+    surrogate reference raised UnicodeEncodeError out of feedparser), keeps the other entries
+    and counts that one."""
+    data = in_title(hostile_base(fmt), BAD.arxiv_id, b"&#xD800;")
+    parsed = _parse_with_feedparser(data)
+    assert parsed.papers == GOOD
+    assert (parsed.skipped, parsed.malformed) == (1, 1)
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_a_bad_reference_in_the_feeds_own_title_spoils_no_entry(fmt: str) -> None:
+    """ "&#xD800;" in the feed's own title (outside every entry) costs the feed its date and
+    makes it malformed (fetched again), but every one of its 21 entries is read."""
+    spoiled = hostile_base(fmt).replace(
+        b"updates on arXiv.org</title>", b"updates on arXiv.org&#xD800;</title>"
+    )
+    parsed = parse_feed(spoiled)
+    assert parsed.papers == (*GOOD[:10], BAD, *GOOD[10:])
+    assert (parsed.bozo, parsed.skipped) == (True, 0)
+
+
+def test_many_malformed_entries_are_logged_in_few_lines(caplog: pytest.LogCaptureFixture) -> None:
+    """2,000 malformed entries are all counted, but logged as the first ten and a count."""
+    feed = atom_feed(sample_papers(2_000), updated=UPDATED)
+    first_entry = feed.index(b"<entry>")
+    spoiled = feed[:first_entry] + feed[first_entry:].replace(b"<title>", b"<title>&#xD800;")
+    with caplog.at_level(logging.WARNING, logger="bot.arxiv"):
+        parsed = parse_feed(spoiled)
+    assert (parsed.papers, parsed.malformed, parsed.skipped) == ((), 2_000, 2_000)
+    lines = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
+    assert len(lines) <= 12
+    assert any("1990 more" in line for line in lines)
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_malformed_entry_in_a_truncated_feed(fmt: str) -> None:
+    """A feed cut off inside its last entry goes to feedparser; an entry there that
+    feedparser cannot read is skipped and counted, the cut one too, the others are kept and
+    the feed stays malformed (fetched again)."""
+    extra = sample_papers(1, first=22)[0]
+    whole = FEED_FORMATS[fmt]([*GOOD[:10], BAD, *GOOD[10:], extra], updated=UPDATED)
+    spoiled = in_title(whole, BAD.arxiv_id, b"&#xD800;")
+    cut = spoiled[: spoiled.index(f"{extra.arxiv_id}v1".encode()) + 40]
+    parsed = parse_feed(cut)
+    assert parsed.papers == GOOD
+    assert parsed.bozo
+    assert (parsed.skipped, parsed.malformed) == (2, 1)
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_one_invalid_utf8_byte_garbles_nothing_else(fmt: str) -> None:
+    """One byte that is not UTF-8 (a Latin-1 "ö") in one title becomes one U+FFFD there; every
+    other character of the feed ("Schrödinger", "Jörg Müller") is read as sent."""
+    data = hostile_base(fmt).replace(BAD.title.encode(), BAD.title.encode("latin-1"))
+    parsed = parse_feed(data)
+    spoiled = replace(BAD, title=BAD.title.replace("ö", "\ufffd"))
+    assert parsed.papers == (*GOOD[:10], spoiled, *GOOD[10:])
+    assert not parsed.bozo
+
+
+# The 21 papers' text in other encodings; what XML can only write as a reference is one.
+_ENCODINGS = ["utf-8", "iso-8859-1", "windows-1252", "utf-16", "utf-16-be", "utf-32"]
+
+
+def encoded(data: bytes, codec: str) -> bytes:
+    """A UTF-8 feed re-encoded in `codec`, its XML declaration saying so."""
+    text = data.decode().replace("encoding='UTF-8'", f"encoding='{codec}'", 1)
+    return text.encode(codec, "xmlcharrefreplace")
+
+
+@pytest.mark.parametrize("codec", _ENCODINGS)
+def test_document_is_decoded_as_declared(codec: str) -> None:
+    """A feed in another encoding (declared, and with a byte order mark where the codec writes
+    one) is read as sent."""
+    parsed = parse_feed(encoded(hostile_base("rss"), codec))
+    assert parsed.papers == (*GOOD[:10], BAD, *GOOD[10:])
+
+
+@pytest.mark.parametrize(
+    ("codec", "bad", "sent"),
+    [("windows-1252", b"\x81", "\u2013"), ("utf-16-le", b"\x00\xd8", "\u2013")],
+    ids=["byte-cp1252-lacks", "lone-surrogate"],
+)
+def test_a_bad_byte_in_another_encoding_is_replaced_alone(
+    codec: str, bad: bytes, sent: str
+) -> None:
+    """In a feed declared in another encoding, a byte (or code unit) that encoding cannot
+    decode becomes one U+FFFD; the rest of the feed is read as sent."""
+    marked = BAD.abstract.replace(sent, "¤")  # a character found nowhere else in the feed
+    data = hostile_base("rss").replace(BAD.abstract.encode(), marked.encode())
+    spoiled = encoded(data, codec).replace("¤".encode(codec), bad, 1)
+    if codec == "utf-16-le":  # no byte order mark: the declaration is the only sign
+        assert not spoiled.startswith(b"\xff\xfe")
+    parsed = parse_feed(spoiled)
+    expected = replace(BAD, abstract=BAD.abstract.replace(sent, "\ufffd"))
+    assert parsed.papers == (*GOOD[:10], expected, *GOOD[10:])
+
+
+def monster(arxiv_id: str = "2508.99999") -> Paper:
+    """A paper with every field far over its bound."""
+    return Paper(
+        arxiv_id=arxiv_id,
+        title="Giant " + "title words " * 20_000,
+        authors=("N" * 5_000, *(f"Author {n}" for n in range(20_000))),
+        abstract="Giant " + "abstract words " * 100_000,
+        categories=("x" * 1_000, *(f"cat.N{n}" for n in range(200))),
+        announce_type="replace" * 100,
+        version=2,
+    )
+
+
+@pytest.mark.parametrize("fmt", FEED_FORMATS)
+def test_every_stored_field_is_bounded(fmt: str) -> None:
+    """A 240k-character title, a 1.5 MB abstract, 20,001 authors (one of 5,000 characters),
+    201 categories and a 700-character announce type are cut to their bounds: cut text ends in
+    "…", the author and category lists keep their first entries; the paper beside it is
+    untouched."""
+    big = monster()
+    parsed = parse_feed(FEED_FORMATS[fmt]([big, GOOD[0]], updated=UPDATED))
+    cut, good = parsed.papers
+    assert good == GOOD[0]
+    assert len(cut.title) == MAX_TITLE
+    assert cut.title.endswith("…")
+    assert collapse_ws(big.title).startswith(cut.title[:-1])
+    assert len(cut.abstract) == MAX_ABSTRACT
+    assert cut.abstract.endswith("…")
+    assert collapse_ws(big.abstract).startswith(cut.abstract[:-1])
+    assert len(cut.authors) == MAX_AUTHORS
+    assert cut.authors[0] == "N" * (MAX_AUTHOR_NAME - 1) + "…"
+    assert cut.authors[1:] == big.authors[1:MAX_AUTHORS]
+    assert cut.categories == big.categories[1 : MAX_CATEGORIES + 1]  # "xxx…" is no category
+    assert len(cut.announce_type) <= MAX_ANNOUNCE_TYPE
+
+
+def test_all_author_names_together_are_bounded() -> None:
+    """3,000 authors of 400 characters each (1.2 MB) keep the first names that fit in the
+    bound on the whole list, whole."""
+    names = tuple(f"{n:04d} " + "y" * 395 for n in range(3_000))
+    parsed = parse_feed(atom_feed([replace(GOOD[0], authors=names)], updated=UPDATED))
+    (cut,) = parsed.papers
+    assert sum(len(name) for name in cut.authors) <= MAX_AUTHORS_TEXT
+    assert len(cut.authors) >= MAX_AUTHORS_TEXT // 400 - 1
+    assert cut.authors == names[: len(cut.authors)]
+
+
+@pytest.mark.parametrize(
+    ("length", "expected"),
+    [(MAX_TITLE - 1, "whole"), (MAX_TITLE, "whole"), (MAX_TITLE + 1, "cut")],
+)
+def test_title_at_the_bound_is_kept_whole(length: int, expected: str) -> None:
+    """A title of exactly the bound is kept whole; one character more and it is cut to the
+    bound, ending in "…"."""
+    title = ("word " * length)[: length - 1] + "z"
+    (parsed,) = parse_feed(atom_feed([replace(GOOD[0], title=title)], updated=UPDATED)).papers
+    if expected == "whole":
+        assert parsed.title == title
+    else:
+        assert parsed.title == title[: MAX_TITLE - 1] + "…"
+
+
+def test_real_papers_are_far_inside_the_bounds(truncated: ParsedFeed) -> None:
+    """The bounds sit far above real arXiv papers: each of the 86 real ones uses at most a
+    fifth of every bound (the longest real abstract is 1,957 characters, the most authors 30)."""
+    for p in truncated.papers:
+        assert 5 * len(p.title) <= MAX_TITLE
+        assert 5 * len(p.abstract) <= MAX_ABSTRACT
+        assert 5 * len(p.authors) <= MAX_AUTHORS
+        assert 5 * max(map(len, p.authors)) <= MAX_AUTHOR_NAME
+        assert 5 * sum(map(len, p.authors)) <= MAX_AUTHORS_TEXT
+        assert 5 * len(p.categories) <= MAX_CATEGORIES
+        assert 5 * max(map(len, p.categories)) <= MAX_CATEGORY
+
+
+def test_a_bounded_paper_fits_a_digest_message() -> None:
+    """The biggest paper a feed can now yield renders as one digest block within Telegram's
+    4,096 characters."""
+    (cut,) = parse_feed(atom_feed([monster()], updated=UPDATED)).papers
+    block = format_paper(Hit(cut, keywords=("words",)), 1)
+    assert telegram_length(block) <= MAX_MESSAGE_LENGTH
+
+
+# --- hostile feeds polled for real: loopback server, fetcher, feed check, parse, store -----------
+
+WEDNESDAY = dt.datetime(2025, 8, 20, 0, 10, tzinfo=ARXIV_TZ)  # 10 min after the rebuild
+
+
+def _bad_byte(feed: bytes) -> bytes:
+    return feed.replace(BAD.title.encode(), BAD.title.encode("latin-1"))
+
+
+_SPOILERS: dict[str, tuple[Callable[[bytes], bytes], Paper | None]] = {
+    "entity-bomb": (lambda feed: with_entity_bomb(feed, BAD.arxiv_id), None),
+    "surrogate-reference": (lambda feed: in_title(feed, BAD.arxiv_id, b"&#xD800;"), None),
+    "invalid-utf8-byte": (_bad_byte, replace(BAD, title=BAD.title.replace("ö", "\ufffd"))),
+}
+
+
+async def poll_once(services: Services, body: bytes, feeds: FeedServer) -> FeedOutcome:
+    """Serve `body` as the cs.AI Atom feed and run one real poll of it."""
+    feeds.set_response("/atom/cs.AI", body, content_type="application/atom+xml")
+    url = services.config.arxiv_rss_base + "cs.AI"
+    return await ingest_feed(services.fetcher, services.store, url, now=WEDNESDAY)
+
+
+@pytest.mark.parametrize("spoiler", _SPOILERS.values(), ids=_SPOILERS)
+async def test_a_poll_of_a_hostile_feed_stores_the_20_good_papers(
+    config: Config, feeds: FeedServer, spoiler: tuple[Callable[[bytes], bytes], Paper | None]
+) -> None:
+    """A feed served on loopback with an entity bomb, a "&#xD800;" or an invalid UTF-8 byte in
+    one entry, polled for real (fetch, feed check, parse off the loop, store): the 20 good
+    papers are stored exactly, the spoiled one is skipped (or stored with one U+FFFD), and the
+    feed counts as read, not as failed."""
+    spoil, spoiled = spoiler
+    async with pipeline(config, FakeClock(WEDNESDAY.timestamp())) as services:
+        outcome = await poll_once(services, spoil(hostile_base("atom")), feeds)
+        assert outcome.status is FeedStatus.CHANGED
+        assert len(outcome.new) == 20 + (spoiled is not None)
+        for paper in GOOD:
+            assert await services.store.get_paper(paper.arxiv_id) == paper
+        assert await services.store.get_paper(BAD.arxiv_id) == spoiled
+
+
+async def test_a_clean_refetch_repairs_the_paper_a_bad_byte_spoiled(
+    config: Config, feeds: FeedServer
+) -> None:
+    """After a poll stored a title with U+FFFD for an invalid byte, the next poll of the
+    corrected feed (same paper, same version) repairs the stored paper without announcing it
+    as new again."""
+    async with pipeline(config, FakeClock(WEDNESDAY.timestamp())) as services:
+        await poll_once(services, _bad_byte(hostile_base("atom")), feeds)
+        stored = await services.store.get_paper(BAD.arxiv_id)
+        assert stored is not None
+        assert "\ufffd" in stored.title
+        again = await poll_once(services, hostile_base("atom"), feeds)
+        assert (again.status, again.new) == (FeedStatus.CHANGED, ())
+        assert await services.store.get_paper(BAD.arxiv_id) == BAD
 
 
 # --- check_is_feed: the fetcher's validator for feed URLs ---------------------------------------

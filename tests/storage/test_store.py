@@ -105,6 +105,42 @@ async def test_older_version_never_overwrites_newer(store: Store) -> None:
     assert (stored.version, stored.title) == (2, "v2")
 
 
+async def test_same_version_with_other_text_repairs_the_stored_paper(store: Store) -> None:
+    """A paper stored with U+FFFD for bad bytes is repaired by a later copy of the same version
+    whose title, authors and abstract differ: not new again, not pending again for a chat that
+    received it, its version, announcement type and categories kept."""
+    clean = paper("2508.00001", version=2, announce_type="replace", abstract="Schrödinger.")
+    garbled = replace(
+        clean,
+        title=clean.title + "\ufffd",
+        authors=("Ada Lovelace", "J\ufffdrg M\ufffdller"),
+        abstract="Schr\ufffddinger.",
+    )
+    await store.ensure_chat(1, EIGHT, "UTC")
+    keen = await store.toggle_announcements(1, "revisions")
+    assert keen is not None
+    assert await store.add_papers([garbled]) == [garbled]
+    await store.mark_delivered(1, ["2508.00001"])
+    assert await store.add_papers([replace(clean, announce_type="replace-cross")]) == []
+    assert await store.get_paper("2508.00001") == clean
+    assert await store.undelivered_papers(keen, utcnow() - dt.timedelta(days=1)) == []
+
+
+async def test_a_damaged_copy_never_overwrites_a_sound_one(store: Store) -> None:
+    """A copy of the same version with more U+FFFD than the stored text (a bad byte in one of
+    two feeds listing the paper) leaves the stored paper as it is, whatever the order."""
+    clean = paper("2508.00001", title="Schrödinger bridges")
+    garbled = replace(clean, title="Schr\ufffddinger bridges")
+    await store.add_papers([clean])
+    await store.add_papers([garbled])
+    assert await store.get_paper("2508.00001") == clean
+    await store.add_papers([paper("2508.00002", title="A\ufffd title")])
+    await store.add_papers([paper("2508.00002", title="A\ufffd title, \ufffd twice")])
+    stored = await store.get_paper("2508.00002")
+    assert stored is not None
+    assert stored.title == "A\ufffd title"
+
+
 async def test_chat_is_created_with_defaults_and_reactivated(store: Store) -> None:
     """A new chat gets the default time; an inactive chat that writes again is active."""
     chat, before = await store.ensure_chat(7, EIGHT, "UTC")
