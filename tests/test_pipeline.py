@@ -13,6 +13,7 @@ import pytest
 
 from bot.arxiv.calendar import ARXIV_TZ, next_poll_time
 from bot.arxiv.feeds import parse_feed
+from bot.arxiv.fetcher import FEED_ITEM_LIMIT
 from bot.config import Config
 from bot.models import Chat, Paper
 from bot.pipeline import (
@@ -382,7 +383,7 @@ async def test_ingest_polls_the_categories_the_chats_need_in_one_url(
     report = await ingest(services, WEDNESDAY)
     assert [r.path for r in feeds.requests][-1] == "/atom/cs.AI+hep-th"
     assert report.feeds[0].counts == {"cs.AI": 86, "hep-th": 0}
-    assert services.category_counts == {"cs.AI": 86, "hep-th": 0}
+    assert await services.store.category_sizes() == {"cs.AI": 86, "hep-th": 0}
 
 
 # --- the poll schedule: a pure function stepped by hand -----------------------------------------
@@ -475,24 +476,59 @@ async def test_same_bytes_under_a_new_etag_are_not_parsed_but_remembered(
     assert feeds.requests[-1].headers["If-None-Match"] == '"b"'
 
 
-async def test_a_feed_at_arxivs_item_limit_is_split_at_the_next_poll(
+def capped_day(per_category: int = 1200) -> dict[str, list[Paper]]:
+    """A busy day: `per_category` papers in each of cs.AI and cs.LG, more than arXiv's 2,000
+    items together, so the joined feed is cut at the cap and its overflow is in neither."""
+    return {
+        cat: [
+            Paper(f"2508.{offset + n:05d}", f"T{offset + n}", ("A",), "x", (cat,))
+            for n in range(per_category)
+        ]
+        for offset, cat in ((0, "cs.AI"), (per_category, "cs.LG"))
+    }
+
+
+def serve_capped_day(feeds: FeedServer, day: dict[str, list[Paper]], updated: dt.datetime) -> None:
+    """arXiv's answers for that day: the joined feed at the cap, each category whole."""
+    joined = [p for pair in zip(day["cs.AI"], day["cs.LG"], strict=True) for p in pair]
+    cut = joined[:FEED_ITEM_LIMIT]
+    feeds.set_response(
+        "/atom/cs.AI+cs.LG", atom_feed(cut, categories="cs.AI+cs.LG", updated=updated)
+    )
+    for cat, papers in day.items():
+        feeds.set_response(f"/atom/{cat}", atom_feed(papers, categories=cat, updated=updated))
+
+
+async def test_a_feed_at_arxivs_item_limit_is_split_and_fetched_again_in_the_same_poll(
     services: Services, feeds: FeedServer
 ) -> None:
-    """2,000 items may be a cut list: the next poll asks for each category on its own."""
-    papers = [
-        Paper(f"2508.{n:05d}", f"T{n}", ("A",), "x", ("cs.AI" if n % 2 else "cs.LG",))
-        for n in range(2000)
-    ]
-    body = atom_feed(papers, categories="cs.AI+cs.LG", updated=WEDNESDAY)
-    for path in ("/atom/cs.AI+cs.LG", "/atom/cs.AI", "/atom/cs.LG"):
-        feeds.set_response(path, body, content_type=ATOM)
+    """2,000 items may be a cut list: the same poll asks again for each category on its own,
+    so the overflow is stored that day, not lost; the next poll asks for them apart."""
+    day = capped_day()
+    serve_capped_day(feeds, day, WEDNESDAY)
     await services.store.ensure_chat(1, dt.time(8), "UTC")
     await services.store.add_subscriptions(1, [("x", "x")])
     await services.store.set_categories(1, ["cs.AI", "cs.LG"])
+    report = await ingest(services, WEDNESDAY)
+    assert [r.path for r in feeds.requests] == ["/atom/cs.AI+cs.LG", "/atom/cs.AI", "/atom/cs.LG"]
+    assert await services.store.count_papers() == 2400
+    assert len(report.new) == 2400
     await ingest(services, WEDNESDAY)
-    assert [r.path for r in feeds.requests] == ["/atom/cs.AI+cs.LG"]
-    await ingest(services, WEDNESDAY)
-    assert [r.path for r in feeds.requests][1:] == ["/atom/cs.AI", "/atom/cs.LG"]
+    assert [r.path for r in feeds.requests][3:] == ["/atom/cs.AI", "/atom/cs.LG"]
+
+
+async def test_the_split_is_remembered_across_a_restart(
+    start_bot: StartBot, feeds: FeedServer
+) -> None:
+    """The per-category sizes live in the database: after a restart, the first poll of the
+    real application asks for the categories apart at once, never for the cut joined feed."""
+    serve_capped_day(feeds, capped_day(), utcnow())
+    async with start_bot(arxiv_categories=("cs.AI", "cs.LG")) as bot:
+        await bot.wait_for_papers(2400, timeout=60)
+    assert [r.path for r in feeds.requests] == ["/atom/cs.AI+cs.LG", "/atom/cs.AI", "/atom/cs.LG"]
+    async with start_bot(arxiv_categories=("cs.AI", "cs.LG")):
+        await feeds.wait_for_requests(5, timeout=60)
+    assert [r.path for r in feeds.requests][3:] == ["/atom/cs.AI", "/atom/cs.LG"]
 
 
 async def test_digest_job_cut_off_after_composing_is_caught_up_without_a_second_digest(
