@@ -20,11 +20,13 @@ from zoneinfo import ZoneInfo
 from telegram import Bot
 
 from bot.arxiv.calendar import (
+    HOLIDAYS_KNOWN_THROUGH,
+    calendar_out_of_date,
     covered_days,
     current_feed_day,
     eastern_date,
     is_stale,
-    next_poll_time,
+    next_daily_poll,
     stale_retry_delay,
 )
 from bot.arxiv.categories import in_categories
@@ -76,6 +78,15 @@ async def run_poll(
     """Poll the feeds (the run `plan` planned) and plan the next poll."""
     now = clock()
     retrying = plan is not None and plan.attempt > 0
+    if not retrying and calendar_out_of_date(eastern_date(now)):
+        log.warning(
+            "arXiv's holiday table (bot/arxiv/calendar.py) has no entries for %d, only through"
+            " %d: update it from https://info.arxiv.org/help/availability.html. Polls go on"
+            " every day; days are labelled and late feeds judged as if %d had no holidays",
+            eastern_date(now).year,
+            HOLIDAYS_KNOWN_THROUGH,
+            eastern_date(now).year,
+        )
     first_at = plan.first_at if plan is not None and retrying and plan.first_at else now
     try:
         report = await ingest(services, now)
@@ -105,13 +116,14 @@ def plan_next_poll(
 ) -> PollPlan:
     """The poll after one that ran at `now` (pure: a fake clock can step through it).
 
-    Normally: shortly after arXiv's next rebuild of a feed with papers (weekends and arXiv
-    holidays skipped). After a stale, truncated or failed poll: again after
+    Normally: shortly after arXiv's next midnight rebuild, every day (weekends and arXiv
+    holidays too: the holiday table may be wrong, and an unchanged feed costs one
+    conditional GET). After a stale, truncated or failed poll: again after
     stale_retry_delay(1), (2), ... counted from the day's first poll (`first_at`); once those
     are used up, a slow safety re-poll every `repoll_interval` until it works. A retry or
     re-poll due after the next rebuild gives way to it.
     """
-    regular = next_poll_time(now, poll_delay)
+    regular = next_daily_poll(now, poll_delay)
     if needs_retry:
         first = first_at or now
         delay = stale_retry_delay(attempt + 1)

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import pytest
 
+from bot.arxiv import calendar
 from bot.arxiv.calendar import ARXIV_TZ, next_poll_time
 from bot.arxiv.feeds import parse_feed
 from bot.arxiv.fetcher import FEED_ITEM_LIMIT
@@ -23,6 +24,7 @@ from bot.pipeline import (
     ingest,
     ingest_feed,
     plan_next_poll,
+    run_poll,
 )
 from bot.schedule import POLL_JOB, digest_job_name
 from bot.services import Services
@@ -398,17 +400,84 @@ def eastern(*args: int) -> dt.datetime:
     [
         (eastern(2026, 11, 24, 0, 10), eastern(2026, 11, 25, 0, 10)),  # Tue -> Wed
         (eastern(2026, 11, 23, 23, 59), eastern(2026, 11, 24, 0, 10)),  # just before midnight
-        (eastern(2026, 11, 26, 0, 10), eastern(2026, 11, 30, 0, 10)),  # Thanksgiving, weekend
-        (eastern(2026, 3, 6, 0, 10), eastern(2026, 3, 9, 0, 10)),  # over the switch to EDT
-        (eastern(2026, 10, 30, 0, 10), eastern(2026, 11, 2, 0, 10)),  # over the switch to EST
+        (eastern(2026, 11, 26, 0, 10), eastern(2026, 11, 27, 0, 10)),  # Thanksgiving -> Fri
+        (eastern(2026, 11, 28, 0, 10), eastern(2026, 11, 29, 0, 10)),  # Sat -> Sun
+        (eastern(2026, 3, 8, 0, 10), eastern(2026, 3, 9, 0, 10)),  # over the switch to EDT
+        (eastern(2026, 11, 1, 0, 10), eastern(2026, 11, 2, 0, 10)),  # over the switch to EST
     ],
 )
 def test_regular_polls_follow_arxivs_rebuilds(now: dt.datetime, expected: dt.datetime) -> None:
-    """After a good poll the next is 10 minutes after the next rebuild of a feed with papers:
-    weekends and arXiv holidays are skipped, midnight is New York's in summer and winter."""
+    """After a good poll the next is 10 minutes after the next midnight rebuild, every day:
+    weekends and arXiv holidays are polled too (an unchanged feed costs a conditional GET);
+    midnight is New York's in summer and winter."""
     plan = plan_next_poll(now, needs_retry=False)
     assert plan == PollPlan(expected)
     assert plan.when.utcoffset() == expected.utcoffset()
+
+
+def test_the_holiday_table_does_not_decide_when_to_poll() -> None:
+    """From Wednesday before Thanksgiving to the Tuesday after, one poll a day at 00:10, the
+    holiday and the weekend included."""
+    now, whens = eastern(2026, 11, 25, 0, 10), []
+    for _ in range(6):
+        now = plan_next_poll(now, needs_retry=False).when
+        whens.append(now)
+    assert whens == [eastern(2026, 11, d, 0, 10) for d in (26, 27, 28, 29, 30)] + [
+        eastern(2026, 12, 1, 0, 10)
+    ]
+
+
+async def test_a_poll_warns_when_the_holiday_table_is_out_of_date(
+    services: Services, feeds: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A poll in a year the holiday table has entries for says nothing about it; a poll in a
+    year without entries warns that the table needs updating, and still polls."""
+    feeds.set_response("/atom/cs.AI", CLEAN, content_type=ATOM)
+    known = eastern(2026, 12, 9, 0, 10)
+    await run_poll(services, PollPlan(known), clock=lambda: known)
+    assert "holiday" not in caplog.text
+    later = eastern(2027, 1, 6, 0, 10)
+    asked = len(feeds.requests)
+    await run_poll(services, PollPlan(later), clock=lambda: later)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "holiday" in r.message]
+    assert len(warnings) == 1
+    assert "2027" in warnings[0].getMessage()
+    assert len(feeds.requests) == asked + 1
+
+
+async def test_a_day_the_holiday_table_wrongly_lists_is_polled_and_stored(
+    config: Config, feeds: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holiday table wrongly says arXiv announced nothing on Tuesday evening, but it did:
+    the polls that follow their own plan from Tuesday 00:10 still fetch Wednesday's feed and
+    store its papers before Thursday's rebuild replaces it."""
+    tuesday = eastern(2026, 11, 24, 0, 10)
+    wrong = frozenset({*calendar.ARXIV_HOLIDAYS, dt.date(2026, 11, 24)})
+    monkeypatch.setattr(calendar, "ARXIV_HOLIDAYS", wrong)
+    assert not calendar.is_announcement_day(dt.date(2026, 11, 25))
+    wednesdays = [
+        replace(generated(n, f"Wednesday {n}"), announced=dt.date(2026, 11, 25)) for n in range(3)
+    ]
+    clock = FakeClock(tuesday.timestamp())
+
+    def now() -> dt.datetime:
+        return dt.datetime.fromtimestamp(clock.now, dt.UTC)
+
+    async with pipeline(config, clock) as services:
+        plan = PollPlan(tuesday)
+        while plan.when < eastern(2026, 11, 26, 0, 0):
+            clock.now = max(clock.now, plan.when.timestamp())
+            day = now().astimezone(ARXIV_TZ).date()
+            papers = wednesdays if day == dt.date(2026, 11, 25) else []
+            built = dt.datetime.combine(day, dt.time(0, 0, 20), tzinfo=ARXIV_TZ)
+            feeds.set_response(
+                "/atom/cs.AI",
+                atom_feed(papers, categories="cs.AI", updated=built),
+                content_type=ATOM,
+            )
+            plan = await run_poll(services, plan, clock=now)
+        stored = {paper.arxiv_id for paper in await services.store.recent_papers(tuesday)}
+    assert stored == {paper.arxiv_id for paper in wednesdays}
 
 
 def test_retries_are_bounded_then_a_slow_safety_repoll() -> None:
