@@ -20,11 +20,13 @@ from zoneinfo import ZoneInfo
 from telegram import Bot
 
 from bot.arxiv.calendar import (
+    HOLIDAYS_KNOWN_THROUGH,
+    calendar_out_of_date,
     covered_days,
     current_feed_day,
     eastern_date,
     is_stale,
-    next_poll_time,
+    next_daily_poll,
     stale_retry_delay,
 )
 from bot.arxiv.categories import in_categories
@@ -76,6 +78,15 @@ async def run_poll(
     """Poll the feeds (the run `plan` planned) and plan the next poll."""
     now = clock()
     retrying = plan is not None and plan.attempt > 0
+    if not retrying and calendar_out_of_date(eastern_date(now)):
+        log.warning(
+            "arXiv's holiday table (bot/arxiv/calendar.py) has no entries for %d, only through"
+            " %d: update it from https://info.arxiv.org/help/availability.html. Polls go on"
+            " every day; days are labelled and late feeds judged as if %d had no holidays",
+            eastern_date(now).year,
+            HOLIDAYS_KNOWN_THROUGH,
+            eastern_date(now).year,
+        )
     first_at = plan.first_at if plan is not None and retrying and plan.first_at else now
     try:
         report = await ingest(services, now)
@@ -105,13 +116,14 @@ def plan_next_poll(
 ) -> PollPlan:
     """The poll after one that ran at `now` (pure: a fake clock can step through it).
 
-    Normally: shortly after arXiv's next rebuild of a feed with papers (weekends and arXiv
-    holidays skipped). After a stale, truncated or failed poll: again after
+    Normally: shortly after arXiv's next midnight rebuild, every day (weekends and arXiv
+    holidays too: the holiday table may be wrong, and an unchanged feed costs one
+    conditional GET). After a stale, truncated or failed poll: again after
     stale_retry_delay(1), (2), ... counted from the day's first poll (`first_at`); once those
     are used up, a slow safety re-poll every `repoll_interval` until it works. A retry or
     re-poll due after the next rebuild gives way to it.
     """
-    regular = next_poll_time(now, poll_delay)
+    regular = next_daily_poll(now, poll_delay)
     if needs_retry:
         first = first_at or now
         delay = stale_retry_delay(attempt + 1)
@@ -152,6 +164,7 @@ class FeedOutcome:
     feed_day: dt.date | None = None  # the US/Eastern day of the feed ingested, when known
     stale: bool = False  # arXiv still served an earlier day than the one due
     counts: Mapping[str, int] = field(default_factory=dict)  # papers per requested category
+    at_limit: bool = False  # it carried arXiv's maximum of items: some may be missing
 
     @property
     def needs_retry(self) -> bool:
@@ -183,25 +196,33 @@ async def ingest(services: Services, now: dt.datetime | None = None) -> PollRepo
     """Poll every feed the chats need: their categories, packed into few '+'-joined URLs.
 
     The categories are those of active chats with subscriptions (the configured ones until
-    there are any), so nothing is fetched that no chat reads.
+    there are any), so nothing is fetched that no chat reads. A joined feed found at arXiv's
+    item limit may have lost items: its categories are asked for again, each on its own, in
+    this same poll, so its overflow is stored today.
     """
     now = now or utcnow()
     config = services.config
     in_use = await services.store.categories_in_use(config.arxiv_categories)
     categories = [cat for cat in in_use if CATEGORY_RE.match(cat)] or list(config.arxiv_categories)
-    urls = plan_feed_urls(
-        config.arxiv_rss_base, categories, services.category_counts, limit=PLAN_LIMIT
-    )
+    base = config.arxiv_rss_base
+    # The sizes of the last feeds (kept in the database, so a restart plans as well).
+    sizes = await services.store.category_sizes()
+    urls = plan_feed_urls(base, categories, sizes, limit=PLAN_LIMIT)
     async with services.poll_lock:  # one poll at a time (the fetcher spaces the requests)
         known = await services.store.fetch_state()
         outcomes = []
-        for url in urls:
+        while urls:
+            url = urls.pop(0)
             last_day = known[url][1] if url in known else None
             outcome = await ingest_feed(
                 services.fetcher, services.store, url, now=now, last_day=last_day
             )
-            services.category_counts.update(outcome.counts)
+            await services.store.save_category_sizes(outcome.counts)
             outcomes.append(outcome)
+            if outcome.at_limit and len(outcome.counts) > 1:
+                split = plan_feed_urls(base, outcome.counts, outcome.counts, limit=PLAN_LIMIT)
+                log.info("Asking again for %s apart: %s", url, ", ".join(split))
+                urls += [part for part in split if part != url]
     return PollReport(tuple(outcomes))
 
 
@@ -255,10 +276,16 @@ async def ingest_feed(
         await store.save_fetch_state(url, result.state, feed_day)
     wanted = url.rpartition("/")[2].split("+")
     counts = count_by_category(wanted, (paper.categories for paper in parsed.papers))
-    if len(parsed.papers) + parsed.skipped >= FEED_ITEM_LIMIT:
-        # Items may be missing: count each category as more than half a feed, so that the
-        # next poll asks for each on its own.
-        log.warning("Feed %s is at arXiv's %d-item limit; it will be split", url, FEED_ITEM_LIMIT)
+    at_limit = len(parsed.papers) + parsed.skipped >= FEED_ITEM_LIMIT
+    if at_limit:
+        # Items may be missing: count each category as more than half a feed, so that each
+        # is asked for on its own (in this poll, by `ingest`, and in the next ones).
+        if len(counts) > 1:
+            log.warning("Feed %s is at arXiv's %d-item limit; splitting it", url, FEED_ITEM_LIMIT)
+        else:  # one category: there is no smaller feed to ask for
+            log.warning(
+                "Feed %s is at arXiv's %d-item limit: items may be missing", url, FEED_ITEM_LIMIT
+            )
         counts = {cat: max(n, FEED_ITEM_LIMIT // 2 + 1) for cat, n in counts.items()}
     log.info(
         "Polled %s: feed of %s, %d entries, %d new%s",
@@ -268,7 +295,9 @@ async def ingest_feed(
         len(new),
         " (stale: the previous day)" if stale else "",
     )
-    return FeedOutcome(url, status, len(parsed.papers), tuple(new), feed_day, stale, counts)
+    return FeedOutcome(
+        url, status, len(parsed.papers), tuple(new), feed_day, stale, counts, at_limit
+    )
 
 
 # --- a chat's digest: match → compose → send --------------------------------------------------

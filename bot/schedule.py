@@ -1,7 +1,13 @@
 """When the pipeline runs, on python-telegram-bot's JobQueue: the chain of feed polls (each
-plans the next: shortly after arXiv's midnight rebuild, or a retry), each chat's daily digest at
-its own time in its own time zone (and its catch-up after the bot was down), and the outbox
-flush every minute. The jobs call `bot.pipeline`; nothing here fetches, matches or composes.
+plans the next: shortly after arXiv's midnight rebuild, or a retry) and its watchdog, each
+chat's daily digest at its own time in its own time zone (and its catch-up after the bot was
+down), and the outbox flush every minute. The jobs call `bot.pipeline`; nothing here fetches,
+matches or composes.
+
+The wall clock may jump (an NTP step, a host suspend): the scheduler then wakes up to find a
+job late by the jump. Every job here still runs, however late, and once for all the runs it
+jumped over (`LATE_RUNS`); and should the chain of polls break all the same, the watchdog
+plans a poll again.
 """
 
 from __future__ import annotations
@@ -23,16 +29,31 @@ from bot.storage.store import Store, utcnow
 log = logging.getLogger(__name__)
 
 POLL_JOB = "poll"
+WATCHDOG_JOB = "poll-watchdog"
 OUTBOX_JOB = "outbox"
 OUTBOX_INTERVAL = 60.0
+# How often the watchdog looks for a planned poll (seconds).
+WATCHDOG_INTERVAL = 300.0
+# APScheduler drops a job found more than a second late as "missed" (its default grace):
+# here a late job runs however late, and the runs it fell behind on are coalesced into one.
+LATE_RUNS: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True}
+_POLL_RUNNING = "poll_running"  # bot_data key: a poll job is running (it is planned no more)
 
 
 # --- feed polls -------------------------------------------------------------------------------
 
 
 def schedule_polls(job_queue: JobQueue[Any], config: Config) -> None:
-    """Poll once now (the first start takes what the feed has); each poll plans the next."""
+    """Poll once now (the first start takes what the feed has); each poll plans the next, and
+    the watchdog looks every few minutes that one is planned."""
     schedule_poll(job_queue, PollPlan(utcnow()))
+    job_queue.run_repeating(
+        watchdog_job,
+        WATCHDOG_INTERVAL,
+        first=WATCHDOG_INTERVAL,
+        name=WATCHDOG_JOB,
+        job_kwargs=LATE_RUNS,
+    )
 
 
 def schedule_poll(job_queue: JobQueue[Any] | None, plan: PollPlan) -> None:
@@ -41,7 +62,7 @@ def schedule_poll(job_queue: JobQueue[Any] | None, plan: PollPlan) -> None:
         return
     for job in job_queue.get_jobs_by_name(POLL_JOB):
         job.schedule_removal()
-    job_queue.run_once(poll_job, plan.when, data=plan, name=POLL_JOB)
+    job_queue.run_once(poll_job, plan.when, data=plan, name=POLL_JOB, job_kwargs=LATE_RUNS)
     log.info("Next feed poll at %s", plan.when.astimezone(ARXIV_TZ).isoformat(timespec="minutes"))
 
 
@@ -49,8 +70,29 @@ async def poll_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """A feed poll; it schedules the next one (after the rebuild, or a retry)."""
     job = context.job
     plan = job.data if job is not None and isinstance(job.data, PollPlan) else None
-    following = await run_poll(services_mod.get(context.bot_data), plan)
+    context.bot_data[_POLL_RUNNING] = True
+    try:
+        following = await run_poll(services_mod.get(context.bot_data), plan)
+    finally:
+        context.bot_data[_POLL_RUNNING] = False
     schedule_poll(context.job_queue, following)
+
+
+def poll_running(bot_data: dict[Any, Any]) -> bool:
+    """Whether a poll job is running now (between its start and its planning the next)."""
+    return bool(bot_data.get(_POLL_RUNNING, False))
+
+
+async def watchdog_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Plan a poll now if none is planned and none is running: the chain of polls broke (a
+    poll that never planned the next), so polling would otherwise stop for good."""
+    job_queue = context.job_queue
+    if job_queue is None or job_queue.get_jobs_by_name(POLL_JOB):
+        return
+    if poll_running(context.bot_data):
+        return
+    log.warning("No feed poll was planned; planning one now")
+    schedule_poll(job_queue, PollPlan(utcnow()))
 
 
 # --- each chat's daily digest -----------------------------------------------------------------
@@ -62,7 +104,7 @@ def schedule_digest(job_queue: JobQueue[Any], chat: Chat) -> None:
     for job in job_queue.get_jobs_by_name(name):
         job.schedule_removal()
     when = chat.digest_time.replace(tzinfo=ZoneInfo(chat.timezone))
-    job_queue.run_daily(digest_job, when, chat_id=chat.chat_id, name=name)
+    job_queue.run_daily(digest_job, when, chat_id=chat.chat_id, name=name, job_kwargs=LATE_RUNS)
 
 
 def digest_job_name(chat_id: int) -> str:
@@ -96,7 +138,13 @@ async def follow_moved_chat(
 
 def schedule_catch_up(job_queue: JobQueue[Any], chat: Chat) -> None:
     """Run a digest that came due while the bot was down, once, shortly after start."""
-    job_queue.run_once(digest_job, 2.0, chat_id=chat.chat_id, name=f"catch-up:{chat.chat_id}")
+    job_queue.run_once(
+        digest_job,
+        2.0,
+        chat_id=chat.chat_id,
+        name=f"catch-up:{chat.chat_id}",
+        job_kwargs=LATE_RUNS,
+    )
 
 
 def missed_digest(chat: Chat, now: dt.datetime) -> bool:
@@ -120,7 +168,7 @@ def due_since(chat: Chat, now: dt.datetime) -> dt.datetime:
 
 def schedule_outbox(job_queue: JobQueue[Any], every: float = OUTBOX_INTERVAL) -> None:
     """Flush the outbox at start (what a crash left) and then every minute."""
-    job_queue.run_repeating(outbox_job, every, first=0.5, name=OUTBOX_JOB)
+    job_queue.run_repeating(outbox_job, every, first=0.5, name=OUTBOX_JOB, job_kwargs=LATE_RUNS)
 
 
 async def outbox_job(context: ContextTypes.DEFAULT_TYPE) -> None:

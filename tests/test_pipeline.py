@@ -11,8 +11,10 @@ from dataclasses import replace
 
 import pytest
 
+from bot.arxiv import calendar
 from bot.arxiv.calendar import ARXIV_TZ, next_poll_time
 from bot.arxiv.feeds import parse_feed
+from bot.arxiv.fetcher import FEED_ITEM_LIMIT
 from bot.config import Config
 from bot.models import Chat, Paper
 from bot.pipeline import (
@@ -22,6 +24,7 @@ from bot.pipeline import (
     ingest,
     ingest_feed,
     plan_next_poll,
+    run_poll,
 )
 from bot.schedule import POLL_JOB, digest_job_name
 from bot.services import Services
@@ -382,7 +385,7 @@ async def test_ingest_polls_the_categories_the_chats_need_in_one_url(
     report = await ingest(services, WEDNESDAY)
     assert [r.path for r in feeds.requests][-1] == "/atom/cs.AI+hep-th"
     assert report.feeds[0].counts == {"cs.AI": 86, "hep-th": 0}
-    assert services.category_counts == {"cs.AI": 86, "hep-th": 0}
+    assert await services.store.category_sizes() == {"cs.AI": 86, "hep-th": 0}
 
 
 # --- the poll schedule: a pure function stepped by hand -----------------------------------------
@@ -397,17 +400,84 @@ def eastern(*args: int) -> dt.datetime:
     [
         (eastern(2026, 11, 24, 0, 10), eastern(2026, 11, 25, 0, 10)),  # Tue -> Wed
         (eastern(2026, 11, 23, 23, 59), eastern(2026, 11, 24, 0, 10)),  # just before midnight
-        (eastern(2026, 11, 26, 0, 10), eastern(2026, 11, 30, 0, 10)),  # Thanksgiving, weekend
-        (eastern(2026, 3, 6, 0, 10), eastern(2026, 3, 9, 0, 10)),  # over the switch to EDT
-        (eastern(2026, 10, 30, 0, 10), eastern(2026, 11, 2, 0, 10)),  # over the switch to EST
+        (eastern(2026, 11, 26, 0, 10), eastern(2026, 11, 27, 0, 10)),  # Thanksgiving -> Fri
+        (eastern(2026, 11, 28, 0, 10), eastern(2026, 11, 29, 0, 10)),  # Sat -> Sun
+        (eastern(2026, 3, 8, 0, 10), eastern(2026, 3, 9, 0, 10)),  # over the switch to EDT
+        (eastern(2026, 11, 1, 0, 10), eastern(2026, 11, 2, 0, 10)),  # over the switch to EST
     ],
 )
 def test_regular_polls_follow_arxivs_rebuilds(now: dt.datetime, expected: dt.datetime) -> None:
-    """After a good poll the next is 10 minutes after the next rebuild of a feed with papers:
-    weekends and arXiv holidays are skipped, midnight is New York's in summer and winter."""
+    """After a good poll the next is 10 minutes after the next midnight rebuild, every day:
+    weekends and arXiv holidays are polled too (an unchanged feed costs a conditional GET);
+    midnight is New York's in summer and winter."""
     plan = plan_next_poll(now, needs_retry=False)
     assert plan == PollPlan(expected)
     assert plan.when.utcoffset() == expected.utcoffset()
+
+
+def test_the_holiday_table_does_not_decide_when_to_poll() -> None:
+    """From Wednesday before Thanksgiving to the Tuesday after, one poll a day at 00:10, the
+    holiday and the weekend included."""
+    now, whens = eastern(2026, 11, 25, 0, 10), []
+    for _ in range(6):
+        now = plan_next_poll(now, needs_retry=False).when
+        whens.append(now)
+    assert whens == [eastern(2026, 11, d, 0, 10) for d in (26, 27, 28, 29, 30)] + [
+        eastern(2026, 12, 1, 0, 10)
+    ]
+
+
+async def test_a_poll_warns_when_the_holiday_table_is_out_of_date(
+    services: Services, feeds: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A poll in a year the holiday table has entries for says nothing about it; a poll in a
+    year without entries warns that the table needs updating, and still polls."""
+    feeds.set_response("/atom/cs.AI", CLEAN, content_type=ATOM)
+    known = eastern(2026, 12, 9, 0, 10)
+    await run_poll(services, PollPlan(known), clock=lambda: known)
+    assert "holiday" not in caplog.text
+    later = eastern(2027, 1, 6, 0, 10)
+    asked = len(feeds.requests)
+    await run_poll(services, PollPlan(later), clock=lambda: later)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "holiday" in r.message]
+    assert len(warnings) == 1
+    assert "2027" in warnings[0].getMessage()
+    assert len(feeds.requests) == asked + 1
+
+
+async def test_a_day_the_holiday_table_wrongly_lists_is_polled_and_stored(
+    config: Config, feeds: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holiday table wrongly says arXiv announced nothing on Tuesday evening, but it did:
+    the polls that follow their own plan from Tuesday 00:10 still fetch Wednesday's feed and
+    store its papers before Thursday's rebuild replaces it."""
+    tuesday = eastern(2026, 11, 24, 0, 10)
+    wrong = frozenset({*calendar.ARXIV_HOLIDAYS, dt.date(2026, 11, 24)})
+    monkeypatch.setattr(calendar, "ARXIV_HOLIDAYS", wrong)
+    assert not calendar.is_announcement_day(dt.date(2026, 11, 25))
+    wednesdays = [
+        replace(generated(n, f"Wednesday {n}"), announced=dt.date(2026, 11, 25)) for n in range(3)
+    ]
+    clock = FakeClock(tuesday.timestamp())
+
+    def now() -> dt.datetime:
+        return dt.datetime.fromtimestamp(clock.now, dt.UTC)
+
+    async with pipeline(config, clock) as services:
+        plan = PollPlan(tuesday)
+        while plan.when < eastern(2026, 11, 26, 0, 0):
+            clock.now = max(clock.now, plan.when.timestamp())
+            day = now().astimezone(ARXIV_TZ).date()
+            papers = wednesdays if day == dt.date(2026, 11, 25) else []
+            built = dt.datetime.combine(day, dt.time(0, 0, 20), tzinfo=ARXIV_TZ)
+            feeds.set_response(
+                "/atom/cs.AI",
+                atom_feed(papers, categories="cs.AI", updated=built),
+                content_type=ATOM,
+            )
+            plan = await run_poll(services, plan, clock=now)
+        stored = {paper.arxiv_id for paper in await services.store.recent_papers(tuesday)}
+    assert stored == {paper.arxiv_id for paper in wednesdays}
 
 
 def test_retries_are_bounded_then_a_slow_safety_repoll() -> None:
@@ -475,24 +545,59 @@ async def test_same_bytes_under_a_new_etag_are_not_parsed_but_remembered(
     assert feeds.requests[-1].headers["If-None-Match"] == '"b"'
 
 
-async def test_a_feed_at_arxivs_item_limit_is_split_at_the_next_poll(
+def capped_day(per_category: int = 1200) -> dict[str, list[Paper]]:
+    """A busy day: `per_category` papers in each of cs.AI and cs.LG, more than arXiv's 2,000
+    items together, so the joined feed is cut at the cap and its overflow is in neither."""
+    return {
+        cat: [
+            Paper(f"2508.{offset + n:05d}", f"T{offset + n}", ("A",), "x", (cat,))
+            for n in range(per_category)
+        ]
+        for offset, cat in ((0, "cs.AI"), (per_category, "cs.LG"))
+    }
+
+
+def serve_capped_day(feeds: FeedServer, day: dict[str, list[Paper]], updated: dt.datetime) -> None:
+    """arXiv's answers for that day: the joined feed at the cap, each category whole."""
+    joined = [p for pair in zip(day["cs.AI"], day["cs.LG"], strict=True) for p in pair]
+    cut = joined[:FEED_ITEM_LIMIT]
+    feeds.set_response(
+        "/atom/cs.AI+cs.LG", atom_feed(cut, categories="cs.AI+cs.LG", updated=updated)
+    )
+    for cat, papers in day.items():
+        feeds.set_response(f"/atom/{cat}", atom_feed(papers, categories=cat, updated=updated))
+
+
+async def test_a_feed_at_arxivs_item_limit_is_split_and_fetched_again_in_the_same_poll(
     services: Services, feeds: FeedServer
 ) -> None:
-    """2,000 items may be a cut list: the next poll asks for each category on its own."""
-    papers = [
-        Paper(f"2508.{n:05d}", f"T{n}", ("A",), "x", ("cs.AI" if n % 2 else "cs.LG",))
-        for n in range(2000)
-    ]
-    body = atom_feed(papers, categories="cs.AI+cs.LG", updated=WEDNESDAY)
-    for path in ("/atom/cs.AI+cs.LG", "/atom/cs.AI", "/atom/cs.LG"):
-        feeds.set_response(path, body, content_type=ATOM)
+    """2,000 items may be a cut list: the same poll asks again for each category on its own,
+    so the overflow is stored that day, not lost; the next poll asks for them apart."""
+    day = capped_day()
+    serve_capped_day(feeds, day, WEDNESDAY)
     await services.store.ensure_chat(1, dt.time(8), "UTC")
     await services.store.add_subscriptions(1, [("x", "x")])
     await services.store.set_categories(1, ["cs.AI", "cs.LG"])
+    report = await ingest(services, WEDNESDAY)
+    assert [r.path for r in feeds.requests] == ["/atom/cs.AI+cs.LG", "/atom/cs.AI", "/atom/cs.LG"]
+    assert await services.store.count_papers() == 2400
+    assert len(report.new) == 2400
     await ingest(services, WEDNESDAY)
-    assert [r.path for r in feeds.requests] == ["/atom/cs.AI+cs.LG"]
-    await ingest(services, WEDNESDAY)
-    assert [r.path for r in feeds.requests][1:] == ["/atom/cs.AI", "/atom/cs.LG"]
+    assert [r.path for r in feeds.requests][3:] == ["/atom/cs.AI", "/atom/cs.LG"]
+
+
+async def test_the_split_is_remembered_across_a_restart(
+    start_bot: StartBot, feeds: FeedServer
+) -> None:
+    """The per-category sizes live in the database: after a restart, the first poll of the
+    real application asks for the categories apart at once, never for the cut joined feed."""
+    serve_capped_day(feeds, capped_day(), utcnow())
+    async with start_bot(arxiv_categories=("cs.AI", "cs.LG")) as bot:
+        await bot.wait_for_papers(2400, timeout=60)
+    assert [r.path for r in feeds.requests] == ["/atom/cs.AI+cs.LG", "/atom/cs.AI", "/atom/cs.LG"]
+    async with start_bot(arxiv_categories=("cs.AI", "cs.LG")):
+        await feeds.wait_for_requests(5, timeout=60)
+    assert [r.path for r in feeds.requests][3:] == ["/atom/cs.AI", "/atom/cs.LG"]
 
 
 async def test_digest_job_cut_off_after_composing_is_caught_up_without_a_second_digest(

@@ -190,7 +190,8 @@ async def test_a_week_delivers_every_paper_once_and_never_hammers_arxiv(
 ) -> None:
     """Mon..Mon with a weekend, Thanksgiving, a 503 with Retry-After, a stale and a truncated
     feed: each chat gets every matching announcement exactly once, no revision or withdrawal
-    as new, polls only on announcement days, and never two requests within 3 s."""
+    as new, polls every day (the weekend and the holiday too: the calendar does not decide),
+    and never two requests within 3 s."""
     services, server, clock = week
     store = services.store
     arxiv = Arxiv(server)
@@ -234,11 +235,16 @@ async def test_a_week_delivers_every_paper_once_and_never_hammers_arxiv(
         assert Counter(received) == Counter(expected), chat
     assert telegram.violations == []
 
-    # arXiv was asked politely: 3 s apart on the fake clock, only on announcement days.
+    # arXiv was asked politely: 3 s apart on the fake clock, and on every day, the weekend
+    # and the day after Thanksgiving included (their feeds are empty, but a wrong holiday
+    # table must not cost a day of papers).
     times = [request.time for request in server.requests]
     assert all(b - a >= 3.0 for a, b in itertools.pairwise(times))
     asked_on = {dt.datetime.fromtimestamp(t, ET).date() for t in times}
-    assert asked_on == set(announcement_days())
+    assert asked_on == {MONDAY + dt.timedelta(days=n) for n in range(8)}
+    quiet = [MONDAY + dt.timedelta(days=n) for n in (4, 5, 6)]  # Fri after Thanksgiving, Sat, Sun
+    asked = Counter(dt.datetime.fromtimestamp(t, ET).date() for t in times)
+    assert [asked[day] for day in quiet] == [1, 1, 1], "an empty day's feed costs one request"
     assert {request.path for request in server.requests} == {FEED_PATH}
 
     # The 503's Retry-After was waited out; the stale Wednesday cost 304s and was retried

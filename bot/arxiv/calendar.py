@@ -4,6 +4,11 @@ arXiv announces Sunday to Thursday at 20:00 US/Eastern; the RSS/Atom feeds are r
 following midnight, so the feed dated D (a US/Eastern date) carries the announcement made on
 the evening of D - 1. Feeds dated Saturday and Sunday are empty, and so is the feed after an
 evening on which arXiv defers its mailing for a holiday.
+
+The bot polls after every midnight rebuild (`next_daily_poll`), weekends and holidays included:
+a wrong or missing holiday must never cost a day of papers, and an unchanged feed costs one
+conditional GET. The holiday table only labels days and tells when a feed is late
+(`next_poll_time`, for /healthz); `calendar_out_of_date` says when it needs its yearly update.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ ARXIV_TZ = ZoneInfo("America/New_York")
 #   2026: the page as captured in November 2026 (complete, December included)
 #   2027: not published yet.
 # UPDATE THIS EVERY YEAR (arXiv publishes the next year's dates in December) and move
-# HOLIDAYS_KNOWN_THROUGH. A missing date is not fatal: the poll after it finds the feed empty
-# or stale and retries a bounded number of times (see is_stale / STALE_RETRY_DELAYS).
+# HOLIDAYS_KNOWN_THROUGH; in a year without entries the bot warns in its log and in /healthz.
+# A wrong or missing date costs no papers: polls do not depend on this table.
 # Listed Fridays (no announcement anyway) are kept so the list matches arXiv's page.
 ARXIV_HOLIDAYS: frozenset[dt.date] = frozenset(
     dt.date.fromisoformat(day)
@@ -105,11 +110,30 @@ def rebuild_time(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=ARXIV_TZ)
 
 
-def next_poll_time(now: dt.datetime, delay: dt.timedelta = dt.timedelta(minutes=10)) -> dt.datetime:
-    """The first rebuild of a feed with papers, plus `delay`, strictly after `now`.
+def next_daily_poll(
+    now: dt.datetime, delay: dt.timedelta = dt.timedelta(minutes=10)
+) -> dt.datetime:
+    """The first midnight rebuild (of any day), plus `delay`, strictly after `now`: when the
+    bot polls next, whatever the calendar says of that day's feed.
 
-    The result is aware, in America/New_York. Days whose feed is empty (weekends, the day after
-    a holiday) are skipped. The delay is added in real (UTC) time, so it stays exact across a
+    The result is aware, in America/New_York. The delay is added in real (UTC) time, so it
+    stays exact across a daylight-saving switch.
+    """
+    day = eastern_date(now)
+    while True:  # today's rebuild, or else tomorrow's: at most two turns
+        when = (rebuild_time(day).astimezone(dt.UTC) + delay).astimezone(ARXIV_TZ)
+        if when > now:
+            return when
+        day += dt.timedelta(days=1)
+
+
+def next_poll_time(now: dt.datetime, delay: dt.timedelta = dt.timedelta(minutes=10)) -> dt.datetime:
+    """The first rebuild of a feed with papers, plus `delay`, strictly after `now`: by then a
+    poll is due, and a bot that has not polled since is late (/healthz judges by it).
+
+    The result is aware, in America/New_York. Days whose feed the calendar says is empty
+    (weekends, the day after a holiday) are skipped; the bot still polls them
+    (`next_daily_poll`). The delay is added in real (UTC) time, so it stays exact across a
     daylight-saving switch.
     """
     day = eastern_date(now)
@@ -120,6 +144,12 @@ def next_poll_time(now: dt.datetime, delay: dt.timedelta = dt.timedelta(minutes=
                 return when
         day += dt.timedelta(days=1)
     raise RuntimeError(f"no arXiv announcement within {_SEARCH_DAYS} days of {now}")
+
+
+def calendar_out_of_date(today: dt.date) -> bool:
+    """Whether the holiday table has no entries for `today`'s year: it needs its yearly update
+    (until then, days are labelled and late feeds judged as if that year had no holidays)."""
+    return all(day.year != today.year for day in ARXIV_HOLIDAYS)
 
 
 def current_feed_day(now: dt.datetime) -> dt.date:

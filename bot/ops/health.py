@@ -7,6 +7,8 @@ It runs in the bot's own event loop (aiohttp), started and stopped with the appl
 when the regular poll due after the last successful one (shortly after arXiv's next rebuild of
 a feed with papers; weekends and arXiv holidays have none) is more than the grace late. Before
 the first successful poll, the start counts as the due time: a poll runs at start.
+`calendar_out_of_date` is true in a year arXiv's holiday table has no entries for: a
+warning to update it, never a 503 (the bot polls every day whatever the table says).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.arxiv.calendar import next_poll_time
+from bot.arxiv.calendar import calendar_out_of_date, eastern_date, next_poll_time
 from bot.ops.metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,9 @@ class HealthServer:
             "last_successful_poll": last.isoformat() if last is not None else None,
             "poll_overdue": not poll_ok,
             "unhealthy_after": deadline.isoformat(),
+            # arXiv's holiday table has no entries for this year: a warning, never a 503
+            # (polls do not depend on it).
+            "calendar_out_of_date": calendar_out_of_date(eastern_date(now)),
         }
         return web.Response(
             text=json.dumps(body),

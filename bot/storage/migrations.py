@@ -127,4 +127,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 6: the language the bot speaks with a chat ("en", "zh"); NULL until the chat first
     # writes, then taken from the Telegram user's language_code.
     ("ALTER TABLE chats ADD COLUMN language TEXT",),
+    # 7: how many papers each arXiv category carried in its last feed (a category in a feed
+    # at arXiv's item limit counts as more than half of it), so that feed URLs are planned
+    # under the limit from the first poll after a restart.
+    (
+        """
+        CREATE TABLE category_sizes (
+            category TEXT PRIMARY KEY,
+            items INTEGER NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+    ),
 )

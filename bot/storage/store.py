@@ -3,9 +3,9 @@
 Callers speak the domain (`subscriptions_for(chat)`, `mark_delivered(chat, papers)`); no SQL
 leaves the storage package. `Store` gathers the table families, each in its own module:
 `bot.storage.chats` (chats, subscriptions, settings, channel links), `bot.storage.papers`
-(papers and fetch state) and `bot.storage.deliveries` (delivery ledger, digests, outbox), on
-the connection and transactions of `bot.storage.base`. Figures that span every table stay
-here.
+(papers and fetch state), `bot.storage.feed_sizes` (papers per category in the last feeds)
+and `bot.storage.deliveries` (delivery ledger, digests, outbox), on the connection and
+transactions of `bot.storage.base`. Figures that span every table stay here.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import aiosqlite
 from bot.storage.base import timestamp
 from bot.storage.chats import ChatStore
 from bot.storage.deliveries import DeliveryStore
+from bot.storage.feed_sizes import FeedSizeStore
 from bot.storage.migrations import MIGRATIONS
 from bot.storage.papers import PaperStore
 
@@ -30,7 +31,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class Store(ChatStore, PaperStore, DeliveryStore):
+class Store(ChatStore, PaperStore, FeedSizeStore, DeliveryStore):
     """The bot's database. Open with `await Store.open(path)`, close with `await close()`."""
 
     def __init__(self, db: aiosqlite.Connection, clock: Callable[[], dt.datetime] = utcnow) -> None:

@@ -13,11 +13,13 @@ from bot.arxiv.calendar import (
     HOLIDAYS_KNOWN_THROUGH,
     STALE_RETRY_DELAYS,
     announces_on_evening,
+    calendar_out_of_date,
     covered_days,
     days_label,
     eastern_date,
     is_announcement_day,
     is_stale,
+    next_daily_poll,
     next_poll_time,
     stale_retry_delay,
 )
@@ -87,6 +89,15 @@ def test_holiday_data_covers_the_years_it_claims() -> None:
     assert years == set(range(2024, HOLIDAYS_KNOWN_THROUGH + 1))
 
 
+def test_the_calendar_is_out_of_date_in_a_year_it_has_no_holidays_for() -> None:
+    """The table has entries for 2024 to 2026: up to date on their days; out of date from
+    1 January 2027 (the first day of a year without entries) and every year after."""
+    assert not calendar_out_of_date(dt.date(2024, 3, 1))
+    assert not calendar_out_of_date(dt.date(2026, 12, 31))
+    assert calendar_out_of_date(dt.date(2027, 1, 1))
+    assert calendar_out_of_date(dt.date(2031, 6, 15))
+
+
 def test_eastern_date_needs_an_aware_moment() -> None:
     """A naive datetime is refused: its time zone would be a guess."""
     with pytest.raises(ValueError, match="aware"):
@@ -109,14 +120,43 @@ def test_poll_today_if_its_time_has_not_come() -> None:
     assert next_poll_time(eastern(2025, 8, 20, 0, 10)) == eastern(2025, 8, 21, 0, 10)
 
 
+def test_polls_are_daily_whatever_the_calendar_says() -> None:
+    """The bot polls 10 minutes after every midnight rebuild: from Thanksgiving morning the
+    next polls are Friday, Saturday, Sunday, Monday 00:10; the delay is the caller's."""
+    now, whens = eastern(2025, 11, 27, 9, 0), []
+    for _ in range(4):
+        now = next_daily_poll(now)
+        whens.append(now)
+    assert whens == [eastern(2025, 11, d, 0, 10) for d in (28, 29, 30)] + [
+        eastern(2025, 12, 1, 0, 10)
+    ]
+    assert next_daily_poll(eastern(2025, 8, 20, 0, 5)) == eastern(2025, 8, 20, 0, 10)
+    assert next_daily_poll(eastern(2025, 8, 23, 1, 0), dt.timedelta(minutes=45)) == eastern(
+        2025, 8, 24, 0, 45
+    )
+
+
+def test_daily_polls_follow_new_york_across_the_march_switch() -> None:
+    """Over the switch to daylight saving time (8 March 2026) the poll stays 00:10 in New York."""
+    sunday = next_daily_poll(eastern(2026, 3, 7, 12, 0))
+    monday = next_daily_poll(sunday)
+    assert sunday.astimezone(dt.UTC) == utc(2026, 3, 8, 5, 10)
+    assert monday.astimezone(dt.UTC) == utc(2026, 3, 9, 4, 10)
+
+
+# The next feed with papers: a poll is late when it has not fetched it (for /healthz).
+
+
 def test_weekend_is_skipped() -> None:
-    """From Friday morning (after Friday's feed) the next poll is Monday 00:10."""
+    """From Friday morning (after Friday's feed) the next feed with papers is Monday's, due at
+    00:10."""
     assert next_poll_time(eastern(2025, 8, 22, 9, 0)) == eastern(2025, 8, 25, 0, 10)
     assert next_poll_time(eastern(2025, 8, 23, 12, 0)) == eastern(2025, 8, 25, 0, 10)
 
 
 def test_holiday_is_skipped() -> None:
-    """After Thanksgiving Thursday's feed, Friday's is empty: the next poll is Monday."""
+    """After Thanksgiving Thursday's feed, Friday's is empty: the next feed with papers is
+    Monday's."""
     assert next_poll_time(eastern(2025, 11, 27, 9, 0)) == eastern(2025, 12, 1, 0, 10)
 
 

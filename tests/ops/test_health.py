@@ -170,6 +170,28 @@ async def test_a_failed_poll_counts_as_a_fetch_error_and_keeps_the_last_success(
     assert body["last_successful_poll"] == before.isoformat()
 
 
+async def test_healthz_says_when_the_holiday_table_is_out_of_date_and_stays_200(
+    healthy_bot: tuple[BotUnderTest, str],
+) -> None:
+    """In a year the holiday table has entries for, /healthz says calendar_out_of_date: false;
+    in a year without entries, true, and it stays 200: the bot polls every day whatever the
+    table says, only the days' labels and the notion of a late feed suffer."""
+    bot, base = healthy_bot
+    server = server_of(bot)
+    metrics = bot.services.metrics
+    for moment, out_of_date in (
+        (dt.datetime(2026, 12, 9, 12, 0, tzinfo=dt.UTC), False),
+        (dt.datetime(2027, 1, 6, 12, 0, tzinfo=dt.UTC), True),
+    ):
+        server.clock = lambda moment=moment: moment
+        metrics.last_successful_poll = moment - dt.timedelta(hours=6)
+        response = await get(base + "/healthz")
+        assert response.status_code == 200
+        body = response.json()
+        assert body["healthy"] is True
+        assert body["calendar_out_of_date"] is out_of_date
+
+
 def test_a_poll_on_friday_is_not_overdue_before_monday() -> None:
     """The poll after Friday's (2024-03-08) is due on Monday after the rebuild, not 24 hours
     later: a weekend without announcements never makes the bot unhealthy."""
