@@ -42,6 +42,7 @@ from bot.schedule import (
 from bot.services import Services
 from bot.storage.store import Store, utcnow
 from bot.telegram import admin, basics, digests, groups, papers, settings, subscriptions
+from bot.telegram.updates import BotApplication, ChatOrderedProcessor
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
     """The python-telegram-bot application with every handler; nothing is started yet."""
     app = (
         Application.builder()
+        .application_class(BotApplication)
+        .concurrent_updates(ChatOrderedProcessor())
         .token(config.bot_token)
         .base_url(config.bot_api_url)
         .rate_limiter(
