@@ -22,7 +22,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot import services as services_mod
 from bot.i18n import texts
 from bot.telegram.common import chat_translator, command_args, reply
-from bot.telegram.settings import SETTINGS_PREFIX
+from bot.telegram.settings import LANG_PREFIX, SETTINGS_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,13 @@ Context = ContextTypes.DEFAULT_TYPE
 ADMIN_TTL = 60.0  # seconds an answer of getChatMember is trusted
 _CACHE_KEY = "admin_cache"
 _CACHE_PRUNE_AT = 10_000
-# Commands that change a group's keywords or settings (/categories only with a choice).
+# Commands that change a group's keywords or settings (/categories and /lang only with a
+# choice), and the buttons that do (the /settings and /lang ones).
 CHANGING_COMMANDS = frozenset(
     {"subscribe", "unsubscribe", "time", "timezone", "settings", "digest"}
 )
+CHANGING_WITH_A_CHOICE = frozenset({"categories", "lang"})
+CHANGING_BUTTONS = (SETTINGS_PREFIX, LANG_PREFIX)
 ADMIN_STATUSES = frozenset({ChatMember.OWNER, ChatMember.ADMINISTRATOR})
 GROUP_TYPES = frozenset({Chat.GROUP, Chat.SUPERGROUP})
 
@@ -54,9 +57,9 @@ def changes_settings(command: str, args: str) -> bool:
     """Whether the command changes the chat's keywords or settings (so needs an admin)."""
     if command in CHANGING_COMMANDS:
         return True
-    if command == "categories":  # without a choice it only shows or lists categories
+    if command in CHANGING_WITH_A_CHOICE:  # without a choice they only show (or list)
         words = args.replace(",", " ").split()
-        return bool(words) and words[0].casefold() != "list"
+        return bool(words) and not (command == "categories" and words[0].casefold() == "list")
     return False
 
 
@@ -123,7 +126,7 @@ async def guard(update: Update, context: Context) -> None:
         return
     query = update.callback_query
     if query is not None:
-        if not (query.data or "").startswith(SETTINGS_PREFIX):
+        if not (query.data or "").startswith(CHANGING_BUTTONS):
             return
         if await is_admin(context, chat.id, query.from_user.id):
             return
