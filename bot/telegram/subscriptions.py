@@ -12,7 +12,7 @@ from telegram import Update
 
 from bot.arxiv import categories as arxiv_categories
 from bot.arxiv.categories import in_categories
-from bot.i18n import texts
+from bot.i18n import category_texts, texts
 from bot.i18n.translate import Translator
 from bot.matching.parser import parse_query
 from bot.matching.query import QueryError, describe
@@ -188,25 +188,27 @@ async def categories(update: Update, context: Context) -> None:
     default = services.config.arxiv_categories
     tr = await chat_translator(update, context)
     if not args:
-        await reply(update, texts.chat_categories(chat.categories, default, tr=tr))
+        await reply(update, category_texts.chat_categories(chat.categories, default, tr=tr))
         return
     if args[0].casefold() == "list":
-        await reply(update, texts.taxonomy(args[1] if len(args) > 1 else None, tr))
+        await reply(update, category_texts.taxonomy(args[1] if len(args) > 1 else None, tr))
         return
     if len(args) == 1 and args[0].casefold() in ("default", "reset"):
         await services.store.set_categories(chat.chat_id, None)
-        await reply(update, texts.chat_categories(None, default, tr(texts.BACK_TO_DEFAULT), tr))
+        await reply(
+            update, category_texts.chat_categories(None, default, tr(texts.BACK_TO_DEFAULT), tr)
+        )
         return
     if len(args) > MAX_CHAT_CATEGORIES:
         await reply(update, tr(texts.TOO_MANY_CATEGORIES, count=len(args), max=MAX_CHAT_CATEGORIES))
         return
     known, unknown = arxiv_categories.split_known(args)
     if unknown:
-        refusals = [texts.unknown_category(error, tr) for error in unknown]
+        refusals = [category_texts.unknown_category(error, tr) for error in unknown]
         await reply(update, "\n".join([*refusals, tr(texts.NOTHING_CHANGED)]))
         return
     await services.store.set_categories(chat.chat_id, known)
-    lines = [texts.chat_categories(known, default, tr(texts.DONE), tr)]
+    lines = [category_texts.chat_categories(known, default, tr(texts.DONE), tr)]
     aliases = [
         tr(texts.CATEGORY_ALIAS, typed=html.escape(typed), merged=html.escape(merged))
         for typed in args
