@@ -110,6 +110,9 @@ SEARCH_USAGE = N_(
     "/subscribe, without prefixes (diffus*)."
 )
 SEARCH_EMPTY = N_("arXiv has no paper matching <b>{query}</b>.")
+SEARCH_TOO_MANY_IDS = N_("That is {count} arXiv ids; /search looks up at most {max} at a time.")
+# Said after the reason a query is refused: no HTML.
+TOO_MANY_QUERIES = N_("That is {count} queries; at most {max} at a time.")
 CATEGORIES_USAGE = N_(
     "Usage: <code>/categories</code> shows them, <code>/categories cs.LG math.ST</code> "
     "chooses them (categories such as cs.CV or hep-th, or whole archives such as math), "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import services as services_mod
 from bot.i18n import texts
-from bot.telegram.common import chat_translator, command_args, reply
+from bot.telegram.common import chat_translator, command_args, echo, reply
 from bot.telegram.settings import LANG_PREFIX, SETTINGS_PREFIX
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ CHANGING_WITH_A_CHOICE = frozenset({"categories", "lang"})
 CHANGING_BUTTONS = (SETTINGS_PREFIX, LANG_PREFIX)
 ADMIN_STATUSES = frozenset({ChatMember.OWNER, ChatMember.ADMINISTRATOR})
 GROUP_TYPES = frozenset({Chat.GROUP, Chat.SUPERGROUP})
+# Usernames have at most 32 characters, chat ids at most 20 digits with their sign.
+MAX_CHANNEL_REFERENCE = 64
+_CHAT_ID = re.compile(r"-?[0-9]{1,20}")
 
 
 def parse_command(text: str, bot_username: str) -> tuple[str, str] | None:
@@ -152,10 +156,13 @@ async def guard(update: Update, context: Context) -> None:
 # /channel ------------------------------------------------------------------------------------
 
 
-def channel_reference(arg: str) -> int | str:
-    """What the user typed (`@name`, `name`, `t.me/name`, `-100…`) as getChat takes it."""
+def channel_reference(arg: str) -> int | str | None:
+    """What the user typed (`@name`, `name`, `t.me/name`, `-100…`) as getChat takes it; None
+    for what cannot name a chat (longer than any username or chat id)."""
     arg = arg.removeprefix("https://").removeprefix("http://").removeprefix("t.me/")
-    if arg.lstrip("-").isdigit():
+    if len(arg) > MAX_CHANNEL_REFERENCE:
+        return None
+    if _CHAT_ID.fullmatch(arg):
         return int(arg)
     return arg if arg.startswith("@") else "@" + arg
 
@@ -190,10 +197,14 @@ async def channel(update: Update, context: Context) -> None:
 
 async def _link_channel(update: Update, context: Context, arg: str, user_id: int) -> None:
     """Link the channel if it is one, the bot may post there and the user administers it."""
-    bot, shown = context.bot, html.escape(arg)
+    bot, shown = context.bot, echo(arg)
     tr = await chat_translator(update, context)
+    reference = channel_reference(arg)
+    if reference is None:
+        await reply(update, tr(texts.CHANNEL_NOT_FOUND, channel=shown))
+        return
     try:
-        found = await bot.get_chat(channel_reference(arg))
+        found = await bot.get_chat(reference)
     except (BadRequest, Forbidden):
         await reply(update, tr(texts.CHANNEL_NOT_FOUND, channel=shown))
         return

@@ -20,7 +20,6 @@ from bot.matching.ranking import (
     MAX_SUBSCRIPTIONS,
     KeywordError,
     match_papers,
-    parse_keywords,
 )
 from bot.models import Chat
 from bot.services import Services
@@ -33,9 +32,12 @@ from bot.telegram.common import (
     quoted,
     reply,
     services_of,
+    shorten,
 )
+from bot.telegram.queries import query_list
 
 PREVIEW_DAYS, PREVIEW_TITLES = 7, 3
+PREVIEW_TITLE_LENGTH = 200  # characters of a title shown in a preview
 MAX_CHAT_CATEGORIES = 20
 
 
@@ -55,7 +57,7 @@ async def subscribe(update: Update, context: Context) -> None:
         await reply(update, tr(texts.SUBSCRIBE_USAGE))
         return
     try:
-        keywords = parse_keywords(args)
+        keywords = query_list(args)
     except KeywordError as exc:
         await reply(update, f"{html.escape(exc.localized(tr))}\n{tr(texts.SUBSCRIBE_USAGE)}")
         return
@@ -130,7 +132,10 @@ async def _preview(
             lines.append(tr(texts.PREVIEW_COUNT, **counts))
             continue
         lines.append(tr(texts.PREVIEW_EXAMPLES, **counts))
-        lines += [f"• {html.escape(hit.paper.title)}" for hit in hits[:PREVIEW_TITLES]]
+        lines += [
+            f"• {html.escape(shorten(hit.paper.title, PREVIEW_TITLE_LENGTH))}"
+            for hit in hits[:PREVIEW_TITLES]
+        ]
     return lines
 
 
@@ -148,7 +153,7 @@ async def unsubscribe(update: Update, context: Context) -> None:
         await reply(update, tr(texts.REMOVED_ALL, count=removed))
         return
     try:
-        keywords = parse_keywords(args)
+        keywords = query_list(args)
     except KeywordError as exc:
         await reply(update, f"{html.escape(exc.localized(tr))}\n{tr(texts.UNSUBSCRIBE_USAGE)}")
         return
