@@ -20,7 +20,7 @@ from bot.arxiv.categories import in_categories
 from bot.arxiv.search_query import is_id_list, to_arxiv_query
 from bot.delivery.digest import render_digest
 from bot.delivery.markdown import export_filename, render_markdown
-from bot.i18n import texts
+from bot.i18n import category_texts, texts
 from bot.i18n.translate import Translator
 from bot.matching.query import QueryError
 from bot.matching.ranking import KeywordError, match_papers
@@ -39,7 +39,7 @@ from bot.telegram.common import (
     services_of,
     shorten,
 )
-from bot.telegram.queries import query_list
+from bot.telegram.queries import query_list, unknown_categories
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,10 @@ async def latest(update: Update, context: Context) -> None:
         except KeywordError as exc:
             usage = tr(texts.LATEST_USAGE, max=LATEST_MAX)
             await reply(update, f"{html.escape(exc.localized(tr))}\n{usage}")
+            return
+        unknown = unknown_categories(keywords)
+        if unknown:
+            await reply(update, "\n".join(category_texts.unknown_category(e, tr) for e in unknown))
             return
     else:
         keywords = await services.store.subscriptions_for(chat.chat_id)

@@ -34,7 +34,7 @@ from bot.telegram.common import (
     services_of,
     shorten,
 )
-from bot.telegram.queries import query_list
+from bot.telegram.queries import query_list, unknown_categories
 
 PREVIEW_DAYS, PREVIEW_TITLES = 7, 3
 PREVIEW_TITLE_LENGTH = 200  # characters of a title shown in a preview
@@ -60,6 +60,11 @@ async def subscribe(update: Update, context: Context) -> None:
         keywords = query_list(args)
     except KeywordError as exc:
         await reply(update, f"{html.escape(exc.localized(tr))}\n{tr(texts.SUBSCRIBE_USAGE)}")
+        return
+    unknown = unknown_categories(keywords)
+    if unknown:  # cat:cs.LGG would be accepted and never match
+        refusals = [category_texts.unknown_category(error, tr) for error in unknown]
+        await reply(update, "\n".join([*refusals, tr(texts.NOTHING_CHANGED)]))
         return
     chat = await current_chat(update, context)
     store = services_of(context).store
