@@ -178,6 +178,8 @@ UNSUBSCRIBED = N_("Unsubscribed from {keywords}.")
 NOT_FOLLOWING = N_("You were not following {keywords}. /list shows your keywords.")
 DIGEST_AT = N_("Daily digest at {time} ({timezone}).")
 YOU_FOLLOW = N_("<b>You follow {count} keyword(s):</b>")
+# After a stored query in /list that the query language no longer accepts.
+QUERY_BROKEN = N_("⚠️ I no longer understand this query, so it matches nothing: {error}")
 SHOWING_AT_MOST = N_("Showing at most {max}.")
 NO_MATCH_YET = N_("No stored paper matches {keywords} yet.")
 LATEST_HEADING = N_("Latest papers")

@@ -16,6 +16,7 @@ from bot.i18n import texts
 from bot.pipeline import send_digest
 from bot.services import Services
 from bot.telegram.common import Context, chat_translator, current_chat, reply, services_of
+from bot.telegram.queries import broken_queries
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,11 @@ async def digest_now(update: Update, context: Context) -> None:
     chat = await current_chat(update, context)
     services = services_of(context)
     tr = await chat_translator(update, context)
-    if not await services.store.subscriptions_for(chat.chat_id):
+    keywords = await services.store.subscriptions_for(chat.chat_id)
+    if not keywords:
         await reply(update, tr(texts.NO_SUBSCRIPTIONS))
         return
+    broken_queries(chat.chat_id, keywords)  # logged; /list marks them
     sent = await send_digest(context.bot, services, chat.chat_id)
     if sent == 0:
         await reply(update, tr(texts.NOTHING_PENDING))

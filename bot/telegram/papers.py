@@ -39,7 +39,7 @@ from bot.telegram.common import (
     services_of,
     shorten,
 )
-from bot.telegram.queries import query_list, unknown_categories
+from bot.telegram.queries import broken_queries, query_list, unknown_categories
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ async def latest(update: Update, context: Context) -> None:
         if not keywords:
             await reply(update, tr(texts.NO_SUBSCRIPTIONS))
             return
+        broken_queries(chat.chat_id, keywords)  # logged; /list marks them
     hits, chosen = [], services.categories_of(chat)
     async for batch in services.store.papers_newest_first():
         hits += await asyncio.to_thread(match_papers, in_categories(batch, chosen), keywords)

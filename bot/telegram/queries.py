@@ -1,9 +1,10 @@
 """The queries of /subscribe, /unsubscribe and /latest, as the handlers check them beyond the
-query language (`bot.matching`): how many one command may carry, and whether the categories
-they name exist at arXiv."""
+query language (`bot.matching`): how many one command may carry, whether the categories they
+name exist at arXiv, and which stored ones no longer parse."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from bot.arxiv import categories as arxiv_categories
@@ -11,6 +12,8 @@ from bot.i18n import texts
 from bot.matching.parser import parse_query
 from bot.matching.query import QueryError, Term, iter_terms
 from bot.matching.ranking import MAX_SUBSCRIPTIONS, parse_keywords
+
+log = logging.getLogger(__name__)
 
 
 def query_list(args: str) -> list[str]:
@@ -51,3 +54,21 @@ def unknown_categories(queries: Sequence[str]) -> list[arxiv_categories.UnknownC
                 suggestions = arxiv_categories.suggestions(typed.rstrip("*"))
                 unknown[typed.casefold()] = arxiv_categories.UnknownCategory(typed, suggestions)
     return list(unknown.values())
+
+
+def broken_queries(chat_id: int, queries: Sequence[str]) -> dict[str, QueryError]:
+    """The stored queries that no longer parse (stored before a change of the query language),
+    with why; each is logged, as it matches nothing until the chat replaces it."""
+    broken: dict[str, QueryError] = {}
+    for query in queries:
+        try:
+            parse_query(query)
+        except QueryError as error:
+            broken[query] = error
+            log.warning(
+                "Chat %s follows a query that no longer parses and matches nothing: %r (%s)",
+                chat_id,
+                query,
+                error,
+            )
+    return broken

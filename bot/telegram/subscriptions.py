@@ -34,7 +34,7 @@ from bot.telegram.common import (
     services_of,
     shorten,
 )
-from bot.telegram.queries import query_list, unknown_categories
+from bot.telegram.queries import broken_queries, query_list, unknown_categories
 
 PREVIEW_DAYS, PREVIEW_TITLES = 7, 3
 PREVIEW_TITLE_LENGTH = 200  # characters of a title shown in a preview
@@ -185,8 +185,14 @@ async def list_subscriptions(update: Update, context: Context) -> None:
     if not keywords:
         await reply(update, f"{tr(texts.NO_SUBSCRIPTIONS)}\n{when}")
         return
+    broken = broken_queries(chat.chat_id, keywords)
     lines = [tr(texts.YOU_FOLLOW, count=len(keywords))]
-    lines += [f"{n}. {html.escape(k)}" for n, k in enumerate(keywords, start=1)]
+    for number, keyword in enumerate(keywords, start=1):
+        line = f"{number}. {html.escape(keyword)}"
+        if keyword in broken:
+            why = html.escape(broken[keyword].localized(tr))
+            line += " " + tr(texts.QUERY_BROKEN, error=why)
+        lines.append(line)
     await reply(update, "\n".join([*lines, when]))
 
 

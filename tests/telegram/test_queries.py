@@ -1,7 +1,12 @@
 """Queries beyond their grammar, answered by the real application: categories that arXiv does
-not have are refused with a "did you mean"."""
+not have are refused with a "did you mean", and a stored query that no longer parses is
+marked in /list and logged instead of silently matching nothing."""
 
 from __future__ import annotations
+
+import logging
+
+import pytest
 
 from bot.telegram.queries import unknown_categories
 from tests.conftest import USER, BotUnderTest
@@ -50,3 +55,29 @@ async def test_latest_refuses_a_category_arxiv_does_not_have(bot: BotUnderTest) 
     matches it."""
     (reply,) = await bot.ask("/latest cat:cs.LGG")
     assert "cs.LGG is not an arXiv category. Did you mean cs.LG" in reply.plain_text
+
+
+async def test_a_stored_query_that_no_longer_parses_is_marked_and_logged(
+    bot: BotUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stored query that the query language no longer accepts (stored before a rule
+    change: `cat:cs` now has to be `cat:cs.*`) is marked in /list with why, and logged with
+    its chat when /list, /latest or /digest meets it; the chat's other queries work."""
+    caplog.set_level(logging.WARNING, logger="bot.telegram")
+    store = bot.services.store
+    await bot.ask("/start")
+    await store.add_subscriptions(USER, [("diffusion", "diffusion"), ("cat:cs", "cat:cs")])
+    (listing,) = await bot.ask("/list")
+    lines = listing.plain_text.splitlines()
+    assert lines[1] == "1. diffusion"
+    assert lines[2].startswith("2. cat:cs ⚠️ I no longer understand this query")
+    assert "names a whole archive" in lines[2]
+    logged = f"Chat {USER} follows a query that no longer parses and matches nothing: 'cat:cs'"
+    assert caplog.text.count(logged) == 1
+    await bot.ask("/latest")
+    before = len(await bot.settle())
+    assert caplog.text.count(logged) == 2
+    await bot.ask("/digest")
+    digest = (await bot.settle())[before:]
+    assert "arxiv.org/abs/" in digest[0].text, "the other query still brings papers"
+    assert caplog.text.count(logged) == 3
