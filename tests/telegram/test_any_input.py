@@ -118,15 +118,21 @@ class Probe:
             f"the chat {chat_id} is answered again",
         )
 
-    async def command(self, text: str, language: str) -> None:
-        """Send a command in a new chat: something comes back, no error, nothing refused."""
+    async def command(self, text: str, language: str, subscribed: bool) -> None:
+        """Send a command in a new chat (one that follows "learning" already, if
+        `subscribed`): something comes back, no error, nothing refused."""
         telegram, chat_id = self.bot.telegram, next(_chats)
+
+        def answers() -> int:
+            return len(telegram.messages_to(chat_id)) + len(telegram.documents_to(chat_id))
+
+        if subscribed:
+            telegram.user_sends(chat_id, "/subscribe learning", language_code=language)
+            await _until(lambda: answers() > 0, "an answer to /subscribe")
+        before = answers()
         errors, refused = len(self._errors()), len(self._refused())
         telegram.user_sends(chat_id, text, language_code=language)
-        await _until(
-            lambda: bool(telegram.messages_to(chat_id) or telegram.documents_to(chat_id)),
-            f"an answer to {text[:80]!r}",
-        )
+        await _until(lambda: answers() > before, f"an answer to {text[:80]!r}")
         await self._finished(chat_id)
         assert self._errors()[errors:] == [], text[:200]
         assert self._refused()[refused:] == [], text[:200]
@@ -158,8 +164,9 @@ _SETTINGS = settings(
 async def test_every_command_answers_any_text(
     bot: BotUnderTest, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Random text after every command (English and Chinese chats): each is answered, with
-    messages Telegram accepts, and nothing is logged as an error."""
+    """Random text after every command (English and Chinese chats, following a keyword or
+    none): each is answered, with messages Telegram accepts, and nothing is logged as an
+    error."""
     caplog.set_level(logging.WARNING)
     probe = Probe(bot, caplog)
 
@@ -168,10 +175,11 @@ async def test_every_command_answers_any_text(
         command=st.sampled_from(COMMANDS),
         args=_ARGUMENTS,
         language=st.sampled_from(["en", "zh"]),
+        subscribed=st.booleans(),
     )
-    def answered(command: str, args: str, language: str) -> None:
+    def answered(command: str, args: str, language: str, subscribed: bool) -> None:
         text = f"/{command} {args}"[:MAX_USER_MESSAGE]
-        probe.run(probe.command(text, language))
+        probe.run(probe.command(text, language, subscribed))
 
     await asyncio.to_thread(answered)
 
