@@ -2,6 +2,11 @@
 
 `python -m bot export ...` and `python -m bot preview ...` show the bot's output without
 Telegram (bot/cli/); `python -m bot --help` lists them.
+
+Whatever ends the bot goes through the redacting log, never printed raw: a configuration
+error, a refusal of Telegram, a crash while starting (with its traceback inside the log
+entry), an exception nobody caught, a warning. Before the configuration is read, the log
+follows the environment (LOG_FORMAT, and BOT_TOKEN is redacted).
 """
 
 from __future__ import annotations
@@ -10,18 +15,21 @@ import argparse
 import logging
 import os
 import sys
+from typing import Any
 
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 
 from bot.app import build_application
 from bot.cli import main as cli
-from bot.config import ConfigError, load_config
+from bot.config import Config, ConfigError, load_config
 from bot.ops.lock import AlreadyRunning, instance_lock
-from bot.ops.logs import setup_logging
+from bot.ops.logs import log_uncaught, setup_early_logging, setup_logging, token_secrets
 
 EXIT_CONFIG = 2
 EXIT_ALREADY_RUNNING = 3
+EXIT_CRASH = 1
+EXIT_INTERRUPTED = 130
 
 log = logging.getLogger("bot")
 
@@ -40,22 +48,39 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_bot() -> int:
+    """Run the bot until SIGTERM or SIGINT; the exit status says how it ended."""
     # Opt in to python-telegram-bot's timedelta durations now; the int form is deprecated.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
+    setup_early_logging(os.environ)
+    log_uncaught(log)
+    started = [False]
+    try:
+        return _run(started)
+    except KeyboardInterrupt:  # Ctrl-C before the bot's own signal handling is in place
+        log.info("Interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        what = "stopped on an unexpected error" if started[0] else "could not start"
+        log.critical("The bot %s: %s", what, exc, exc_info=True)
+        return EXIT_CRASH
+
+
+def _run(started: list[bool]) -> int:
     try:
         config = load_config()
     except ConfigError as exc:
-        print(f"arxiv-digest-bot: configuration error: {exc}", file=sys.stderr)
+        log.error("arxiv-digest-bot: configuration error: %s", exc)
         return EXIT_CONFIG
-    setup_logging(config.log_level, [config.bot_token], config.log_format)
+    setup_logging(config.log_level, token_secrets(config.bot_token), config.log_format)
     lock = instance_lock(config.database_path)
     try:
         lock.acquire()
     except AlreadyRunning as exc:
         log.error("Not starting: %s", exc)
         return EXIT_ALREADY_RUNNING
-    app = build_application(config)
     try:
+        app = build_application(config)
+        _note_start(app, started)
         # run_polling stops cleanly on SIGINT (Ctrl-C) and SIGTERM.
         app.run_polling(
             allowed_updates=Update.ALL_TYPES, timeout=config.polling_timeout, close_loop=True
@@ -63,12 +88,33 @@ def run_bot() -> int:
     except InvalidToken:
         log.error("Telegram refused the token in BOT_TOKEN; check it with @BotFather")
         return EXIT_CONFIG
+    except BadRequest as exc:
+        return _refused(config, exc)
     except NetworkError as exc:
         log.error("Cannot reach the Telegram Bot API at %s: %s", config.bot_api_url, exc)
-        return 1
+        return EXIT_CRASH
+    except TelegramError as exc:
+        return _refused(config, exc)
     finally:
         lock.release()
     return 0
+
+
+def _refused(config: Config, error: TelegramError) -> int:
+    log.error("The Telegram Bot API at %s refused to start the bot: %s", config.bot_api_url, error)
+    return EXIT_CRASH
+
+
+def _note_start(app: Any, started: list[bool]) -> None:
+    """Set started[0] once the application's start-up hook has run (the bot is up)."""
+    startup = app.post_init
+
+    async def post_init(application: Any) -> None:
+        if startup is not None:
+            await startup(application)
+        started[0] = True
+
+    app.post_init = post_init
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
+
 from bot.ops.healthcheck import check
 from tests import process
 from tests.conftest import TOKEN, TRUNCATED_ATOM, free_port
@@ -185,3 +187,115 @@ async def test_json_logs_of_a_full_run_are_one_object_per_line_without_the_token
 def scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         return str(response.read().decode())
+
+
+def _json_lines(output: str) -> list[dict[str, str]]:
+    """Every line the process printed, each of which must be a JSON log entry."""
+    entries = []
+    for line in output.splitlines():
+        if line.strip():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                raise AssertionError(f"not a log entry: {line!r}\nin:\n{output}") from None
+    return entries
+
+
+def _assert_no_token(output: str) -> None:
+    assert TOKEN not in output
+    assert TOKEN.split(":", 1)[1] not in output
+    assert quote(TOKEN, safe="") not in output
+
+
+@pytest.mark.parametrize(
+    ("method", "status"),
+    [("getMe", 400), ("setMyCommands", 400), ("deleteWebhook", 403)],
+)
+async def test_a_start_up_refusal_echoing_the_url_never_prints_the_token(
+    tmp_path: Path, method: str, status: int
+) -> None:
+    """When the Bot API refuses a start-up call with an error text that echoes the request
+    URL (python-telegram-bot lower-cases the token in it), the process exits with status 1
+    and everything it prints is a log entry that went through the redactor: no raw
+    traceback, no token in any case."""
+    async with FakeBotAPI(TOKEN) as api, FeedServer() as feeds:
+        feeds.set_response("/atom/cs.AI", TRUNCATED_ATOM.read_bytes())
+        url = f"{api.base_url}{TOKEN}/{method}"
+        api.fail_next(method, status=status, description=f"Bad Request: cannot serve {url}")
+        env = live_env(tmp_path, api.base_url, feeds.url, LOG_FORMAT="json")
+        code, output = await run_to_end(env)
+    assert code == 1, output
+    entries = _json_lines(output)
+    _assert_no_token(output)
+    refused = [e for e in entries if e["logger"] == "bot" and e["level"] == "ERROR"]
+    assert "refused to start the bot: Cannot serve" in refused[-1]["message"], output
+    assert "<redacted>" in refused[-1]["message"]
+
+
+async def test_a_server_error_echoing_the_url_while_running_never_prints_the_token(
+    tmp_path: Path,
+) -> None:
+    """A 500 whose text echoes the request URL, answered to the first getMe and to a reply,
+    is retried and logged through the redactor (in any case, plain or URL-encoded); the
+    bot answers and stops on SIGTERM, and its whole output holds no token."""
+    async with FakeBotAPI(TOKEN) as api, FeedServer() as feeds:
+        feeds.set_response("/atom/cs.AI", TRUNCATED_ATOM.read_bytes())
+        for method in ("getMe", "sendMessage"):
+            url = f"{api.base_url}{quote(TOKEN, safe='')}/{method} and {TOKEN.upper()}"
+            api.fail_next(method, status=500, description=f"Internal error at {url}")
+        env = live_env(tmp_path, api.base_url, feeds.url, LOG_FORMAT="json", LOG_LEVEL="DEBUG")
+        log_path = tmp_path / "bot.log"
+        async with bot_process(env, log_path) as process:
+            await api.wait_for_call("setMyCommands", timeout=20)
+            api.user_sends(USER, "/help")
+            await api.wait_for_messages(USER, 1, timeout=30)
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.wait(), timeout=10)
+    output = log_path.read_text()
+    assert process.returncode == 0, output
+    _json_lines(output)
+    _assert_no_token(output)
+    assert TOKEN.upper() not in output
+    assert "Internal error at" in output
+
+
+@pytest.mark.parametrize("where", ["file instead of the folder", "folder instead of the file"])
+async def test_a_crash_during_start_up_is_logged_through_the_redactor(
+    tmp_path: Path, where: str
+) -> None:
+    """A start-up that fails on something unexpected (a file where the database's folder
+    should be, met when taking the instance lock; a folder where the database should be,
+    met when opening it) ends with status 1 and one critical entry saying the bot could not
+    start, with the traceback inside the entry, not printed raw; no token anywhere."""
+    if where.startswith("file"):
+        (tmp_path / "data").write_text("")
+        database = tmp_path / "data" / "bot.sqlite3"
+    else:
+        database = tmp_path / "bot.sqlite3"
+        database.mkdir()
+    async with FakeBotAPI(TOKEN) as api, FeedServer() as feeds:
+        env = live_env(
+            tmp_path,
+            api.base_url,
+            feeds.url,
+            LOG_FORMAT="json",
+            DATABASE_URL=f"sqlite:///{database}",
+        )
+        code, output = await run_to_end(env)
+    assert code == 1, output
+    entries = _json_lines(output)
+    _assert_no_token(output)
+    (crash,) = [entry for entry in entries if entry["level"] == "CRITICAL"]
+    assert crash["message"].startswith("The bot could not start: "), output
+    assert "Traceback" in crash["exception"]
+
+
+async def test_a_configuration_error_is_logged_as_json_when_asked(tmp_path: Path) -> None:
+    """Before the configuration is read, the log follows LOG_FORMAT from the environment: a
+    configuration error is one JSON entry, naming the key."""
+    env = bot_env(tmp_path, BOT_TOKEN=TOKEN, DIGEST_TIME="noon", LOG_FORMAT="json")
+    code, output = await run_to_end(env)
+    assert code == 2
+    (entry,) = _json_lines(output)
+    assert entry["level"] == "ERROR"
+    assert "configuration error: DIGEST_TIME" in entry["message"]

@@ -1,12 +1,13 @@
 """User-facing texts (HTML parse mode), in English; the English text is the message id.
 
-Every text a user can see lives here, marked with `N_(...)` (or `NP_(singular, plural)`), and
-is translated where it is used: `tr(texts.START, time=...)`, `tr` being the chat's
-`bot.i18n.translate.Translator`. (The error messages of the stages below, such as QueryError
-and ArxivApiError, are `bot.messages.UserError`s marked `N_` where they are raised, with their
-values as keyword arguments; the handler shows `error.localized(tr)`.) Placeholders are
-`{name}`s filled by the translator, never %-formats or f-strings (an f-string would be
-translated after it was filled, i.e. never).
+Every text a user can see lives here (those of /categories in `bot.i18n.category_texts`),
+marked with `N_(...)` (or `NP_(singular, plural)`), and is translated where it is used:
+`tr(texts.START, time=...)`, `tr` being the chat's `bot.i18n.translate.Translator`. (The
+error messages of the stages below, such as QueryError and ArxivApiError, are
+`bot.messages.UserError`s marked `N_` where they are raised, with their values as keyword
+arguments; the handler shows `error.localized(tr)`.) Placeholders are `{name}`s filled by the
+translator, never %-formats or f-strings (an f-string would be translated after it was
+filled, i.e. never).
 
 Adding or changing a text is two steps:
 1. Write it here, `NEW_TEXT = N_("English, with {placeholders} and <b>tags</b>")`, and use it
@@ -23,11 +24,7 @@ Adding or changing a text is two steps:
 
 from __future__ import annotations
 
-import html
-from collections.abc import Sequence
-
-from bot.arxiv import categories as arxiv_categories
-from bot.i18n.translate import CHINESE, ENGLISH_TEXTS, Translator
+from bot.i18n.translate import CHINESE, Translator
 from bot.messages import N_, NP_
 
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -113,6 +110,9 @@ SEARCH_USAGE = N_(
     "/subscribe, without prefixes (diffus*)."
 )
 SEARCH_EMPTY = N_("arXiv has no paper matching <b>{query}</b>.")
+SEARCH_TOO_MANY_IDS = N_("That is {count} arXiv ids; /search looks up at most {max} at a time.")
+# Said after the reason a query is refused: no HTML.
+TOO_MANY_QUERIES = N_("That is {count} queries; at most {max} at a time.")
 CATEGORIES_USAGE = N_(
     "Usage: <code>/categories</code> shows them, <code>/categories cs.LG math.ST</code> "
     "chooses them (categories such as cs.CV or hep-th, or whole archives such as math), "
@@ -178,6 +178,8 @@ UNSUBSCRIBED = N_("Unsubscribed from {keywords}.")
 NOT_FOLLOWING = N_("You were not following {keywords}. /list shows your keywords.")
 DIGEST_AT = N_("Daily digest at {time} ({timezone}).")
 YOU_FOLLOW = N_("<b>You follow {count} keyword(s):</b>")
+# After a stored query in /list that the query language no longer accepts.
+QUERY_BROKEN = N_("⚠️ I no longer understand this query, so it matches nothing: {error}")
 SHOWING_AT_MOST = N_("Showing at most {max}.")
 NO_MATCH_YET = N_("No stored paper matches {keywords} yet.")
 LATEST_HEADING = N_("Latest papers")
@@ -223,85 +225,6 @@ LANG_UNKNOWN = N_(
     "I do not know the language {given}. I speak English (<code>/lang en</code>) and "
     "Simplified Chinese (<code>/lang zh</code>)."
 )
-
-# Categories (their arXiv names stay in English, as arXiv gives them) ---------------------------
-
-CATEGORIES_DEFAULT = N_("Your digest and /latest read the default categories:")
-CATEGORIES_OWN = N_("Your digest and /latest read your own choice of categories:")
-CATEGORIES_CHOOSE = N_("Choose others with <code>/categories cs.LG math.ST</code>.")
-CATEGORIES_BACK = N_("<code>/categories default</code> goes back to the default ({default}).")
-NOT_A_CATEGORY = N_("<b>{given}</b> is not an arXiv category.")
-DID_YOU_MEAN = N_("Did you mean {names}?")
-LIST_ARCHIVE = N_("<code>/categories list {archive}</code> lists the categories of {archive}.")
-LIST_ARCHIVES = N_("<code>/categories list</code> lists arXiv's archives.")
-ARCHIVES_HEADING = N_(
-    "<b>arXiv's archives</b> (choose one whole, or <code>/categories list cs</code> "
-    "for its categories):"
-)
-SINGLE_CATEGORY_ARCHIVES = N_("Single-category archives:")
-NOT_AN_ARCHIVE = N_("{archive} is not an archive.")
-
-
-def chat_categories(
-    chosen: Sequence[str] | None,
-    default: Sequence[str],
-    lead: str = "",
-    tr: Translator = ENGLISH_TEXTS,
-) -> str:
-    """The chat's categories with their names; `lead` is a (translated) sentence put before."""
-    which = tr(CATEGORIES_DEFAULT) if chosen is None else tr(CATEGORIES_OWN)
-    lines = [f"{lead} " * bool(lead) + which]
-    lines += [f"• {html.escape(arxiv_categories.describe(c))}" for c in chosen or default]
-    if chosen is None:
-        lines.append(tr(CATEGORIES_CHOOSE))
-    else:
-        lines.append(tr(CATEGORIES_BACK, default=html.escape(", ".join(default))))
-    return "\n".join(lines)
-
-
-def unknown_category(
-    error: arxiv_categories.UnknownCategory, tr: Translator = ENGLISH_TEXTS
-) -> str:
-    """Why a name is refused, what was probably meant, and how to see the real ones."""
-    parts = [tr(NOT_A_CATEGORY, given=html.escape(error.given[:40]))]
-    close = arxiv_categories.close_matches(error.given, limit=3)
-    if close:
-        parts.append(tr(DID_YOU_MEAN, names=", ".join(map(html.escape, close))))
-    archive = arxiv_categories.guess_archive(error.given)
-    if archive is not None:
-        parts.append(tr(LIST_ARCHIVE, archive=archive))
-    else:
-        parts.append(tr(LIST_ARCHIVES))
-    return " ".join(parts)
-
-
-def taxonomy(archive: str | None, tr: Translator = ENGLISH_TEXTS) -> str:
-    """arXiv's archives, or the categories of one, with their names."""
-    found = arxiv_categories.lookup(archive) if archive else None
-    if found is not None and found in arxiv_categories.ARCHIVES:
-        lines = [f"<b>{html.escape(arxiv_categories.describe(found))}</b>"]
-        lines += [
-            f"<code>{name}</code> {html.escape(arxiv_categories.name_of(name))}"
-            for name in arxiv_categories.members(found)
-        ]
-        return "\n".join(lines)
-    lines = [tr(ARCHIVES_HEADING)]
-    lines += [
-        f"<code>{name}</code> {html.escape(title)} ({len(arxiv_categories.members(name))})"
-        for name, title in arxiv_categories.ARCHIVES.items()
-    ]
-    lines.append(tr(SINGLE_CATEGORY_ARCHIVES))
-    lines.append(
-        ", ".join(
-            f"<code>{name}</code> {html.escape(arxiv_categories.name_of(name))}"
-            for name in arxiv_categories.CATEGORIES
-            if "." not in name
-        )
-    )
-    if archive:
-        lines.insert(0, tr(NOT_AN_ARCHIVE, archive=html.escape(archive[:40])))
-    return "\n".join(lines)
-
 
 # --- /export and the Markdown export -------------------------------------------------------------
 

@@ -4,15 +4,24 @@
 from __future__ import annotations
 
 import html
+import logging
+import re
 
 from telegram import Chat as TelegramChat
 from telegram import Update
+from telegram.error import BadRequest
 
 from bot.delivery.outbox import MORE_PREFIX
 from bot.i18n import texts
 from bot.pipeline import send_digest
 from bot.services import Services
 from bot.telegram.common import Context, chat_translator, current_chat, reply, services_of
+from bot.telegram.queries import broken_queries
+
+log = logging.getLogger(__name__)
+
+# A digest's number as the button carries it; SQLite's integers stop at 19 digits.
+_DIGEST_ID = re.compile(r"[1-9][0-9]{0,17}")
 
 
 async def digest_now(update: Update, context: Context) -> None:
@@ -20,9 +29,11 @@ async def digest_now(update: Update, context: Context) -> None:
     chat = await current_chat(update, context)
     services = services_of(context)
     tr = await chat_translator(update, context)
-    if not await services.store.subscriptions_for(chat.chat_id):
+    keywords = await services.store.subscriptions_for(chat.chat_id)
+    if not keywords:
         await reply(update, tr(texts.NO_SUBSCRIPTIONS))
         return
+    broken_queries(chat.chat_id, keywords)  # logged; /list marks them
     sent = await send_digest(context.bot, services, chat.chat_id)
     if sent == 0:
         await reply(update, tr(texts.NOTHING_PENDING))
@@ -33,30 +44,38 @@ async def digest_now(update: Update, context: Context) -> None:
 
 
 async def more_button(update: Update, context: Context) -> None:
-    """A press on a digest's "More (k/n)" button: send its next page."""
+    """A press on a digest's "More (k/n)" button: send its next page.
+
+    The callback data comes from the user's app and may be forged: anything but the number
+    of a digest of this chat is answered as an expired button, and nothing else happens."""
     query = update.callback_query
     if query is None or update.effective_chat is None:
         return
-    digest = (query.data or "").removeprefix(MORE_PREFIX)
+    data = (query.data or "").removeprefix(MORE_PREFIX)
     tr = await chat_translator(update, context)
-    if not digest.isdigit():
+    services = services_of(context)
+    digest = int(data) if _DIGEST_ID.fullmatch(data) else None
+    owner = await _digest_owner(services, digest, update.effective_chat) if digest else None
+    if digest is None or owner is None:
         await query.answer(tr(texts.BUTTON_EXPIRED))
         return
-    services = services_of(context)
-    owner = await _digest_owner(services, int(digest), update.effective_chat)
-    released = await services.outbox.more(context.bot, int(digest), owner)
+    released = await services.outbox.more(context.bot, digest, owner)
     await query.answer(None if released else tr(texts.DIGEST_COMPLETE))
     # The button has done its job; the next page carries its own if more remains.
-    await query.edit_message_reply_markup(reply_markup=None)
+    try:
+        await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest as exc:  # pressed twice, or the message is gone: nothing to take off
+        log.info("Could not remove the More button of digest %s: %s", digest, exc.message)
 
 
-async def _digest_owner(services: Services, digest_id: int, chat: TelegramChat) -> int:
-    """The chat a digest's button press is for: in a linked channel, the private chat that
-    manages it (the channel itself is nobody's chat)."""
-    if chat.type != TelegramChat.CHANNEL:
-        return chat.id
+async def _digest_owner(services: Services, digest_id: int, chat: TelegramChat) -> int | None:
+    """The chat a digest's button press is for: the chat itself, or in a linked channel the
+    private chat that manages it (the channel itself is nobody's chat); None when the digest
+    is not one of theirs (or does not exist)."""
     owner = await services.store.digest_chat(digest_id)
-    link = await services.store.channel_link(owner) if owner is not None else None
-    return (
-        owner if owner is not None and link is not None and link.channel_id == chat.id else chat.id
-    )
+    if owner == chat.id:
+        return owner
+    if owner is None or chat.type != TelegramChat.CHANNEL:
+        return None
+    link = await services.store.channel_link(owner)
+    return owner if link is not None and link.channel_id == chat.id else None

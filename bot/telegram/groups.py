@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,8 +22,8 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import services as services_mod
 from bot.i18n import texts
-from bot.telegram.common import chat_translator, command_args, reply
-from bot.telegram.settings import SETTINGS_PREFIX
+from bot.telegram.common import chat_translator, command_args, echo, reply
+from bot.telegram.settings import LANG_PREFIX, SETTINGS_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,18 @@ Context = ContextTypes.DEFAULT_TYPE
 ADMIN_TTL = 60.0  # seconds an answer of getChatMember is trusted
 _CACHE_KEY = "admin_cache"
 _CACHE_PRUNE_AT = 10_000
-# Commands that change a group's keywords or settings (/categories only with a choice).
+# Commands that change a group's keywords or settings (/categories and /lang only with a
+# choice), and the buttons that do (the /settings and /lang ones).
 CHANGING_COMMANDS = frozenset(
     {"subscribe", "unsubscribe", "time", "timezone", "settings", "digest"}
 )
+CHANGING_WITH_A_CHOICE = frozenset({"categories", "lang"})
+CHANGING_BUTTONS = (SETTINGS_PREFIX, LANG_PREFIX)
 ADMIN_STATUSES = frozenset({ChatMember.OWNER, ChatMember.ADMINISTRATOR})
 GROUP_TYPES = frozenset({Chat.GROUP, Chat.SUPERGROUP})
+# Usernames have at most 32 characters, chat ids at most 20 digits with their sign.
+MAX_CHANNEL_REFERENCE = 64
+_CHAT_ID = re.compile(r"-?[0-9]{1,20}")
 
 
 def parse_command(text: str, bot_username: str) -> tuple[str, str] | None:
@@ -54,9 +61,9 @@ def changes_settings(command: str, args: str) -> bool:
     """Whether the command changes the chat's keywords or settings (so needs an admin)."""
     if command in CHANGING_COMMANDS:
         return True
-    if command == "categories":  # without a choice it only shows or lists categories
+    if command in CHANGING_WITH_A_CHOICE:  # without a choice they only show (or list)
         words = args.replace(",", " ").split()
-        return bool(words) and words[0].casefold() != "list"
+        return bool(words) and not (command == "categories" and words[0].casefold() == "list")
     return False
 
 
@@ -123,7 +130,7 @@ async def guard(update: Update, context: Context) -> None:
         return
     query = update.callback_query
     if query is not None:
-        if not (query.data or "").startswith(SETTINGS_PREFIX):
+        if not (query.data or "").startswith(CHANGING_BUTTONS):
             return
         if await is_admin(context, chat.id, query.from_user.id):
             return
@@ -149,10 +156,13 @@ async def guard(update: Update, context: Context) -> None:
 # /channel ------------------------------------------------------------------------------------
 
 
-def channel_reference(arg: str) -> int | str:
-    """What the user typed (`@name`, `name`, `t.me/name`, `-100…`) as getChat takes it."""
+def channel_reference(arg: str) -> int | str | None:
+    """What the user typed (`@name`, `name`, `t.me/name`, `-100…`) as getChat takes it; None
+    for what cannot name a chat (longer than any username or chat id)."""
     arg = arg.removeprefix("https://").removeprefix("http://").removeprefix("t.me/")
-    if arg.lstrip("-").isdigit():
+    if len(arg) > MAX_CHANNEL_REFERENCE:
+        return None
+    if _CHAT_ID.fullmatch(arg):
         return int(arg)
     return arg if arg.startswith("@") else "@" + arg
 
@@ -187,10 +197,14 @@ async def channel(update: Update, context: Context) -> None:
 
 async def _link_channel(update: Update, context: Context, arg: str, user_id: int) -> None:
     """Link the channel if it is one, the bot may post there and the user administers it."""
-    bot, shown = context.bot, html.escape(arg)
+    bot, shown = context.bot, echo(arg)
     tr = await chat_translator(update, context)
+    reference = channel_reference(arg)
+    if reference is None:
+        await reply(update, tr(texts.CHANNEL_NOT_FOUND, channel=shown))
+        return
     try:
-        found = await bot.get_chat(channel_reference(arg))
+        found = await bot.get_chat(reference)
     except (BadRequest, Forbidden):
         await reply(update, tr(texts.CHANNEL_NOT_FOUND, channel=shown))
         return

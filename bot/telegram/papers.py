@@ -20,27 +20,33 @@ from bot.arxiv.categories import in_categories
 from bot.arxiv.search_query import is_id_list, to_arxiv_query
 from bot.delivery.digest import render_digest
 from bot.delivery.markdown import export_filename, render_markdown
-from bot.i18n import texts
+from bot.i18n import category_texts, texts
 from bot.i18n.translate import Translator
 from bot.matching.query import QueryError
-from bot.matching.ranking import KeywordError, match_papers, parse_keywords
+from bot.matching.ranking import KeywordError, match_papers
 from bot.models import Hit
 from bot.storage.store import utcnow
 from bot.telegram.common import (
     NO_PREVIEW,
     Context,
+    ascii_number,
     chat_translator,
     command_args,
     current_chat,
+    echo,
     quoted,
     reply,
     services_of,
+    shorten,
 )
+from bot.telegram.queries import broken_queries, query_list, unknown_categories
 
 log = logging.getLogger(__name__)
 
 LATEST_DEFAULT, LATEST_MAX = 5, 20
 SEARCH_RESULTS = 10  # per /search; arXiv's API allows more, a chat wants few
+SEARCH_MAX_IDS = SEARCH_RESULTS  # ids looked up by one /search
+SHOWN_QUERY_LENGTH = 100  # characters of a /search query its answer repeats
 TYPING_EVERY = 4.0  # seconds; Telegram shows "typing…" for 5 s
 
 
@@ -51,8 +57,9 @@ async def latest(update: Update, context: Context) -> None:
     services = services_of(context)
     tr = await chat_translator(update, context)
     count, notice = LATEST_DEFAULT, ""
-    if args and args.lstrip("+-").isdigit():
-        count = int(args)
+    number = ascii_number(args)
+    if number is not None:
+        count = number
         if count < 1:
             await reply(update, tr(texts.LATEST_USAGE, max=LATEST_MAX))
             return
@@ -61,16 +68,21 @@ async def latest(update: Update, context: Context) -> None:
         args = ""
     if args:
         try:
-            keywords = parse_keywords(args)
+            keywords = query_list(args)
         except KeywordError as exc:
             usage = tr(texts.LATEST_USAGE, max=LATEST_MAX)
             await reply(update, f"{html.escape(exc.localized(tr))}\n{usage}")
+            return
+        unknown = unknown_categories(keywords)
+        if unknown:
+            await reply(update, "\n".join(category_texts.unknown_category(e, tr) for e in unknown))
             return
     else:
         keywords = await services.store.subscriptions_for(chat.chat_id)
         if not keywords:
             await reply(update, tr(texts.NO_SUBSCRIPTIONS))
             return
+        broken_queries(chat.chat_id, keywords)  # logged; /list marks them
     hits, chosen = [], services.categories_of(chat)
     async for batch in services.store.papers_newest_first():
         hits += await asyncio.to_thread(match_papers, in_categories(batch, chosen), keywords)
@@ -99,6 +111,10 @@ async def search(update: Update, context: Context) -> None:
     if not args:
         await reply(update, tr(texts.SEARCH_USAGE))
         return
+    ids = args.replace(",", " ").split()
+    if is_id_list(args) and len(ids) > SEARCH_MAX_IDS:
+        await reply(update, tr(texts.SEARCH_TOO_MANY_IDS, count=len(ids), max=SEARCH_MAX_IDS))
+        return
     try:
         api_query = to_arxiv_query(args)
     except QueryError as exc:
@@ -112,16 +128,17 @@ async def search(update: Update, context: Context) -> None:
         await reply(update, html.escape(exc.localized(tr)))
         return
     if not results.papers:
-        await reply(update, tr(texts.SEARCH_EMPTY, query=html.escape(args)))
+        await reply(update, tr(texts.SEARCH_EMPTY, query=echo(args, SHOWN_QUERY_LENGTH)))
         return
     keywords = () if is_id_list(args) else (args,)
     hits = [Hit(paper, keywords) for paper in results.papers[:SEARCH_RESULTS]]
+    shown = shorten(" ".join(args.split()), SHOWN_QUERY_LENGTH)  # the heading is escaped later
     if results.total > len(hits):
         heading = tr(
-            texts.SEARCH_HEADING_SOME, query=args, shown=len(hits), total=f"{results.total:,}"
+            texts.SEARCH_HEADING_SOME, query=shown, shown=len(hits), total=f"{results.total:,}"
         )
     else:
-        heading = tr(texts.SEARCH_HEADING, query=args)
+        heading = tr(texts.SEARCH_HEADING, query=shown)
     await _send_papers(update, hits, heading, tr)
 
 
@@ -155,10 +172,11 @@ async def export(update: Update, context: Context) -> None:
     usage = tr(texts.EXPORT_USAGE, default=texts.EXPORT_DEFAULT_DAYS, max=texts.EXPORT_MAX_DAYS)
     days = texts.EXPORT_DEFAULT_DAYS
     if args:
-        if not args.isdigit() or not 1 <= int(args) <= texts.EXPORT_MAX_DAYS:
+        number = ascii_number(args)
+        if number is None or not 1 <= number <= texts.EXPORT_MAX_DAYS:
             await reply(update, usage)
             return
-        days = int(args)
+        days = number
     chat = await current_chat(update, context)
     services = services_of(context)
     keywords = await services.store.subscriptions_for(chat.chat_id)

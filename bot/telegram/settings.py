@@ -8,6 +8,7 @@ import html
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 
 from bot.config import parse_time, parse_timezone
 from bot.i18n import texts
@@ -19,9 +20,15 @@ from bot.telegram.common import (
     chat_translator,
     command_args,
     current_chat,
+    echo,
+    echo_repr,
     reply,
     services_of,
 )
+
+# IANA names are at most about 30 characters ("America/Argentina/ComodRivadavia"); a longer one
+# is refused without looking it up in the tz database.
+MAX_TIMEZONE_LENGTH = 64
 
 
 async def set_time(update: Update, context: Context) -> None:
@@ -33,7 +40,7 @@ async def set_time(update: Update, context: Context) -> None:
         when = parse_time(given)
     except ValueError:
         usage = tr(texts.TIME_USAGE, timezone=html.escape(chat.timezone))
-        await reply(update, f"{tr(texts.BAD_TIME, given=html.escape(repr(given)))}\n{usage}")
+        await reply(update, f"{tr(texts.BAD_TIME, given=echo_repr(given))}\n{usage}")
         return
     await _reschedule(update, context, chat, when, chat.timezone)
 
@@ -44,9 +51,11 @@ async def set_timezone(update: Update, context: Context) -> None:
     tr = await chat_translator(update, context)
     given = command_args(update)
     try:
+        if len(given) > MAX_TIMEZONE_LENGTH:
+            raise ValueError("too long for a time zone name")
         zone = parse_timezone(given)
-    except ValueError:
-        error = tr(texts.BAD_TIMEZONE, given=html.escape(repr(given)))
+    except (ValueError, OSError):  # OSError: a folder of the tz database ("America")
+        error = tr(texts.BAD_TIMEZONE, given=echo_repr(given))
         await reply(update, f"{error}\n{tr(texts.TIMEZONE_USAGE)}")
         return
     await _reschedule(update, context, chat, chat.digest_time, zone)
@@ -150,7 +159,7 @@ async def lang(update: Update, context: Context) -> None:
         return
     language = parse_language(args)
     if language is None:
-        await reply(update, tr(texts.LANG_UNKNOWN, given=html.escape(args[:40])))
+        await reply(update, tr(texts.LANG_UNKNOWN, given=echo(args)))
         return
     await services_of(context).store.set_language(chat.chat_id, language)
     await reply(update, translator(language)(texts.LANG_SET))
@@ -168,6 +177,15 @@ async def lang_button(update: Update, context: Context) -> None:
     await services_of(context).store.set_language(update.effective_chat.id, language)
     tr = translator(language)
     await query.answer(tr(texts.SAVED))
-    await query.edit_message_text(
-        tr(texts.LANG_CURRENT), parse_mode=ParseMode.HTML, reply_markup=language_keyboard(language)
-    )
+    keyboard = language_keyboard(language)
+    if getattr(query.message, "reply_markup", None) == keyboard:
+        return  # the current language was tapped: the message already says so
+    try:
+        await query.edit_message_text(
+            tr(texts.LANG_CURRENT),
+            parse_mode=ParseMode.HTML,
+            reply_markup=keyboard,
+        )
+    except BadRequest as exc:  # "message is not modified": it says so already
+        if "not modified" not in exc.message:
+            raise

@@ -12,7 +12,7 @@ from telegram import Update
 
 from bot.arxiv import categories as arxiv_categories
 from bot.arxiv.categories import in_categories
-from bot.i18n import texts
+from bot.i18n import category_texts, texts
 from bot.i18n.translate import Translator
 from bot.matching.parser import parse_query
 from bot.matching.query import QueryError, describe
@@ -20,7 +20,6 @@ from bot.matching.ranking import (
     MAX_SUBSCRIPTIONS,
     KeywordError,
     match_papers,
-    parse_keywords,
 )
 from bot.models import Chat
 from bot.services import Services
@@ -33,9 +32,12 @@ from bot.telegram.common import (
     quoted,
     reply,
     services_of,
+    shorten,
 )
+from bot.telegram.queries import broken_queries, query_list, unknown_categories
 
 PREVIEW_DAYS, PREVIEW_TITLES = 7, 3
+PREVIEW_TITLE_LENGTH = 200  # characters of a title shown in a preview
 MAX_CHAT_CATEGORIES = 20
 
 
@@ -55,9 +57,14 @@ async def subscribe(update: Update, context: Context) -> None:
         await reply(update, tr(texts.SUBSCRIBE_USAGE))
         return
     try:
-        keywords = parse_keywords(args)
+        keywords = query_list(args)
     except KeywordError as exc:
         await reply(update, f"{html.escape(exc.localized(tr))}\n{tr(texts.SUBSCRIBE_USAGE)}")
+        return
+    unknown = unknown_categories(keywords)
+    if unknown:  # cat:cs.LGG would be accepted and never match
+        refusals = [category_texts.unknown_category(error, tr) for error in unknown]
+        await reply(update, "\n".join([*refusals, tr(texts.NOTHING_CHANGED)]))
         return
     chat = await current_chat(update, context)
     store = services_of(context).store
@@ -130,7 +137,10 @@ async def _preview(
             lines.append(tr(texts.PREVIEW_COUNT, **counts))
             continue
         lines.append(tr(texts.PREVIEW_EXAMPLES, **counts))
-        lines += [f"• {html.escape(hit.paper.title)}" for hit in hits[:PREVIEW_TITLES]]
+        lines += [
+            f"• {html.escape(shorten(hit.paper.title, PREVIEW_TITLE_LENGTH))}"
+            for hit in hits[:PREVIEW_TITLES]
+        ]
     return lines
 
 
@@ -148,7 +158,7 @@ async def unsubscribe(update: Update, context: Context) -> None:
         await reply(update, tr(texts.REMOVED_ALL, count=removed))
         return
     try:
-        keywords = parse_keywords(args)
+        keywords = query_list(args)
     except KeywordError as exc:
         await reply(update, f"{html.escape(exc.localized(tr))}\n{tr(texts.UNSUBSCRIBE_USAGE)}")
         return
@@ -175,8 +185,14 @@ async def list_subscriptions(update: Update, context: Context) -> None:
     if not keywords:
         await reply(update, f"{tr(texts.NO_SUBSCRIPTIONS)}\n{when}")
         return
+    broken = broken_queries(chat.chat_id, keywords)
     lines = [tr(texts.YOU_FOLLOW, count=len(keywords))]
-    lines += [f"{n}. {html.escape(k)}" for n, k in enumerate(keywords, start=1)]
+    for number, keyword in enumerate(keywords, start=1):
+        line = f"{number}. {html.escape(keyword)}"
+        if keyword in broken:
+            why = html.escape(broken[keyword].localized(tr))
+            line += " " + tr(texts.QUERY_BROKEN, error=why)
+        lines.append(line)
     await reply(update, "\n".join([*lines, when]))
 
 
@@ -188,25 +204,27 @@ async def categories(update: Update, context: Context) -> None:
     default = services.config.arxiv_categories
     tr = await chat_translator(update, context)
     if not args:
-        await reply(update, texts.chat_categories(chat.categories, default, tr=tr))
+        await reply(update, category_texts.chat_categories(chat.categories, default, tr=tr))
         return
     if args[0].casefold() == "list":
-        await reply(update, texts.taxonomy(args[1] if len(args) > 1 else None, tr))
+        await reply(update, category_texts.taxonomy(args[1] if len(args) > 1 else None, tr))
         return
     if len(args) == 1 and args[0].casefold() in ("default", "reset"):
         await services.store.set_categories(chat.chat_id, None)
-        await reply(update, texts.chat_categories(None, default, tr(texts.BACK_TO_DEFAULT), tr))
+        await reply(
+            update, category_texts.chat_categories(None, default, tr(texts.BACK_TO_DEFAULT), tr)
+        )
         return
     if len(args) > MAX_CHAT_CATEGORIES:
         await reply(update, tr(texts.TOO_MANY_CATEGORIES, count=len(args), max=MAX_CHAT_CATEGORIES))
         return
     known, unknown = arxiv_categories.split_known(args)
     if unknown:
-        refusals = [texts.unknown_category(error, tr) for error in unknown]
+        refusals = [category_texts.unknown_category(error, tr) for error in unknown]
         await reply(update, "\n".join([*refusals, tr(texts.NOTHING_CHANGED)]))
         return
     await services.store.set_categories(chat.chat_id, known)
-    lines = [texts.chat_categories(known, default, tr(texts.DONE), tr)]
+    lines = [category_texts.chat_categories(known, default, tr(texts.DONE), tr)]
     aliases = [
         tr(texts.CATEGORY_ALIAS, typed=html.escape(typed), merged=html.escape(merged))
         for typed in args

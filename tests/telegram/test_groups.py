@@ -58,14 +58,17 @@ def test_commands_are_read_with_and_without_the_bot_name() -> None:
 
 
 def test_which_commands_change_a_group() -> None:
-    """Subscribing, times, settings and choosing categories change the group; showing or
-    listing categories, /list, /latest, /search and /help do not."""
+    """Subscribing, times, settings, choosing categories and the language change the group;
+    showing or listing categories, showing the language, /list, /latest, /search and /help
+    do not."""
     for command in ("subscribe", "unsubscribe", "time", "timezone", "settings", "digest"):
         assert changes_settings(command, "")
     assert changes_settings("categories", "cs.LG")
     assert changes_settings("categories", "default")
     assert not changes_settings("categories", "")
     assert not changes_settings("categories", "list cs")
+    assert changes_settings("lang", "zh")
+    assert not changes_settings("lang", " ")
     for command in ("list", "latest", "search", "help", "start", "channel"):
         assert not changes_settings(command, "x")
 
@@ -212,6 +215,34 @@ async def test_settings_buttons_are_for_admins_only(bot: BotUnderTest) -> None:
     chat = await bot.services.store.get_chat(GROUP)
     assert chat is not None
     assert chat.want_revisions
+
+
+async def test_the_group_language_is_for_admins_only(bot: BotUnderTest) -> None:
+    """The group's language is a setting like the others: a member who is not an admin is
+    refused `/lang zh` politely and the language buttons with an alert, and the group keeps
+    its language; `/lang` without a choice shows it to everyone; an admin switches it, with
+    the command and with the buttons."""
+    _admins(bot.telegram)
+    store = bot.services.store
+    (menu,) = await _in_group(bot, "/lang", MEMBER)
+    assert "lang:zh" in menu.callback_data
+    (refusal,) = await _in_group(bot, "/lang zh", MEMBER)
+    assert refusal.plain_text == _plain(texts.ADMINS_ONLY)
+    assert await store.language_of(GROUP) == "en"
+    bot.telegram.press_button(GROUP, menu.message_id, "lang:zh", user_id=MEMBER)
+    await bot.telegram.wait_for_call("answerCallbackQuery")
+    (answer,) = bot.telegram.callback_answers
+    assert answer["text"] == texts.ADMINS_ONLY_BUTTON
+    assert answer["show_alert"] is True
+    assert bot.telegram.calls_to("editMessageText") == []
+    assert await store.language_of(GROUP) == "en"
+
+    bot.telegram.press_button(GROUP, menu.message_id, "lang:zh", user_id=ADMIN)
+    await bot.telegram.wait_for_call("editMessageText")
+    assert await store.language_of(GROUP) == "zh"
+    (switched,) = await _in_group(bot, "/lang en", ADMIN)
+    assert switched.plain_text == _plain(texts.LANG_SET)
+    assert await store.language_of(GROUP) == "en"
 
 
 # --- forum topics -----------------------------------------------------------------------------
