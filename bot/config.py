@@ -190,14 +190,23 @@ def parse_time(raw: Any) -> dt.time:
     return dt.time(int(match.group(1)), int(match.group(2)))
 
 
+# The longest IANA zone name is 32 characters; anything much longer is not a name.
+MAX_TIMEZONE_LENGTH = 64
+
+
 def parse_timezone(raw: Any) -> str:
     """Accept an IANA time zone name such as Europe/Berlin or UTC."""
     name = _text(raw)
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*", name):
-        raise ValueError(f"{name!r} is not a time zone name like Europe/Berlin")
+    if len(name) > MAX_TIMEZONE_LENGTH or not re.fullmatch(
+        r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*", name
+    ):
+        raise ValueError(
+            f"{name[:MAX_TIMEZONE_LENGTH]!r} is not a time zone name like Europe/Berlin"
+        )
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a folder of the tz database ("America") is no zone, and opening it fails.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"unknown time zone {name!r} (use a name like Europe/Berlin)") from None
     return name
 

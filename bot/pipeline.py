@@ -332,7 +332,9 @@ async def send_digest(
         last = await services.store.last_digest_composed(chat_id)
         days = digest_days(chat, last, now, services.config.digest_lookback_days)
         tr = translator(await services.store.language_of(chat_id))
-        await services.outbox.enqueue(chat_id, render_parts(hits, days=days, tr=tr))
+        # Rendering a big digest is CPU work (seconds for 1,000 papers): off the event loop.
+        parts = await asyncio.to_thread(render_parts, hits, days=days, tr=tr)
+        await services.outbox.enqueue(chat_id, parts)
         outcome = await services.outbox.flush_chat(bot, chat_id)
         services.metrics.digest_sent(len(hits), delivered=outcome is Outcome.SENT)
         log.info("Digest for chat %s: %d papers, %s", chat_id, len(hits), outcome.value)

@@ -92,6 +92,8 @@ def test_missing_token_says_how_to_get_one() -> None:
         ("DIGEST_TIME", "25:00"),
         ("DIGEST_TIMEZONE", "Mars/Olympus"),
         ("DIGEST_TIMEZONE", "../../etc/passwd"),
+        ("DIGEST_TIMEZONE", "America"),  # a folder of the tz database, not a zone
+        ("DIGEST_TIMEZONE", "A" * 5000),
         ("POLL_DELAY_MINUTES", "soon"),
         ("TELEGRAM_SEND_ATTEMPTS", "0"),
         ("TELEGRAM_RETRY_BACKOFF", "-1"),

@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
+from bot import pipeline as pipeline_mod
 from bot.arxiv import calendar
 from bot.arxiv.calendar import ARXIV_TZ, next_poll_time
 from bot.arxiv.feeds import parse_feed
@@ -637,3 +640,31 @@ async def test_digest_job_cut_off_after_composing_is_caught_up_without_a_second_
     assert sorted(received) == expected
     assert counts["digests"] == 1
     assert counts["pending_parts"] == 0
+
+
+async def test_a_slow_digest_rendering_holds_up_no_other_chat(
+    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A digest is rendered off the event loop: while one chat's digest is being rendered,
+    another user's /help is answered, and the digest arrives whole afterwards."""
+    rendering, release = threading.Event(), threading.Event()
+    waited_out: list[bool] = []
+    real = pipeline_mod.render_parts
+
+    def slow_render(*args: Any, **kwargs: Any) -> Any:
+        rendering.set()
+        waited_out.append(not release.wait(timeout=60))  # True: nobody released it in time
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_mod, "render_parts", slow_render)
+    await bot.ask("/subscribe diffusion")
+    before = len(bot.telegram.messages_to(USER))
+    bot.telegram.user_sends(USER, "/digest")
+    assert await asyncio.to_thread(rendering.wait, 30)
+    (answer,) = await bot.ask("/help", chat_id=USER + 1)
+    assert "/subscribe" in answer.plain_text
+    release.set()
+    await bot.telegram.wait_for_messages(USER, before + 1)
+    digest = (await bot.settle())[before:]
+    assert set(ids_in(digest)) == {p.arxiv_id for p in DAY_ONE if mentions("diffusion", p)}
+    assert waited_out == [False]

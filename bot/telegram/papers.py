@@ -98,7 +98,9 @@ async def latest(update: Update, context: Context) -> None:
 
 async def _send_papers(update: Update, hits: Sequence[Hit], heading: str, tr: Translator) -> None:
     """Papers as a digest is laid out (one or more messages), as an answer to a command."""
-    for text in render_digest(hits, heading=heading, tr=tr):
+    # Rendering is CPU work (a second for hundreds of papers): off the event loop.
+    messages = await asyncio.to_thread(lambda: list(render_digest(hits, heading=heading, tr=tr)))
+    for text in messages:
         await update.effective_message.reply_text(  # type: ignore[union-attr]
             text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
         )
@@ -192,7 +194,8 @@ async def export(update: Update, context: Context) -> None:
     if not hits:
         await reply(update, tr(texts.EXPORT_EMPTY, first=first, last=last))
         return
-    document = render_markdown(
+    document = await asyncio.to_thread(
+        render_markdown,
         [hit.paper for hit in hits],
         first=first,
         last=last,
