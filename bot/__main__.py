@@ -12,15 +12,19 @@ follows the environment (LOG_FORMAT, and BOT_TOKEN is redacted).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 from telegram import Update
 from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
+from telegram.ext import Application
 
-from bot.app import build_application
+from bot.app import build_application, stop_arxiv
 from bot.cli import main as cli
 from bot.config import Config, ConfigError, load_config
 from bot.ops.lock import AlreadyRunning, instance_lock
@@ -29,7 +33,11 @@ from bot.ops.logs import log_uncaught, setup_early_logging, setup_logging, token
 EXIT_CONFIG = 2
 EXIT_ALREADY_RUNNING = 3
 EXIT_CRASH = 1
+EXIT_STOPPED_LATE = 1
 EXIT_INTERRUPTED = 130
+# From a stop signal to the end of the process, whatever is still in flight.
+STOP_DEADLINE = 7.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGABRT)
 
 log = logging.getLogger("bot")
 
@@ -78,12 +86,21 @@ def _run(started: list[bool]) -> int:
     except AlreadyRunning as exc:
         log.error("Not starting: %s", exc)
         return EXIT_ALREADY_RUNNING
+    stopper: _Stopper | None = None
     try:
         app = build_application(config)
         _note_start(app, started)
-        # run_polling stops cleanly on SIGINT (Ctrl-C) and SIGTERM.
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        stopper = _Stopper(app)
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, stopper.stop)
+        # A stop signal (Ctrl-C, SIGTERM) ends run_polling cleanly, within STOP_DEADLINE.
         app.run_polling(
-            allowed_updates=Update.ALL_TYPES, timeout=config.polling_timeout, close_loop=True
+            allowed_updates=Update.ALL_TYPES,
+            timeout=config.polling_timeout,
+            close_loop=True,
+            stop_signals=None,  # _Stopper's, installed above
         )
     except InvalidToken:
         log.error("Telegram refused the token in BOT_TOKEN; check it with @BotFather")
@@ -96,6 +113,8 @@ def _run(started: list[bool]) -> int:
     except TelegramError as exc:
         return _refused(config, exc)
     finally:
+        if stopper is not None:
+            stopper.cancel()
         lock.release()
     return 0
 
@@ -115,6 +134,37 @@ def _note_start(app: Any, started: list[bool]) -> None:
         started[0] = True
 
     app.post_init = post_init
+
+
+class _Stopper:
+    """On a stop signal: stop as run_polling would (pending updates answered, jobs ended, the
+    database closed), but end arXiv's requests in flight at once, and exit anyway once
+    STOP_DEADLINE seconds have passed (a supervisor's SIGKILL would come soon after)."""
+
+    def __init__(self, app: Application) -> None:  # type: ignore[type-arg]
+        self._app = app
+        self._timer: threading.Timer | None = None
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            return  # already stopping; the deadline holds
+        log.info("Stopping (within %.0f s)", STOP_DEADLINE)
+        self._timer = threading.Timer(STOP_DEADLINE, _exit_now)
+        self._timer.daemon = True
+        self._timer.start()
+        stop_arxiv(self._app)
+        raise SystemExit  # leaves run_polling's loop, which then stops the application
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _exit_now() -> None:
+    log.error("Still stopping %.0f s after the stop signal: exiting now", STOP_DEADLINE)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(EXIT_STOPPED_LATE)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from telegram.ext import (
 from bot import services as services_mod
 from bot.arxiv.api import ArxivSearch
 from bot.arxiv.fetcher import PoliteFetcher
-from bot.arxiv.http import make_http_client
+from bot.arxiv.http import MiB, make_http_client
 from bot.config import Config
 from bot.delivery.outbox import MORE_PREFIX, Outbox
 from bot.delivery.ratelimit import TelegramRateLimiter
@@ -137,7 +137,9 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
         stats=limiter.stats if isinstance(limiter, TelegramRateLimiter) else None,
         on_moved=functools.partial(follow_moved_chat, job_queue, store),
     )
-    fetcher = PoliteFetcher(http)
+    fetcher = PoliteFetcher(
+        http, deadline=config.http_deadline, max_body=config.http_max_body_mb * MiB
+    )
     fetcher.load_state({url: state for url, (state, _) in (await store.fetch_state()).items()})
     services_mod.attach(
         app.bot_data,
@@ -147,7 +149,9 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
             http=http,
             outbox=outbox,
             fetcher=fetcher,
-            search=ArxivSearch(fetcher, base=config.arxiv_api_url),
+            search=ArxivSearch(
+                fetcher, base=config.arxiv_api_url, queue_timeout=config.search_queue_timeout
+            ),
             metrics=app.bot_data[METRICS_KEY],
         ),
     )
@@ -178,6 +182,13 @@ async def on_shutdown(app: Application) -> None:  # type: ignore[type-arg]
         await services.http.aclose()
         await services.store.close()
     log.info("Stopped")
+
+
+def stop_arxiv(app: Application) -> None:  # type: ignore[type-arg]
+    """The bot is stopping: every request to arXiv in flight (a poll, a /search) and every
+    wait for one ends now, so that stopping never waits for a slow or hostile server."""
+    with contextlib.suppress(RuntimeError):  # not started (yet): nothing in flight
+        services_mod.get(app.bot_data).fetcher.close()
 
 
 METRICS_KEY = "metrics"
@@ -263,6 +274,7 @@ async def running(config: Config, poll_interval: float = 0.0) -> AsyncIterator[A
         try:
             yield app
         finally:
+            stop_arxiv(app)
             await app.updater.stop()
             await app.stop()
     finally:

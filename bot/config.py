@@ -47,7 +47,12 @@ class Config:
     poll_delay_minutes: int = 10
     repoll_interval_hours: float = 6.0
     digest_lookback_days: int = 7
-    http_timeout: float = 30.0
+    http_timeout: float = 30.0  # seconds without progress: connecting, or between two reads
+    # arXiv, however slowly it answers: a request (headers and body) ends within this many
+    # seconds; a body may decode to this many MiB; a /search waits this long for its turn.
+    http_deadline: float = 90.0
+    http_max_body_mb: int = 50
+    search_queue_timeout: float = 10.0
     contact: str = ""
     polling_timeout: int = 30
     log_level: str = "INFO"
@@ -259,6 +264,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "repoll_interval_hours": _float_in(0.05, 48),
     "digest_lookback_days": _int_in(1, 60),
     "http_timeout": _float_in(1, 300),
+    "http_deadline": _float_in(1, 3600),
+    "http_max_body_mb": _int_in(1, 1024),
+    "search_queue_timeout": _float_in(0.1, 300),
     "contact": _text,
     "polling_timeout": _int_in(0, 60),
     "log_level": _log_level,

@@ -22,7 +22,7 @@ import feedparser
 
 from bot.arxiv.calendar import eastern_date
 from bot.arxiv.feed_entries import ARXIV_NS, collapse_ws, is_withdrawn
-from bot.arxiv.fetcher import CATEGORY_RE, FetchError, PoliteFetcher
+from bot.arxiv.fetcher import CATEGORY_RE, SEARCH_LANE, FetchBusy, FetchError, PoliteFetcher
 from bot.arxiv.ids import parse_arxiv_id
 from bot.messages import N_, UserError
 from bot.models import Paper
@@ -31,6 +31,8 @@ API_URL = "https://export.arxiv.org/api/query"
 MAX_RESULTS = 50  # per request; more would be slow for arXiv and too long for a chat
 MAX_QUERY_LENGTH = 300
 CACHE_TTL = dt.timedelta(days=1)
+# Seconds a search waits for its turn at arXiv (behind a poll's request) before saying so.
+QUEUE_TIMEOUT = 10.0
 
 # Fields a user may name, and what arXiv calls them.
 FIELDS = {
@@ -53,6 +55,7 @@ RATE_LIMITED = N_("arXiv is rate-limiting us, try again in a minute.")
 UNAVAILABLE = N_("arXiv's search is not available right now, try again later.")
 UNREACHABLE = N_("Could not reach arXiv, try again later.")
 UNEXPECTED = N_("arXiv answered with something that is not a search result, try again later.")
+BUSY = N_("arXiv is busy with our other requests right now, try again in a minute.")
 
 # Tokens of a user query: a quoted phrase, a parenthesis, or a word (which may be a field
 # name followed by a quoted phrase: ti:"flow matching").
@@ -315,7 +318,9 @@ def _eastern_day(stamp: str) -> dt.date | None:
 class ArxivSearch:
     """/search's client: polite fetching, parsing, and a cache of answers for `ttl`.
 
-    `clock` (monotonic seconds) is there for tests.
+    Its requests have their own back-off (a Retry-After drawn by a search holds back searches
+    only) and wait at most `queue_timeout` seconds for their turn. `clock` (monotonic seconds)
+    is there for tests.
     """
 
     def __init__(
@@ -326,6 +331,7 @@ class ArxivSearch:
         ttl: dt.timedelta = CACHE_TTL,
         max_entries: int = 256,
         attempts: int = 2,
+        queue_timeout: float = QUEUE_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fetcher = fetcher
@@ -333,6 +339,7 @@ class ArxivSearch:
         self._ttl = ttl.total_seconds()
         self._max_entries = max_entries
         self._attempts = attempts
+        self._queue_timeout = queue_timeout
         self._clock = clock
         self._cache: collections.OrderedDict[str, tuple[float, SearchResults]] = (
             collections.OrderedDict()
@@ -348,7 +355,12 @@ class ArxivSearch:
             return cached[1]
         try:
             fetched = await self._fetcher.fetch(
-                url, conditional=False, remember=False, attempts=self._attempts
+                url,
+                conditional=False,
+                remember=False,
+                attempts=self._attempts,
+                lane=SEARCH_LANE,
+                queue_timeout=self._queue_timeout,
             )
         except FetchError as exc:
             raise _user_error(exc) from exc
@@ -365,6 +377,8 @@ class ArxivSearch:
 
 def _user_error(exc: FetchError) -> ArxivApiError:
     """What to tell the user about a failed request."""
+    if isinstance(exc, FetchBusy):
+        return ArxivApiError(BUSY)
     status = exc.status_code
     if status == 400 and exc.body:
         try:

@@ -6,6 +6,10 @@ request the bot makes (feeds and the search API), and saves what it can: a condi
 with the last ETag / Last-Modified, and a content hash, so that a feed that did not change is
 reported as unchanged and need not be parsed again.
 
+No server can hold it: each request has a total deadline, each body a cap on its decoded
+size, each Retry-After a ceiling, and the search API's back-off is apart from the feeds'
+(bot.arxiv.slot). `close()` ends everything in flight when the bot stops.
+
 It never turns a failure into "nothing new": every failure raises `FetchError`, a `FeedError`,
 so that callers catch one exception type.
 """
@@ -14,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email.utils
 import hashlib
 import logging
 import random
@@ -26,13 +29,20 @@ from enum import StrEnum
 
 import httpx
 
-from bot.arxiv.http import FeedError
+from bot.arxiv.http import DEFAULT_DEADLINE, DEFAULT_MAX_BODY, Answer, BodyError, get
+from bot.arxiv.http import FetchBusy as FetchBusy  # re-exported: callers catch them from here
+from bot.arxiv.http import FetchError as FetchError
+from bot.arxiv.http import parse_retry_after as parse_retry_after
+from bot.arxiv.slot import FEED_LANE, RequestSlot
+from bot.arxiv.slot import SEARCH_LANE as SEARCH_LANE
 from bot.models import UrlState
 
 log = logging.getLogger(__name__)
 
 # Statuses that mean "later": 429 and 503 may say when (Retry-After), the gateway errors not.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The longest Retry-After believed: "999999999" is read as an hour.
+MAX_RETRY_AFTER = 3600.0
 # arXiv serves at most this many items in one RSS/Atom feed.
 FEED_ITEM_LIMIT = 2000
 # Items per category per day when nothing better is known: a busy category (cs.LG) carries
@@ -72,29 +82,6 @@ class FetchResult:
         return UrlState(self.etag, self.last_modified, self.sha256)
 
 
-class FetchError(FeedError):
-    """A request failed: transport error, timeout, an error status, or the retries ran out.
-
-    `retry_after` is the server's (or our) advice in seconds, when there is one; `body` is the
-    error response's body (the arXiv API explains a 400 in an Atom entry).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        url: str,
-        status_code: int | None = None,
-        retry_after: float | None = None,
-        body: bytes = b"",
-        attempts: int = 1,
-    ) -> None:
-        super().__init__(message, url=url, status_code=status_code)
-        self.retry_after = retry_after
-        self.body = body
-        self.attempts = attempts
-
-
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -103,10 +90,15 @@ class PoliteFetcher:
     """Fetches URLs through one httpx client, one request at a time and `min_interval` apart.
 
     Retries 429/5xx answers, timeouts and transport errors up to `max_attempts` times: after
-    the server's Retry-After when it gives one (seconds or an HTTP date), else after an
-    exponential backoff with full jitter (uniform in [0, min(cap, base * 2**n)]). A Retry-After
-    longer than `max_wait` is not waited for: the fetch fails at once and the next call before
-    that time fails too, so a poll job never blocks for an hour.
+    the server's Retry-After when it gives one (seconds or an HTTP date, at most
+    `max_retry_after`), else after an exponential backoff with full jitter (uniform in
+    [0, min(cap, base * 2**n)]), kept per lane (FEED_LANE, SEARCH_LANE). A wait longer than
+    `max_wait` is not waited for: the fetch fails at once and the next call of the same lane
+    before that time fails too, so a poll job never blocks for an hour.
+
+    Each request must be complete within `deadline` seconds (a server that trickles bytes
+    never trips a read timeout) and its body may decode to at most `max_body` bytes (a gzip
+    bomb, a body that never ends); over it, the fetch fails without a retry.
 
     `clock`/`sleep` (monotonic seconds), `wall_clock` (for HTTP dates) and `rand` are there for
     tests; production code leaves them alone.
@@ -121,6 +113,9 @@ class PoliteFetcher:
         backoff_base: float = 3.0,
         backoff_cap: float = 60.0,
         max_wait: float = 300.0,
+        max_retry_after: float = MAX_RETRY_AFTER,
+        deadline: float = DEFAULT_DEADLINE,
+        max_body: int = DEFAULT_MAX_BODY,
         state: Mapping[str, UrlState] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -132,19 +127,21 @@ class PoliteFetcher:
             raise ValueError("a descriptive User-Agent is required by arXiv's usage policy")
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if deadline <= 0 or max_body < 1:
+            raise ValueError("deadline and max_body must be positive")
         self._client = client
-        self._min_interval = min_interval
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._max_wait = max_wait
-        self._clock = clock
-        self._sleep = sleep
+        self._max_retry_after = max_retry_after
+        self._deadline = deadline
+        self._max_body = max_body
         self._wall_clock = wall_clock
         self._rand = rand
-        self._lock = asyncio.Lock()
-        self._last_start: float | None = None
-        self._not_before = float("-inf")  # set by Retry-After and backoff
+        self._slot = RequestSlot(
+            min_interval=min_interval, max_wait=max_wait, clock=clock, sleep=sleep
+        )
         self._state: dict[str, UrlState] = dict(state or {})
 
     # State ----------------------------------------------------------------------------
@@ -167,6 +164,11 @@ class PoliteFetcher:
         """The next fetch of `url` is unconditional and its body counts as changed."""
         self._state.pop(url, None)
 
+    def close(self) -> None:
+        """The bot is stopping: every fetch in flight (a request, a wait, a back-off) ends now
+        with FetchError, and so does every later one. The client is the caller's to close."""
+        self._slot.close()
+
     # Fetching -------------------------------------------------------------------------
 
     async def fetch(
@@ -177,6 +179,8 @@ class PoliteFetcher:
         conditional: bool = True,
         remember: bool = True,
         attempts: int | None = None,
+        lane: str = FEED_LANE,
+        queue_timeout: float | None = None,
     ) -> FetchResult:
         """GET `url` politely; a FetchResult, or FetchError when it cannot be had.
 
@@ -185,28 +189,45 @@ class PoliteFetcher:
         `remember=False` the caller calls `remember(result)` once it has stored what the body
         carried, so a crash in between never makes the next poll skip the feed. `attempts`
         overrides `max_attempts` (a user waiting for /search should not wait for four).
+        `lane` is whose back-off applies (FEED_LANE, SEARCH_LANE). `queue_timeout` bounds the
+        seconds spent waiting for the request slot and its spacing: past it, FetchBusy.
         """
         limit = self._max_attempts if attempts is None else max(1, attempts)
-        async with self._lock:
-            headers = self._conditional_headers(url) if conditional else {}
-            for attempt in range(1, limit + 1):
-                await self._wait_turn(url)
-                try:
-                    response = await self._client.get(url, headers=headers)
-                except httpx.TimeoutException as exc:
-                    error = FetchError(f"timed out: {exc!r}", url=url, attempts=attempt)
-                    delay = self._backoff(attempt)
-                except httpx.RequestError as exc:
-                    error = FetchError(f"request failed: {exc!r}", url=url, attempts=attempt)
-                    delay = self._backoff(attempt)
-                else:
-                    if response.status_code not in RETRY_STATUSES:
-                        return self._result(url, response, headers, validate, remember, attempt)
-                    error, delay = self._retryable(url, response, attempt)
-                self._not_before = max(self._not_before, self._clock() + delay)
-                if attempt == limit or delay > self._max_wait:
-                    raise error
-                log.warning("%s; attempt %d of %d, again in %.1f s", error, attempt, limit, delay)
+        work = self._fetch(url, validate, conditional, remember, limit, lane, queue_timeout)
+        return await self._slot.run(url, work)
+
+    async def _fetch(
+        self,
+        url: str,
+        validate: Validator | None,
+        conditional: bool,
+        remember: bool,
+        limit: int,
+        lane: str,
+        queue_timeout: float | None,
+    ) -> FetchResult:
+        now = asyncio.get_running_loop().time()
+        give_up_at = None if queue_timeout is None else now + queue_timeout
+        headers = self._conditional_headers(url) if conditional else {}
+        error: FetchError | None = None
+        for attempt in range(1, limit + 1):
+            try:
+                await self._slot.take(url, lane, give_up_at)
+            except FetchError:
+                if error is not None:
+                    raise error from None  # the answer that made us wait says more
+                raise
+            try:
+                answer = await self._request(url, headers, attempt)
+            finally:
+                self._slot.release()
+            if isinstance(answer, Answer):
+                return self._result(url, answer, headers, validate, remember, attempt)
+            error, delay = answer
+            self._slot.back_off(lane, delay)
+            if attempt == limit or delay > self._max_wait:
+                raise error
+            log.warning("%s; attempt %d of %d, again in %.1f s", error, attempt, limit, delay)
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _conditional_headers(self, url: str) -> dict[str, str]:
@@ -218,37 +239,44 @@ class PoliteFetcher:
             headers["If-Modified-Since"] = known.last_modified
         return headers
 
-    async def _wait_turn(self, url: str) -> None:
-        """Sleep until this request may start: min_interval after the last, and any Retry-After."""
-        now = self._clock()
-        start = self._not_before
-        if self._last_start is not None:
-            start = max(start, self._last_start + self._min_interval)
-        if start - now > self._max_wait:
-            raise FetchError(
-                f"arXiv asked us to wait {start - now:.0f} s more; not waiting",
-                url=url,
-                retry_after=start - now,
+    async def _request(
+        self, url: str, headers: Mapping[str, str], attempt: int
+    ) -> Answer | tuple[FetchError, float]:
+        """One GET, whole within the deadline: the answer, or a retryable error and its delay.
+        A body over the cap (or one that does not decode) raises FetchError: not retried."""
+        try:
+            answer = await get(
+                self._client, url, headers, deadline=self._deadline, max_body=self._max_body
             )
-        if start > now:
-            await self._sleep(start - now)
-        self._last_start = self._clock()
+        except BodyError as exc:
+            raise FetchError(str(exc), url=url, status_code=200, attempts=attempt) from None
+        except TimeoutError:
+            reason = f"no complete answer within the {self._deadline:g} s deadline"
+        except httpx.TimeoutException as exc:
+            reason = f"timed out: {exc!r}"
+        except httpx.RequestError as exc:
+            reason = f"request failed: {exc!r}"
+        else:
+            if answer.status_code in RETRY_STATUSES:
+                return self._retryable(url, answer, attempt)
+            return answer
+        return FetchError(reason, url=url, attempts=attempt), self._backoff(attempt)
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**(attempt-1))]."""
         ceiling = min(self._backoff_cap, self._backoff_base * 2.0 ** (attempt - 1))
         return self._rand() * ceiling
 
-    def _retryable(
-        self, url: str, response: httpx.Response, attempt: int
-    ) -> tuple[FetchError, float]:
-        retry_after = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
+    def _retryable(self, url: str, answer: Answer, attempt: int) -> tuple[FetchError, float]:
+        retry_after = parse_retry_after(answer.headers.get("retry-after"), self._wall_clock())
+        if retry_after is not None:
+            retry_after = min(retry_after, self._max_retry_after)
         error = FetchError(
-            f"HTTP {response.status_code} {response.reason_phrase}",
+            f"HTTP {answer.status_code} {answer.reason}",
             url=url,
-            status_code=response.status_code,
+            status_code=answer.status_code,
             retry_after=retry_after,
-            body=response.content,
+            body=answer.body,
             attempts=attempt,
         )
         return error, retry_after if retry_after is not None else self._backoff(attempt)
@@ -256,29 +284,29 @@ class PoliteFetcher:
     def _result(
         self,
         url: str,
-        response: httpx.Response,
+        answer: Answer,
         sent: Mapping[str, str],
         validate: Validator | None,
         remember: bool,
         attempt: int,
     ) -> FetchResult:
         known = self._state.get(url, UrlState())
-        if response.status_code == 304:
+        if answer.status_code == 304:
             if not sent:
                 raise FetchError("HTTP 304 to an unconditional request", url=url, status_code=304)
             return FetchResult(
                 url, FetchStatus.NOT_MODIFIED, b"", known.etag, known.last_modified, known.sha256
             )
-        if response.status_code != 200:
+        if answer.status_code != 200:
             raise FetchError(
-                f"HTTP {response.status_code} {response.reason_phrase}",
+                f"HTTP {answer.status_code} {answer.reason}",
                 url=url,
-                status_code=response.status_code,
-                body=response.content,
+                status_code=answer.status_code,
+                body=answer.body,
                 attempts=attempt,
             )
-        body = response.content
-        content_type = response.headers.get("content-type", "")
+        body = answer.body
+        content_type = answer.headers.get("content-type", "")
         if validate is not None:
             validate(body, content_type, url)  # raises FeedError: nothing is remembered
         digest = hashlib.sha256(body).hexdigest()
@@ -287,30 +315,14 @@ class PoliteFetcher:
             url=url,
             status=status,
             body=body,
-            etag=response.headers.get("etag"),
-            last_modified=response.headers.get("last-modified"),
+            etag=answer.headers.get("etag"),
+            last_modified=answer.headers.get("last-modified"),
             sha256=digest,
             content_type=content_type,
         )
         if remember:
             self.remember(result)
         return result
-
-
-def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 # ---------------------------------------------------------------------------------------------

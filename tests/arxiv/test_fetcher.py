@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import gzip
 import itertools
+import json
+import resource
+import sys
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +18,8 @@ import httpx
 import pytest
 
 from bot.arxiv.fetcher import (
+    SEARCH_LANE,
+    FetchBusy,
     FetchError,
     FetchResult,
     FetchStatus,
@@ -26,11 +33,21 @@ from bot.arxiv.http import FeedError, make_http_client
 from bot.models import UrlState
 from tests.conftest import TEST_USER_AGENT as UA
 from tests.fakes.clock import FakeClock
-from tests.fakes.feed_server import Answer, FeedServer
+from tests.fakes.feed_server import (
+    Answer,
+    FeedServer,
+    endless,
+    gzip_bomb,
+    retry_after,
+    trickle,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "arxiv"
 FEED = (FIXTURES / "atom-cs-2025-11-23-sunday-empty.xml").read_bytes()
 PATH = "/atom/cs"
+API = "/api/query"
+ROOT = Path(__file__).parents[2]
+MiB = 1 << 20
 NOW = dt.datetime(2025, 11, 24, 5, 10, tzinfo=dt.UTC)
 
 
@@ -446,6 +463,326 @@ async def test_validator_sees_body_type_and_url(
     assert seen == [(FEED, "application/atom+xml", server.url + PATH)]
     assert isinstance(result, FetchResult)
     assert result.content_type == "application/atom+xml"
+
+
+# Hostile servers: deadlines, size caps, huge Retry-After, stopping ---------------------------
+
+
+async def test_a_trickling_answer_fails_at_the_total_deadline(
+    server: FeedServer, clock: FakeClock
+) -> None:
+    """A server that sends its headers, then one byte every 50 ms for ever, never lets a read
+    time out (30 s here); the request's total deadline (0.5 s) ends it: a FetchError, not a
+    hang, and the connection is dropped."""
+    server.set_answer(PATH, trickle(0.05))
+    async with make_http_client(UA, timeout=30.0) as http:
+        fetcher = PoliteFetcher(http, deadline=0.5, max_attempts=1, clock=clock, sleep=clock.sleep)
+        async with asyncio.timeout(30):
+            with pytest.raises(FetchError, match="deadline") as caught:
+                await fetcher.fetch(server.url + PATH)
+            while server.hung_up < 1:
+                await asyncio.sleep(0.01)
+    assert caught.value.status_code is None
+    assert len(server.requests) == 1
+
+
+async def test_a_search_waits_a_bounded_time_behind_a_stuck_fetch(
+    server: FeedServer, clock: FakeClock
+) -> None:
+    """While a feed fetch holds arXiv's one request slot (a trickling feed, 60 s deadline), a
+    search allowed to wait 0.2 s for its turn fails with FetchBusy, without a request, and the
+    feed fetch goes on undisturbed (until the bot stops)."""
+    server.set_answer(PATH, trickle(0.05))
+    server.set_response(API, FEED)
+    async with make_http_client(UA, timeout=30.0) as http:
+        fetcher = PoliteFetcher(http, deadline=60.0, max_attempts=1, clock=clock, sleep=clock.sleep)
+        poll = asyncio.create_task(fetcher.fetch(server.url + PATH))
+        await server.wait_for_requests(1, path=PATH, timeout=30)
+        async with asyncio.timeout(30):
+            with pytest.raises(FetchBusy, match="busy"):
+                await fetcher.fetch(server.url + API, lane=SEARCH_LANE, queue_timeout=0.2)
+        assert server.requests_to(API) == []
+        assert not poll.done()
+        fetcher.close()  # the bot stops: the stuck fetch ends
+        with pytest.raises(FetchError, match="stopping"):
+            await asyncio.wait_for(poll, 30)
+
+
+async def test_close_ends_everything_in_flight_at_once(server: FeedServer) -> None:
+    """close() (the bot is stopping) ends at once, with FetchError, a fetch sleeping out a
+    back-off, one stuck in a trickle and one queued behind it; a fetch after it fails
+    without a request. The HTTP client stays usable for whoever closes it."""
+    server.script("/busy", retry_after("200"))
+    server.set_response("/busy", FEED)
+    server.set_answer(PATH, trickle(0.05))
+    server.set_response("/other", FEED)
+    async with make_http_client(UA, timeout=30.0) as http:
+        fetcher = PoliteFetcher(http, deadline=600.0, min_interval=0.0)
+        sleeping = asyncio.create_task(fetcher.fetch(server.url + "/busy", lane=SEARCH_LANE))
+        await server.wait_for_requests(1, path="/busy", timeout=30)
+        stuck = asyncio.create_task(fetcher.fetch(server.url + PATH))
+        await server.wait_for_requests(1, path=PATH, timeout=30)
+        queued = asyncio.create_task(fetcher.fetch(server.url + "/other"))
+        await asyncio.sleep(0)  # it starts and queues for the request slot
+        fetcher.close()
+        async with asyncio.timeout(30):
+            for task in (sleeping, stuck, queued):
+                with pytest.raises(FetchError, match="stopping"):
+                    await task
+            with pytest.raises(FetchError, match="stopping"):
+                await fetcher.fetch(server.url + "/other")
+        assert server.requests_to("/other") == []
+        assert len(server.requests_to("/busy")) == 1
+        assert (await http.get(server.url + "/other")).status_code == 200
+
+
+async def test_a_gzip_bomb_fails_at_the_decoded_size_cap(
+    server: FeedServer, clock: FakeClock
+) -> None:
+    """A gzip body that would inflate to 6 GiB is decoded as it streams and given up at the cap
+    (1 MiB here): a FetchError that says so, at once (no retry: it would come again), never an
+    empty or truncated feed, and the connection is dropped."""
+    server.set_answer(PATH, gzip_bomb(6 << 30))
+    async with make_http_client(UA, timeout=30.0) as http:
+        fetcher = PoliteFetcher(http, max_body=MiB, clock=clock, sleep=clock.sleep)
+        async with asyncio.timeout(30):
+            with pytest.raises(FetchError, match="larger than 1 MiB") as caught:
+                await fetcher.fetch(server.url + PATH, validate=xml_only)
+            while server.hung_up < 1:
+                await asyncio.sleep(0.01)
+    assert caught.value.status_code == 200
+    assert len(server.requests) == 1
+    assert fetcher.state() == {}
+
+
+async def test_a_gzip_stream_under_the_cap_is_read_whole(
+    server: FeedServer, clock: FakeClock
+) -> None:
+    """The decoder keeps up with a long gzip stream in many small chunks (and the fake's bomb
+    is an honest gzip body): 5 MiB and 12,345 bytes of zeros come out exactly."""
+    size = 5 * MiB + 12345
+    server.set_answer(PATH, gzip_bomb(size))
+    async with make_http_client(UA, timeout=30.0) as http:
+        fetcher = PoliteFetcher(http, max_body=size, clock=clock, sleep=clock.sleep)
+        result = await fetcher.fetch(server.url + PATH)
+    assert len(result.body) == size
+    assert result.body.count(0) == size
+
+
+async def test_a_body_that_never_ends_fails_at_the_size_cap(
+    server: FeedServer, clock: FakeClock
+) -> None:
+    """A body that never ends (no Content-Length, chunk after chunk as fast as we read) fails
+    once it passes the cap, as a failed fetch."""
+    server.set_answer(PATH, endless())
+    async with make_http_client(UA, timeout=30.0) as http:
+        fetcher = PoliteFetcher(http, max_body=2 * MiB, clock=clock, sleep=clock.sleep)
+        async with asyncio.timeout(30):
+            with pytest.raises(FetchError, match="larger than 2 MiB"):
+                await fetcher.fetch(server.url + PATH)
+            while server.hung_up < 1:
+                await asyncio.sleep(0.01)
+    assert len(server.requests) == 1
+
+
+async def test_a_declared_length_over_the_cap_is_not_read(
+    server: FeedServer, make_fetcher: Callable[..., PoliteFetcher]
+) -> None:
+    """A Content-Length above the cap fails before the body is read."""
+    server.set_response(PATH, b"<rss>" + b" " * (MiB + 10) + b"</rss>")
+    with pytest.raises(FetchError, match="larger than 1 MiB"):
+        await make_fetcher(max_body=MiB).fetch(server.url + PATH)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", lambda data: gzip.compress(data[:100]) + gzip.compress(data[100:])),
+        ("deflate", zlib.compress),  # zlib-wrapped, as the RFC says
+        ("deflate", lambda data: zlib.compress(data, wbits=-15)),  # raw, as some servers send
+        ("identity", lambda data: data),
+    ],
+)
+async def test_compressed_bodies_are_decoded(
+    server: FeedServer,
+    make_fetcher: Callable[..., PoliteFetcher],
+    encoding: str,
+    encode: Callable[[bytes], bytes],
+) -> None:
+    """gzip (one member or several), deflate (wrapped or raw) and identity bodies come out as
+    the feed; the cap counts decoded bytes, so a body exactly at the cap is still whole."""
+    server.set_response(PATH, encode(FEED), headers={"Content-Encoding": encoding})
+    result = await make_fetcher(max_body=len(FEED)).fetch(server.url + PATH)
+    assert result.body == FEED
+    assert server.requests[0].headers["accept-encoding"] == "gzip, deflate"
+
+
+async def test_an_unknown_content_encoding_is_an_error(
+    server: FeedServer, make_fetcher: Callable[..., PoliteFetcher]
+) -> None:
+    """A body in an encoding we did not ask for is a failed fetch, not bytes to parse."""
+    server.set_response(PATH, FEED, headers={"Content-Encoding": "br"})
+    with pytest.raises(FetchError, match="br"):
+        await make_fetcher().fetch(server.url + PATH)
+
+
+async def test_a_corrupt_gzip_body_is_an_error(
+    server: FeedServer, make_fetcher: Callable[..., PoliteFetcher]
+) -> None:
+    """Bytes that are not gzip under Content-Encoding: gzip fail the fetch."""
+    server.set_response(PATH, b"not gzip at all", headers={"Content-Encoding": "gzip"})
+    with pytest.raises(FetchError, match="decode"):
+        await make_fetcher(max_attempts=1).fetch(server.url + PATH)
+
+
+MEMORY_PROBE = """
+import asyncio, json, resource, sys
+from bot.arxiv.fetcher import FetchError, PoliteFetcher
+from bot.arxiv.http import make_http_client
+
+async def main(url):
+    async with make_http_client("arxiv-digest-bot/0 (memory probe)") as http:
+        try:
+            await PoliteFetcher(http, max_attempts=1).fetch(url)
+            outcome = "fetched"
+        except FetchError as exc:
+            outcome = str(exc)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"outcome": outcome, "peak": peak}))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def _limit_memory() -> None:
+    """The probe's guard: a regression fails its test instead of taking the machine's memory."""
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+
+@pytest.mark.parametrize("answer", [gzip_bomb(6 << 30), endless()], ids=["gzip bomb", "endless"])
+async def test_peak_memory_stays_under_300_mb_with_the_default_cap(
+    server: FeedServer, answer: Answer
+) -> None:
+    """In a process of its own, with the default cap (50 MB), fetching a 6 GiB gzip bomb or an
+    endless body fails at the cap and the process's peak RSS stays under 300 MB."""
+    server.set_answer(PATH, answer)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        MEMORY_PROBE,
+        server.url + PATH,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_limit_memory,
+    )
+    try:
+        out, err = await asyncio.wait_for(child.communicate(), 120)
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    assert child.returncode == 0, err.decode()
+    report = json.loads(out)
+    assert "larger than 50 MiB" in report["outcome"]
+    assert report["peak"] < 300 * 10**6
+
+
+async def test_a_huge_retry_after_is_capped_at_an_hour(
+    server: FeedServer, make_fetcher: Callable[..., PoliteFetcher], clock: FakeClock
+) -> None:
+    """Retry-After: 999999999 (31 years) counts as one hour: the fetch fails at once with that
+    advice; the same lane fails without a request while more than max_wait (300 s) of the hour
+    is left, then waits out the rest and works."""
+    server.script(API, retry_after("999999999"))
+    server.set_response(API, FEED)
+    fetcher = make_fetcher(max_wait=300.0)
+    with pytest.raises(FetchError) as caught:
+        await fetcher.fetch(server.url + API, lane=SEARCH_LANE)
+    assert caught.value.retry_after == 3600.0
+    clock.now += 3000
+    with pytest.raises(FetchError, match="wait") as again:
+        await fetcher.fetch(server.url + API, lane=SEARCH_LANE)
+    assert again.value.retry_after == 600.0
+    assert len(server.requests) == 1
+    clock.now += 400
+    result = await fetcher.fetch(server.url + API, lane=SEARCH_LANE)
+    assert result.status is FetchStatus.CHANGED
+    assert clock.sleeps == [200.0]
+
+
+@pytest.mark.parametrize("value", ["9" * 400, "Fri, 31 Dec 9999 23:59:59 GMT"])
+async def test_absurd_retry_after_values_are_capped_too(
+    server: FeedServer, make_fetcher: Callable[..., PoliteFetcher], value: str
+) -> None:
+    """A 400-digit number or a date in the year 9999 is an hour too."""
+    server.set_answer(API, retry_after(value, status=503))
+    with pytest.raises(FetchError) as caught:
+        await make_fetcher().fetch(server.url + API, lane=SEARCH_LANE)
+    assert caught.value.retry_after == 3600.0
+
+
+async def test_the_search_back_off_does_not_hold_back_the_feeds(
+    server: FeedServer, make_fetcher: Callable[..., PoliteFetcher], clock: FakeClock
+) -> None:
+    """A huge Retry-After on a search (any user can cause one) stops searches only: the feed
+    poll right after it waits just the 3 s spacing and gets its feed."""
+    server.set_answer(API, retry_after("999999999"))
+    server.set_response(PATH, FEED)
+    fetcher = make_fetcher()
+    with pytest.raises(FetchError):
+        await fetcher.fetch(server.url + API, lane=SEARCH_LANE)
+    result = await fetcher.fetch(server.url + PATH)
+    assert result.status is FetchStatus.CHANGED
+    assert clock.sleeps == [3.0]
+
+
+async def test_both_lanes_share_one_request_at_a_time_3_s_apart(
+    client: httpx.AsyncClient, make_fetcher: Callable[..., PoliteFetcher], clock: FakeClock
+) -> None:
+    """Feeds and searches have their own back-off but not their own spacing: together they
+    still reach arXiv one at a time, at least 3 s apart, as the server sees it."""
+    async with FeedServer(clock=clock) as server:
+        server.set_response(PATH, FEED, delay=0.05)
+        server.set_response(API, FEED, delay=0.05)
+        fetcher = make_fetcher(min_interval=3.0)
+        await asyncio.gather(
+            fetcher.fetch(server.url + PATH, conditional=False),
+            fetcher.fetch(server.url + API, lane=SEARCH_LANE),
+            fetcher.fetch(server.url + PATH, conditional=False),
+            fetcher.fetch(server.url + API, lane=SEARCH_LANE),
+        )
+    times = sorted(request.time for request in server.requests)
+    assert len(times) == 4
+    assert all(later - earlier >= 3.0 for earlier, later in itertools.pairwise(times))
+
+
+async def test_a_feed_back_off_lets_a_search_through(
+    server: FeedServer, make_fetcher: Callable[..., PoliteFetcher], clock: FakeClock
+) -> None:
+    """While the feed lane sleeps out a 503's Retry-After, it does not hold the request slot:
+    a search goes first, and the feed is fetched after the wait."""
+    server.script(PATH, Answer("busy", status=503, headers={"Retry-After": "60"}))
+    server.set_response(PATH, FEED)
+    server.set_response(API, FEED)
+    waited = asyncio.Event()
+    released = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        if seconds >= 60:  # the feed's back-off lasts until the search is done
+            waited.set()
+            await released.wait()
+        await clock.sleep(seconds)
+
+    fetcher = make_fetcher(sleep=sleep)
+    async with asyncio.timeout(30):
+        poll = asyncio.create_task(fetcher.fetch(server.url + PATH))
+        await waited.wait()
+        await fetcher.fetch(server.url + API, lane=SEARCH_LANE)
+        released.set()
+        assert (await poll).status is FetchStatus.CHANGED
+    assert [r.path for r in server.requests] == [PATH, API, PATH]
 
 
 # Retry-After parsing --------------------------------------------------------------------------
