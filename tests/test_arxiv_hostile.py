@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import EXIT_STOPPED_LATE, STOP_DEADLINE
 from bot.config import ConfigError, load_config
 from bot.storage.store import Store
 from tests.conftest import TOKEN, TRUNCATED_ATOM, BotUnderTest, StartBot
@@ -117,8 +116,9 @@ async def test_sigterm_stops_the_real_bot_within_10_s_whatever_is_in_flight(
     tmp_path: Path,
 ) -> None:
     """A reply stuck at SIGTERM (Telegram answers 429 "retry after 60" to every send, so the
-    rate limiter waits a minute between tries): the process gives up on it and exits within
-    10 s anyway, saying so in the log, with status 1."""
+    rate limiter waits a minute between tries): the command gets its 3 s grace, is cancelled
+    and logged, and the process exits cleanly within 10 s (status 0). (Were anything else to
+    hold the stop, the 7 s backstop would exit with status 1.)"""
     async with FakeBotAPI(TOKEN) as api, FeedServer() as feeds:
         feeds.set_response(FEED, TRUNCATED_ATOM.read_bytes())
         api.fail_next("sendMessage", status=429, retry_after=60, times=100)
@@ -133,8 +133,8 @@ async def test_sigterm_stops_the_real_bot_within_10_s_whatever_is_in_flight(
             except TimeoutError:
                 pytest.fail("the bot did not stop within 10 s of SIGTERM")
     output = log_path.read_text()
-    assert process.returncode == EXIT_STOPPED_LATE, output
-    assert f"Still stopping {STOP_DEADLINE:.0f} s after the stop signal: exiting now" in output
+    assert process.returncode == 0, output
+    assert "Stopping: cancelled 1 command(s) still in flight" in output
 
 
 def test_the_limits_are_settings() -> None:
