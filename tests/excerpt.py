@@ -1,8 +1,10 @@
 """The project's digest excerpt (tests/fixtures/examples): its papers, and its layout with the
-three quirks the export deliberately does not copy taken out (see bot/export.py)."""
+three quirks the export deliberately does not copy taken out (see bot/delivery/markdown.py);
+papers an export of those days must leave out."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
@@ -50,3 +52,29 @@ def excerpt_without_quirks() -> str:
         line = re.sub(r"http://arxiv\.org/abs/([^)\]v]+)v\d+", r"https://arxiv.org/abs/\1", line)
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+# Papers of the same days that a "diffusion" export must leave out.
+OTHERS = [
+    Paper(
+        arxiv_id="2403.05000",
+        title="Graph neural networks for molecules",
+        authors=("A. Author",),
+        abstract="We study message passing on molecular graphs.",
+        categories=("cs.CV",),
+        announced=dt.date(2024, 3, 11),
+    ),
+]
+
+
+def paper(arxiv_id: str, **changes: object) -> Paper:
+    """A cs.CV diffusion paper of 8 March 2024, with `changes`."""
+    base = Paper(
+        arxiv_id=arxiv_id,
+        title="A diffusion model",
+        authors=("Ada Lovelace",),
+        abstract="An abstract about diffusion.",
+        categories=("cs.CV",),
+        announced=dt.date(2024, 3, 8),
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]

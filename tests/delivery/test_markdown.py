@@ -2,39 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 
 from bot.delivery.markdown import export_filename, render_markdown
 from bot.matching.ranking import match_papers
-from bot.models import Paper
-from tests.excerpt import FIRST, LAST, excerpt_papers, excerpt_without_quirks
+from tests.excerpt import FIRST, LAST, OTHERS, excerpt_papers, excerpt_without_quirks, paper
 
 EXCERPT_PAPERS = excerpt_papers()
-# Papers of the same days that a "diffusion" export must leave out.
-OTHERS = [
-    Paper(
-        arxiv_id="2403.05000",
-        title="Graph neural networks for molecules",
-        authors=("A. Author",),
-        abstract="We study message passing on molecular graphs.",
-        categories=("cs.CV",),
-        announced=dt.date(2024, 3, 11),
-    ),
-]
-
-
-def paper(arxiv_id: str, **changes: object) -> Paper:
-    base = Paper(
-        arxiv_id=arxiv_id,
-        title="A diffusion model",
-        authors=("Ada Lovelace",),
-        abstract="An abstract about diffusion.",
-        categories=("cs.CV",),
-        announced=dt.date(2024, 3, 8),
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 # --- the document -----------------------------------------------------------------------------

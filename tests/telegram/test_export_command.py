@@ -5,35 +5,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from bot.models import Paper
 from tests.conftest import USER, BotUnderTest, StartBot
-from tests.excerpt import excerpt_papers
+from tests.excerpt import OTHERS, excerpt_papers, paper
 from tests.fakes import BOT_USERNAME
 
 EXCERPT_PAPERS = excerpt_papers()
-# Papers of the same days that a "diffusion" export must leave out.
-OTHERS = [
-    Paper(
-        arxiv_id="2403.05000",
-        title="Graph neural networks for molecules",
-        authors=("A. Author",),
-        abstract="We study message passing on molecular graphs.",
-        categories=("cs.CV",),
-        announced=dt.date(2024, 3, 11),
-    ),
-]
-
-
-def paper(arxiv_id: str, **changes: object) -> Paper:
-    base = Paper(
-        arxiv_id=arxiv_id,
-        title="A diffusion model",
-        authors=("Ada Lovelace",),
-        abstract="An abstract about diffusion.",
-        categories=("cs.CV",),
-        announced=dt.date(2024, 3, 8),
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 # --- /export through the fake Bot API ---------------------------------------------------------
