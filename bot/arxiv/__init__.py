@@ -3,5 +3,6 @@ client and the polite fetcher, feed parsing (RSS and Atom), the search API clien
 translation, LaTeX to Unicode.
 
 May import: `bot.models`, `bot.messages`, `bot.matching` (the search query is written in the
-bot's query language) and `bot.storage`'s models. Nothing above.
+bot's query language) and `bot.storage`. Nothing above: texts for users travel as
+`bot.messages.UserError`s and are said in the chat's language by the caller.
 """
