@@ -880,6 +880,8 @@ class FakeBotAPI(LoopbackServer):
         self._members: dict[int, dict[int, JSONDict]] = {}  # chat -> user -> ChatMember
         self._forums: set[int] = set()
         self._deleted_topics: set[tuple[int, int]] = set()
+        self._closed_topics: set[tuple[int, int]] = set()
+        self._restricted: set[int] = set()  # chats where the bot may not send messages
         self._removed: dict[int, str] = {}  # chats the bot was removed from -> the 403 text
         self._faults: list[_Fault] = []
         self._poll_generation = 0
@@ -1362,6 +1364,24 @@ class FakeBotAPI(LoopbackServer):
         """A forum topic was deleted: sends to it answer 400 "message thread not found"."""
         self._deleted_topics.add((chat_id, message_thread_id))
 
+    def close_topic(self, chat_id: int, message_thread_id: int) -> None:
+        """A forum topic was closed: sends to it answer 400 "TOPIC_CLOSED" (the general topic
+        and the other topics still take messages)."""
+        self._closed_topics.add((chat_id, message_thread_id))
+
+    def reopen_topic(self, chat_id: int, message_thread_id: int) -> None:
+        self._closed_topics.discard((chat_id, message_thread_id))
+
+    def restrict_bot(self, chat_id: int) -> None:
+        """The bot stays in the group or channel but may no longer post: sends answer 400,
+        "not enough rights to send text messages to the chat" in a group, "need administrator
+        rights in the channel chat" in a channel, as Telegram does."""
+        self._chat(chat_id)  # a known chat
+        self._restricted.add(chat_id)
+
+    def unrestrict_bot(self, chat_id: int) -> None:
+        self._restricted.discard(chat_id)
+
     def remove_bot(self, chat_id: int) -> None:
         """The bot was removed from a group or channel: sends there answer 403."""
         kind = self._chat(chat_id)["type"]
@@ -1633,6 +1653,18 @@ class FakeBotAPI(LoopbackServer):
             raise _ApiError(403, self._removed[chat_id], violation=False)
         return chat_id
 
+    def _check_rights(self, chat_id: int, kind: str) -> None:
+        """A restricted bot may not post (restrict_bot)."""
+        if chat_id not in self._restricted:
+            return
+        if self._chat(chat_id)["type"] == "channel":
+            raise _ApiError(
+                400, "Bad Request: need administrator rights in the channel chat", violation=False
+            )
+        raise _ApiError(
+            400, f"Bad Request: not enough rights to send {kind} to the chat", violation=False
+        )
+
     def _formatted(self, params: JSONDict) -> tuple[str, list[JSONDict]]:
         """Validate text + parse_mode as Telegram does; returns the plain text and entities."""
         text = params.get("text")
@@ -1746,11 +1778,14 @@ class FakeBotAPI(LoopbackServer):
 
     async def _send_message(self, params: JSONDict) -> JSONDict:
         chat_id = self._target_chat(params)
+        self._check_rights(chat_id, "text messages")
         plain, entities = self._formatted(params)
         reply_markup = _checked_reply_markup(params.get("reply_markup"))
         thread_id = _number_param(params, "message_thread_id")
         if thread_id is not None and (chat_id, int(thread_id)) in self._deleted_topics:
             raise _ApiError(400, "Bad Request: message thread not found", violation=False)
+        if thread_id is not None and (chat_id, int(thread_id)) in self._closed_topics:
+            raise _ApiError(400, "Bad Request: TOPIC_CLOSED", violation=False)
         message = SentMessage(
             message_id=self._new_message_id(chat_id),
             chat_id=chat_id,
@@ -1770,6 +1805,7 @@ class FakeBotAPI(LoopbackServer):
     async def _send_document(self, params: JSONDict) -> JSONDict:
         """A new file, uploaded as multipart/form-data (file ids and URLs are not supported)."""
         chat_id = self._target_chat(params)
+        self._check_rights(chat_id, "documents")
         upload = params.get("document")
         if not isinstance(upload, Upload):
             raise _bad_request("there is no document in the request")
