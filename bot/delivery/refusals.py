@@ -72,16 +72,13 @@ def classify(exc: TelegramError, *, in_topic: bool = False) -> Verdict:
     return Verdict.RETRY_LATER  # RetryAfter, InvalidToken, Conflict, anything unreadable
 
 
-def describe(exc: TelegramError) -> str:
-    """The error's kind and Telegram's (or httpx's) message, bounded; no URL, so never the
-    token."""
-    message = " ".join(exc.message.split())
-    if len(message) > MAX_REASON:
-        message = message[: MAX_REASON - 1] + "…"
-    return f"{type(exc).__name__}: {message}"
-
-
 def reason(exc: TelegramError) -> str:
-    """Telegram's description alone, bounded, for a notice to the chat's owner."""
+    """Telegram's description (or httpx's message) on one line, bounded: for a notice to the
+    chat's owner. No URL, so never the token."""
     message = " ".join(exc.message.split())
     return message if len(message) <= MAX_REASON else message[: MAX_REASON - 1] + "…"
+
+
+def describe(exc: TelegramError) -> str:
+    """The error's kind and its bounded message, for the logs."""
+    return f"{type(exc).__name__}: {reason(exc)}"
