@@ -8,8 +8,12 @@ extras; `tests` must be importable from the working directory):
 
 The referee is tests/fakes/telegram_api.py's FakeBotAPI enforcing Telegram's limits (30
 messages in any second, 3 in any 3 seconds per private chat, 20 in any minute per group),
-answering 429 "retry after N" to anything over them. It runs in a child process: its CPU time
-and its record of every message are not the bot's, and its clock (time.monotonic) is the same.
+answering 429 "retry after N" to anything over them. By default in its strict sliding-window
+mode: closed windows, and each request seen only after a random network delay of up to
+--jitter seconds (0.05), so that the limits hold as the server sees the messages, not only as
+the bot sent them; `--lenient` gives the plain mode (half-open windows, no delay). It runs in a
+child process: its CPU time and its record of every message are not the bot's, and its clock
+(time.monotonic) is the same.
 
 The bot side is the real thing: an ExtBot with bot.delivery.ratelimit.TelegramRateLimiter, and
 bot.delivery.outbox.deliver(bot, store, chat_id, parts) for each chat (queue the digest in the
@@ -59,6 +63,7 @@ from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeBotAPI
 CHATS = 10_000
 RATE = 30.0
 CONCURRENCY = 256
+JITTER = 0.05  # the strict referee's network delays: uniform in [0, JITTER] seconds
 SEED = 20251021
 GROUP_SHARE = 0.05
 PARTS_WEIGHTS = {1: 50, 2: 30, 3: 20}
@@ -66,9 +71,9 @@ PAPERS_PER_PART = 3
 POOL = 300  # papers in the store; each chat's digest draws from them
 DAY = dt.date(2025, 10, 21)
 MARKER = re.compile(r"fanout:(-?\d+):(\d+)")
-# The Done-when of the issue: 95 % of 30/s, 429s under 0.1 % of messages, under 200 MB.
+# The Done-when of the issues: 95 % of 30/s, not one 429 from the strict referee (issue 11;
+# before, under 0.1 % of messages from the lenient one), under 200 MB.
 TARGET_RATE = 28.5
-TARGET_429_SHARE = 0.001
 TARGET_MB = 200.0
 
 
@@ -170,15 +175,15 @@ def digest_parts(plan: Plan, papers: list[Paper], seed: int = SEED) -> list[Dige
 # --------------------------------------------------------------------------------------------
 
 
-def _serve_referee(conn: Connection, global_per_s: int) -> None:
+def _serve_referee(conn: Connection, global_per_s: int, strict: bool, jitter: float) -> None:
     """Child process: run the fake Bot API with Telegram's limits until told to stop."""
-    asyncio.run(_referee(conn, global_per_s))
+    asyncio.run(_referee(conn, global_per_s, strict, jitter))
 
 
-async def _referee(conn: Connection, global_per_s: int) -> None:
+async def _referee(conn: Connection, global_per_s: int, strict: bool, jitter: float) -> None:
     async with FakeBotAPI(DEFAULT_TOKEN) as api:
         # Telegram's limits: 3 per 3 s per private chat, 20 per minute per group.
-        api.enforce_rate_limits(global_per_s=global_per_s)
+        api.enforce_rate_limits(global_per_s=global_per_s, strict=strict, jitter=jitter, seed=SEED)
         freezer = asyncio.create_task(_freeze_collected())
         conn.send(api.base_url)
         await asyncio.to_thread(conn.recv)  # "stop"
@@ -193,7 +198,7 @@ async def _referee(conn: Connection, global_per_s: int) -> None:
                 "accepted": len(times),
                 "first": min(times, default=0.0),
                 "last": max(times, default=0.0),
-                "busiest_second": busiest(times, 1.0),
+                "busiest_second": busiest(times, 1.0, closed=strict),
                 "too_many": len(api.rate_limit_hits),
                 "by_limit": dict(Counter(hit.limit for hit in api.rate_limit_hits)),
                 "other_errors": [r for r in api.rejected if r[1] != 429][:10],
@@ -219,11 +224,12 @@ async def _freeze_collected() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def busiest(times: list[float], period: float) -> int:
-    """The most of the (sorted) times in any window of `period` seconds."""
+def busiest(times: list[float], period: float, *, closed: bool = False) -> int:
+    """The most of the (sorted) times in any window of `period` seconds (half-open, or
+    `closed` as the strict referee counts)."""
     most = start = 0
     for end, moment in enumerate(times):
-        while times[start] <= moment - period:
+        while times[start] < moment - period if closed else times[start] <= moment - period:
             start += 1
         most = max(most, end - start + 1)
     return most
@@ -251,7 +257,9 @@ async def fan_out(
     return outcomes
 
 
-async def run(chats: int, rate: float, concurrency: int, conn: Connection) -> str:
+async def run(
+    chats: int, rate: float, concurrency: int, conn: Connection, referee_mode: str
+) -> str:
     base_url: str = await asyncio.to_thread(conn.recv)
     plans = make_plans(chats)
     papers = make_papers()
@@ -259,7 +267,8 @@ async def run(chats: int, rate: float, concurrency: int, conn: Connection) -> st
     groups = sum(plan.chat_id < 0 for plan in plans)
     print(
         f"fan-out: {chats:,} chats ({chats - groups:,} private, {groups:,} groups), "
-        f"{len(expected):,} parts, {concurrency} in flight, limiter at {rate:g}/s"
+        f"{len(expected):,} parts, {concurrency} in flight, limiter at {rate:g}/s; "
+        f"referee: {referee_mode}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         store = await Store.open(Path(tmp) / "fanout.sqlite3")
@@ -315,15 +324,10 @@ async def run(chats: int, rate: float, concurrency: int, conn: Connection) -> st
         f"peak memory: {peak:.1f} MB (this process, max RSS); "
         f"referee process {referee['peak_mb']:.1f} MB"
     )
-    met = (
-        rate_seen >= TARGET_RATE
-        and lost == duplicated == 0
-        and share < TARGET_429_SHARE
-        and peak < TARGET_MB
-    )
+    met = rate_seen >= TARGET_RATE and lost == duplicated == too_many == 0 and peak < TARGET_MB
     print(
-        f"targets (>= {TARGET_RATE}/s, nothing lost or duplicated, 429s < "
-        f"{TARGET_429_SHARE:.1%}, < {TARGET_MB:.0f} MB): {'met' if met else 'NOT met'}"
+        f"targets (>= {TARGET_RATE}/s, nothing lost or duplicated, no 429, "
+        f"< {TARGET_MB:.0f} MB): {'met' if met else 'NOT met'}"
     )
     return (
         f"fanout_msgs_per_s={rate_seen:.2f} too_many={too_many} lost={lost} "
@@ -338,7 +342,20 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", type=int, default=CONCURRENCY, help="chats in flight (default 256)"
     )
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="referee in the plain mode (half-open windows, no network delay), not the strict",
+    )
+    parser.add_argument(
+        "--jitter",
+        type=float,
+        default=JITTER,
+        help=f"strict referee: network delay up to this many seconds (default {JITTER:g})",
+    )
     args = parser.parse_args()
+    strict = not args.lenient
+    mode = f"strict sliding window, jitter up to {args.jitter:g} s" if strict else "lenient"
     # Opt in to PTB's timedelta durations (RetryAfter.retry_after), as the bot does.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -347,11 +364,13 @@ def main() -> None:
     ours, theirs = context.Pipe()
     # The referee allows what Telegram would: 30/s, or a paid broadcast's higher rate.
     referee = context.Process(
-        target=_serve_referee, args=(theirs, max(30, int(args.rate))), name="referee"
+        target=_serve_referee,
+        args=(theirs, max(30, int(args.rate)), strict, args.jitter),
+        name="referee",
     )
     referee.start()
     try:
-        print(asyncio.run(run(args.chats, args.rate, args.concurrency, ours)))
+        print(asyncio.run(run(args.chats, args.rate, args.concurrency, ours, mode)))
     except BaseException:
         referee.terminate()
         raise

@@ -133,6 +133,7 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
         paid_broadcast=config.telegram_global_per_s > FREE_MESSAGES_PER_S,
         attempts=config.telegram_send_attempts,
         backoff=config.telegram_retry_backoff,
+        max_age=dt.timedelta(hours=config.telegram_part_max_age_hours),
         # Its retries count with the limiter's, where /stats reads them.
         stats=limiter.stats if isinstance(limiter, TelegramRateLimiter) else None,
         on_moved=functools.partial(follow_moved_chat, job_queue, store),

@@ -66,6 +66,9 @@ class Config:
     # and the first backoff in seconds (doubling, full jitter, capped at 30 s).
     telegram_send_attempts: int = 4
     telegram_retry_backoff: float = 1.0
+    # A digest part still unsent this many hours after it was queued ends unsent (its papers
+    # wait for the next digest): nothing is retried for ever.
+    telegram_part_max_age_hours: float = 24.0
     # The optional HTTP endpoint with /healthz and /metrics: port 0 keeps it off.
     health_port: int = 0
     health_host: str = "127.0.0.1"
@@ -277,6 +280,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "telegram_group_per_min": _int_in(1, 1000),
     "telegram_send_attempts": _int_in(1, 10),
     "telegram_retry_backoff": _float_in(0.01, 60),
+    "telegram_part_max_age_hours": _float_in(0.1, 720),
     "health_port": _int_in(0, 65535),
     "health_host": _text,
     "health_poll_grace_hours": _float_in(0.1, 240),

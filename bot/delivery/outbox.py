@@ -1,38 +1,49 @@
 """The outbox: queue a digest's parts in the store, send them, mark each one sent when
 Telegram confirms it. A crash between the two loses nothing: pending parts are sent on start.
 
-Every answer has its handling: 403 or "chat not found" make the chat inactive and drop its
-queue; a group upgraded to a supergroup moves to its new id and the part goes there; network
-failures, timeouts and 5xx are retried at once with exponential backoff and full jitter (only
-this chat waits), a bounded number of times, after which the part stays queued for the next
-flush. 429s are the rate limiter's (bot/delivery/ratelimit.py), which waits and retries them
-itself.
+Every answer has its handling (`bot.delivery.refusals` classifies them): 403 or "chat not
+found" make the chat inactive and drop its queue; a group upgraded to a supergroup moves to its
+new id and the part goes there; network failures, timeouts and 5xx are retried at once with
+exponential backoff and full jitter (only this chat waits), a bounded number of times, after
+which the part stays queued for the next flush. 429s are the rate limiter's
+(bot/delivery/ratelimit.py), which waits and retries them itself. Any other 400 is a refusal for
+good: the part ends unsent (with the rest of the chat's queue when the chat refuses every
+message: the bot was restricted, the topic closed), its papers leave the ledger for the chat's
+next digest, and the chat's owner is told where that is possible. No part waits for ever: one
+still unsent `max_age` after it was queued ends the same way.
 
 A group's parts go to the forum topic it chose with /subscribe (a deleted topic: the general
 topic from then on); a private chat that linked a channel has its parts posted there (a
 channel that refuses the bot: the link turns inactive, the chat is told and gets them).
+
+When the ledger cannot be written (a full disk), sending stops until it can
+(`bot.delivery.ledger`); a part sent but not recorded is never sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import enum
-import html
 import logging
 import random
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, TelegramError
+from telegram.error import ChatMigrated, TelegramError
 
 from bot.delivery.digest import DigestPart
+from bot.delivery.ledger import Ledger
 from bot.delivery.limiter_stats import RateLimiterStats
+from bot.delivery.notices import Target, channel_lost, tell_owner
+from bot.delivery.refusals import Verdict, classify, describe, reason
 from bot.i18n import texts
 from bot.i18n.translate import ENGLISH_TEXTS, Translator, translator
-from bot.models import ChannelLink, OutboxPart
+from bot.models import OutboxPart
+from bot.storage.deliveries import EXPIRED, REFUSED, DatabaseError
 from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -46,6 +57,9 @@ DEFAULT_CONCURRENCY = 256  # chats sent to at once; the rate limiter paces the m
 DEFAULT_ATTEMPTS = 4
 DEFAULT_BACKOFF = 1.0
 DEFAULT_MAX_BACKOFF = 30.0
+# A part still unsent this long after it was queued ends unsent (its papers wait for the next
+# digest, which covers them anyway): a day, the time between two digests.
+DEFAULT_MAX_AGE = dt.timedelta(hours=24)
 
 ChatMoved = Callable[[int, int], Awaitable[None]]
 
@@ -53,17 +67,13 @@ ChatMoved = Callable[[int, int], Awaitable[None]]
 class Outcome(enum.Enum):
     SENT = "sent"
     GONE = "gone"  # blocked, kicked or deleted: the chat is inactive, its parts dropped
+    ENDED = "ended"  # refused for good, or too old: parts ended unsent, their papers kept
     FAILED = "failed"  # anything else: the unsent parts stay queued for the next flush
+    PAUSED = "paused"  # the ledger cannot be written: nothing is sent until it can
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where a chat's digest parts are posted: the chat itself (in a forum topic if it
-    chose one), or the channel it linked."""
-
-    chat_id: int
-    thread_id: int | None = None
-    channel: ChannelLink | None = None
+class LedgerUnavailable(Exception):
+    """The outbox cannot write its ledger (a full disk): no digest is queued or sent."""
 
 
 def more_button(part: OutboxPart, tr: Translator = ENGLISH_TEXTS) -> InlineKeyboardMarkup:
@@ -81,9 +91,11 @@ class Outbox:
     A part that meets a network failure, a timeout or a 5xx is tried up to `attempts` times
     in all, with full-jitter exponential backoff (`backoff` seconds doubling up to
     `max_backoff`) between tries; each retry is noted in `stats` (the rate limiter's, which
-    /stats reads) and logged. A timeout may come after Telegram posted the message, so such a
-    retry can show it twice: at most once per timeout. `on_moved(old, new)` runs after a
-    group's data moved to its supergroup id. `sleep` and `rand` are there for tests.
+    /stats and /metrics read, as they read the parts ended and whether sending is paused)
+    and logged. A timeout may come after Telegram posted the message, so such a retry can
+    show it twice: at most once per timeout. A part refused for good, or still unsent
+    `max_age` after it was queued, ends unsent. `on_moved(old, new)` runs after a group's
+    data moved to its supergroup id. `sleep` and `rand` are there for tests.
     """
 
     def __init__(
@@ -96,6 +108,7 @@ class Outbox:
         attempts: int = DEFAULT_ATTEMPTS,
         backoff: float = DEFAULT_BACKOFF,
         max_backoff: float = DEFAULT_MAX_BACKOFF,
+        max_age: dt.timedelta = DEFAULT_MAX_AGE,
         stats: RateLimiterStats | None = None,
         on_moved: ChatMoved | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -103,6 +116,8 @@ class Outbox:
     ) -> None:
         if attempts < 1 or backoff < 0 or max_backoff < 0:
             raise ValueError("attempts must be >= 1 and the backoff >= 0")
+        if max_age <= dt.timedelta(0):
+            raise ValueError("max_age must be positive")
         self._store = store
         # Above 30 messages/s Telegram charges per message, and only for sends that say so.
         self._paid = True if paid_broadcast else None
@@ -110,38 +125,78 @@ class Outbox:
         self.attempts = attempts
         self._backoff = backoff
         self._max_backoff = max_backoff
+        self.max_age = max_age
         self.stats = stats if stats is not None else RateLimiterStats()
         self._on_moved = on_moved
         self._sleep = sleep
         self._rand = rand
         self._slots = asyncio.Semaphore(concurrency)
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.ledger = Ledger(store, self.stats)
 
     async def enqueue(self, chat_id: int, parts: Sequence[DigestPart]) -> int:
-        """Queue a digest (its papers now count as delivered); returns its id."""
-        return await self._store.compose_digest(
-            chat_id, [(part.text, part.arxiv_ids) for part in parts], self.visible_parts
-        )
+        """Queue a digest (its papers now count as delivered); returns its id. Raises
+        LedgerUnavailable when the ledger cannot be written."""
+        if not await self.ledger.writable():
+            raise LedgerUnavailable(self.ledger.error)
+        try:
+            return await self._store.compose_digest(
+                chat_id, [(part.text, part.arxiv_ids) for part in parts], self.visible_parts
+            )
+        except DatabaseError as exc:
+            self.ledger.failed(exc)
+            raise LedgerUnavailable(str(exc)) from exc
 
     async def flush_chat(self, bot: Bot, chat_id: int) -> Outcome:
         """Send the chat's pending parts in order, each marked sent once confirmed."""
         async with self._slots, self._locks[chat_id]:
-            target = chat_id  # the supergroup's id once the group turns out to have moved
-            for part in await self._store.pending_parts(chat_id):
-                outcome, target = await self._deliver(bot, replace(part, chat_id=target))
-                if outcome is not Outcome.SENT:
-                    return outcome
-        return Outcome.SENT
+            try:
+                return await self._flush_chat(bot, chat_id)
+            except DatabaseError as exc:
+                self.ledger.failed(exc)
+                return Outcome.PAUSED
+
+    async def _flush_chat(self, bot: Bot, chat_id: int) -> Outcome:
+        if not await self.ledger.writable():
+            return Outcome.PAUSED
+        outcome = Outcome.SENT
+        stale = await self._store.stale_parts(chat_id, self.max_age)
+        if stale:
+            hours = self.max_age.total_seconds() / 3600
+            await self._end(stale, EXPIRED, f"still unsent after {hours:g} h")
+            outcome = Outcome.ENDED
+        target = chat_id  # the supergroup's id once the group turns out to have moved
+        refused: list[tuple[Target, str]] = []  # parts Telegram refused: where, and why
+        for part in await self._store.pending_parts(chat_id):
+            if self.ledger.error is not None:
+                outcome = Outcome.PAUSED  # another chat's record failed meanwhile
+                break
+            if self.ledger.is_unrecorded(part):
+                continue  # sent already; its record waits for the database
+            result, target, go_on = await self._deliver(bot, replace(part, chat_id=target), refused)
+            if result is not Outcome.SENT:
+                outcome = result
+            if not go_on:
+                break
+        if refused:  # once per flush, however many of its parts Telegram refused
+            await tell_owner(bot, self._store, *refused[-1])
+        return outcome
 
     async def flush(self, bot: Bot) -> Counter[Outcome]:
         """Send everything pending, interleaving chats; returns outcomes per chat."""
+        if not await self.ledger.writable():
+            return Counter({Outcome.PAUSED: 1})
         chats = list(dict.fromkeys(part.chat_id for part in await self._store.pending_parts()))
         outcomes = await asyncio.gather(*(self.flush_chat(bot, chat) for chat in chats))
         return Counter(outcomes)
 
     async def more(self, bot: Bot, digest_id: int, chat_id: int) -> int:
         """Release and send the next page of a digest held behind its "More" button."""
-        released = await self._store.release_held_parts(digest_id, chat_id, self.visible_parts)
+        try:
+            released = await self._store.release_held_parts(digest_id, chat_id, self.visible_parts)
+        except DatabaseError as exc:
+            self.ledger.failed(exc)
+            raise
         if released:
             await self.flush_chat(bot, chat_id)
         return released
@@ -151,19 +206,28 @@ class Outbox:
         ceiling = min(self._max_backoff, self._backoff * 2.0 ** (failures - 1))
         return self._rand() * ceiling
 
-    async def _deliver(self, bot: Bot, part: OutboxPart) -> tuple[Outcome, int]:
-        """Send one part and mark it sent, handling Telegram's answer; returns the outcome
-        and the chat the part is now addressed to (a migrated group's new id)."""
+    # -- one part ------------------------------------------------------------------------------
+
+    async def _deliver(
+        self, bot: Bot, part: OutboxPart, refused: list[tuple[Target, str]]
+    ) -> tuple[Outcome, int, bool]:
+        """Send one part and mark it sent, handling Telegram's answer; returns the outcome,
+        the chat the part is now addressed to (a migrated group's new id), and whether the
+        chat's next part may follow. A part refused on its own is noted in `refused`."""
         failures = 0
         moved = False
         while True:
             target = await self.target(part.chat_id)
             try:
                 await self._post(bot, part, target)
-            except ChatMigrated as exc:
-                if moved:  # Telegram never migrates a chat twice in a row; do not loop
-                    self._refused(part, str(exc))
-                    return Outcome.FAILED, part.chat_id
+            except TelegramError as error:
+                exc = error
+            else:
+                if await self.ledger.record_sent(part):
+                    return Outcome.SENT, part.chat_id, True
+                return Outcome.PAUSED, part.chat_id, False
+            verdict = classify(exc, in_topic=target.thread_id is not None)
+            if isinstance(exc, ChatMigrated) and not moved:
                 # The group became a supergroup: move everything, then deliver there.
                 old, new = part.chat_id, int(exc.new_chat_id)
                 log.info("Chat %s migrated to %s; moving it", old, new)
@@ -171,43 +235,33 @@ class Outbox:
                 if self._on_moved is not None:
                     await self._on_moved(old, new)
                 part, moved = replace(part, chat_id=new), True
-            except Forbidden as exc:
-                if target.channel is not None:  # the channel is lost, not the chat
-                    await self._channel_lost(bot, target.channel, exc.message)
-                    continue
-                return await self._gone(part.chat_id, exc.message), part.chat_id
-            except BadRequest as exc:  # a NetworkError subclass, but no network failure
-                if target.channel is not None and "chat not found" in exc.message.lower():
-                    await self._channel_lost(bot, target.channel, exc.message)
-                    continue
-                if target.thread_id is not None and "thread not found" in exc.message.lower():
-                    # The topic was deleted: the general topic from now on (so only once).
-                    log.warning(
-                        "Topic %s of chat %s is gone (%s); digests go to its general topic",
-                        target.thread_id,
-                        part.chat_id,
-                        exc.message,
-                    )
-                    await self._store.set_thread(part.chat_id, None)
-                    continue
-                if "chat not found" in exc.message.lower():
-                    return await self._gone(part.chat_id, exc.message), part.chat_id
-                self._refused(part, exc.message)
-                return Outcome.FAILED, part.chat_id
-            except NetworkError as exc:  # no answer, a timeout, or a 5xx
+            elif target.channel is not None and verdict in (Verdict.GONE, Verdict.CHAT_REFUSES):
+                # The channel is lost, not the chat: tell it, and the part goes there.
+                await channel_lost(bot, self._store, target.channel, describe(exc))
+            elif verdict is Verdict.GONE:
+                return await self._gone(part.chat_id, describe(exc)), part.chat_id, False
+            elif verdict is Verdict.TOPIC_GONE:
+                # The topic was deleted: the general topic from now on (so only once).
+                log.warning(
+                    "Topic %s of chat %s is gone (%s); digests go to its general topic",
+                    target.thread_id,
+                    part.chat_id,
+                    describe(exc),
+                )
+                await self._store.set_thread(part.chat_id, None)
+            elif verdict is Verdict.CHAT_REFUSES:
+                # Every part would meet the same answer: the chat's queue ends at once.
+                queue = await self._store.pending_parts(part.chat_id)
+                await self._end(queue, REFUSED, describe(exc))
+                if target.thread_id is not None:  # the general topic may still take a word
+                    await tell_owner(bot, self._store, target, reason(exc), topic=True)
+                return Outcome.ENDED, part.chat_id, False
+            elif verdict is Verdict.PART_REFUSED:
+                await self._end([part], REFUSED, describe(exc))
+                refused.append((target, reason(exc)))
+                return Outcome.ENDED, part.chat_id, True
+            elif verdict is Verdict.RETRY_NOW and failures + 1 < self.attempts:
                 failures += 1
-                if failures >= self.attempts:
-                    log.warning(
-                        "Part %d/%d of digest %d for chat %s not sent after %d tries (%s);"
-                        " it stays queued for the next flush",
-                        part.part_no,
-                        part.parts_total,
-                        part.digest_id,
-                        part.chat_id,
-                        failures,
-                        _describe(exc),
-                    )
-                    return Outcome.FAILED, part.chat_id
                 delay = self.backoff_delay(failures)
                 self.stats.note("network_retries")
                 log.warning(
@@ -216,26 +270,41 @@ class Outbox:
                     part.parts_total,
                     part.digest_id,
                     part.chat_id,
-                    _describe(exc),
+                    describe(exc),
                     failures,
                     self.attempts - 1,
                     delay,
                 )
                 await self._sleep(delay)
-            except TelegramError as exc:
-                # A 429 the rate limiter gave up on, or an answer we cannot read.
+            else:  # later: no answer after the last try, a 429, the token, a second migration
                 log.warning(
-                    "Part %d/%d of digest %d for chat %s not sent, will retry: %s",
+                    "Part %d/%d of digest %d for chat %s not sent%s (%s);"
+                    " it stays queued for the next flush",
                     part.part_no,
                     part.parts_total,
                     part.digest_id,
                     part.chat_id,
-                    _describe(exc),
+                    f" after {failures + 1} tries" if verdict is Verdict.RETRY_NOW else "",
+                    describe(exc),
                 )
-                return Outcome.FAILED, part.chat_id
-            else:
-                await self._store.mark_part_sent(part)
-                return Outcome.SENT, part.chat_id
+                return Outcome.FAILED, part.chat_id, False
+
+    async def _end(self, parts: Sequence[OutboxPart], why: str, detail: str) -> None:
+        """End parts unsent (refused for good, or too old): counted, logged, their papers
+        back for the chat's next digest."""
+        ended = await self._store.end_parts(parts, why)
+        self.stats.note("parts_expired" if why == EXPIRED else "parts_refused", ended)
+        for part in parts:
+            log.warning(
+                "Part %d/%d of digest %d for chat %s ended unsent, %s (%s);"
+                " its papers wait for the chat's next digest",
+                part.part_no,
+                part.parts_total,
+                part.digest_id,
+                part.chat_id,
+                why,
+                detail,
+            )
 
     async def target(self, chat_id: int) -> Target:
         """Where the chat's parts go now: its active linked channel, else the chat (in its
@@ -244,26 +313,6 @@ class Outbox:
         if link is not None and link.active:
             return Target(link.channel_id, channel=link)
         return Target(chat_id, thread_id=await self._store.get_thread(chat_id))
-
-    async def _channel_lost(self, bot: Bot, link: ChannelLink, reason: str) -> None:
-        """The bot may no longer post in the linked channel: mark the link inactive and tell
-        the private chat that manages it, where the digests go from now on."""
-        await self._store.set_channel_active(link.chat_id, False)
-        log.info(
-            "Cannot post in channel %s linked by chat %s (%s): link inactive",
-            link.channel_id,
-            link.chat_id,
-            reason,
-        )
-        tr = translator(await self._store.language_of(link.chat_id))
-        try:
-            await bot.send_message(
-                link.chat_id,
-                tr(texts.CHANNEL_LOST, channel=html.escape(link.title), ref=html.escape(link.ref)),
-                parse_mode=ParseMode.HTML,
-            )
-        except TelegramError as exc:  # the digest part that follows meets the same answer
-            log.info("Could not tell chat %s: %s", link.chat_id, _describe(exc))
 
     async def _post(self, bot: Bot, part: OutboxPart, target: Target) -> None:
         markup = None
@@ -280,16 +329,6 @@ class Outbox:
             allow_paid_broadcast=self._paid,
         )
 
-    def _refused(self, part: OutboxPart, reason: str) -> None:
-        log.error(
-            "Telegram refused part %d/%d of digest %d for chat %s: %s",
-            part.part_no,
-            part.parts_total,
-            part.digest_id,
-            part.chat_id,
-            reason,
-        )
-
     async def _gone(self, chat_id: int, reason: str) -> Outcome:
         dropped = await self._store.drop_pending_parts(chat_id)
         await self._store.set_active(chat_id, False)
@@ -300,11 +339,6 @@ class Outbox:
             dropped,
         )
         return Outcome.GONE
-
-
-def _describe(exc: TelegramError) -> str:
-    """The error's kind and Telegram's (or httpx's) message; no URL, so never the token."""
-    return f"{type(exc).__name__}: {exc.message}"
 
 
 async def deliver(bot: Bot, store: Store, chat_id: int, parts: Sequence[DigestPart]) -> Outcome:

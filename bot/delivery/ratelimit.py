@@ -11,6 +11,9 @@ message so that it stays inside all three:
 * One dispatcher hands out the global slots, evenly spaced, to the chats whose turn it is, in
   the order they became ready: many concurrent senders (one task per chat) interleave fairly,
   and a three-part digest does not hold the global rate down to one chat's pace.
+* Every window is kept as Telegram sees it: a message holds its place from its release until
+  a window's length after its answer, so no delay on the way (network jitter, a busy loop, a
+  slow server) can put more than the limit into any one second of Telegram's clock.
 * A 429 pauses only that chat for `retry_after` (429s for several chats at once: everything),
   then the request is retried, at most `max_retries` times. Network failures are retried with
   exponential backoff and jitter, but a message is re-sent only when the failure proves that
@@ -27,6 +30,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Coroutine
@@ -58,7 +62,8 @@ RETRY_AFTER_EXTRA = 0.1
 # 429s for this many different chats within pacing.GLOBAL_429_SPAN seconds: the global limit.
 GLOBAL_PAUSE_AFTER = 3
 # Waking this much after the planned moment means the event loop was held up (a long garbage
-# collection, a blocking call): the request released just before may have left only now.
+# collection, a blocking call): the request released just before may have left only now. It
+# is counted (stats.stalls); the windows hold each request until its answer anyway.
 STALL = 0.005
 
 # Methods that post or change a message count against the limits: every send* but the chat
@@ -142,7 +147,8 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         self._backoff = backoff
         self._max_backoff = max_backoff
         self._rng = rng or random.Random()
-        self._arrived = asyncio.Event()
+        # Set when a request arrives or an answer comes: the dispatcher may have work.
+        self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
 
     @property
@@ -163,7 +169,7 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
                 await self._dispatcher
             self._dispatcher = None
         self._pacer.cancel_waiting()
-        self._arrived = asyncio.Event()
+        self._wake = asyncio.Event()
 
     async def process_request(
         self,
@@ -184,7 +190,11 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
                 # A retry goes first in its chat's line, so parts keep their order.
                 await self._acquire(key, retry=too_many + failures > 0)
             try:
-                result = await callback(*args, **kwargs)
+                try:
+                    result = await callback(*args, **kwargs)
+                finally:
+                    if paced:  # answered, failed or cancelled: its window places start to free
+                        self._finish(key)
             except RetryAfter as exc:
                 self.stats.note("too_many")
                 if too_many >= max_retries:
@@ -229,39 +239,57 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
             self._dispatcher = asyncio.create_task(self._dispatch(), name="rate-limiter")
         waiter = asyncio.get_running_loop().create_future()
         self._pacer.wait_in_line(key, waiter, retry=retry)
-        self._arrived.set()
-        await waiter
+        self._wake.set()
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # released just as it was cancelled
+                self._finish(key)
+            raise
+
+    def _finish(self, key: ChatKey) -> None:
+        """A released request has its answer (or gave up): tell the pacer, wake the dispatcher."""
+        self._pacer.finish(key, self._pacer.clock())
+        self._wake.set()
 
     async def _dispatch(self) -> None:
         """Release one request per global slot, to the chat that has been ready longest."""
         pacer = self._pacer
-        released: ChatLine | None = None  # since the dispatcher last slept
-        last: ChatLine | None = None  # released just before it went to sleep
+        released = False  # since the dispatcher last slept
+        last = False  # it released a request just before it went to sleep
         planned = 0.0  # when it meant to wake up
         while True:
             now = pacer.clock()
-            if last is not None and now - planned > STALL:
+            if last and now - planned > STALL:
                 self.stats.stalls += 1
-                pacer.held_up(last, now)
-            last = None
+            last = False
             gate = pacer.gate()
             if gate > now:
-                last, planned, released = released, gate, None
-                await asyncio.sleep(gate - now)
+                last, planned, released = released, gate, False
+                await self._wait(gate - now)
                 continue
             picked = pacer.pick(now)
             if isinstance(picked, ChatLine):
                 pacer.release(picked, now)
-                released = picked
+                released = True
                 continue
-            # Nothing is ready: wait for the earliest chat, or for a new request.
-            if picked is not None:
+            # Nothing is ready: wait for the earliest chat, an answer, or a new request.
+            if picked is not None and picked < math.inf:
                 last, planned = released, now + picked
-            released = None
-            self._arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(picked):
-                    await self._arrived.wait()
+            released = False
+            await self._wait(picked, wake=True)
+
+    async def _wait(self, seconds: float | None, *, wake: bool = False) -> None:
+        """Sleep `seconds`; None or inf: until woken (an answer came, or a new request);
+        `wake`: a wake-up also ends a finite sleep."""
+        if seconds is not None and seconds < math.inf and not wake:
+            await asyncio.sleep(seconds)
+            return
+        self._wake.clear()
+        timeout = seconds if seconds is not None and seconds < math.inf else None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
 
     def _pause(self, key: ChatKey, delay: float) -> None:
         """A 429: pause the chat, or everything if it was not about one chat."""

@@ -213,6 +213,11 @@ STATS = N_(
     "Last 24 h: {too_many} answers 429, {retries} retries\n"
     "Outbox: {pending_parts} parts pending, {held_parts} behind a More button"
 )
+STATS_ENDED = N_(
+    "Last 24 h: {refused} digest messages refused by Telegram, {expired} given up unsent after "
+    "{hours} h (their papers wait for the next digest)"
+)
+STATS_PAUSED = N_("Sending is paused: the database cannot be written ({error})")
 
 # /lang ------------------------------------------------------------------------------------------
 
@@ -316,4 +321,20 @@ CHANNEL_LOST = N_(
     "I can no longer post in <b>{channel}</b> (I was removed or lost the right to post), so "
     "your digests come here again. Make me an admin there and send "
     "<code>/channel {ref}</code> to link it again."
+)
+
+# When Telegram refuses a digest for good (bot/delivery/notices.py) ---------------------------
+
+DIGEST_REFUSED = N_(
+    "Telegram refused a message of this chat's digest: <i>{reason}</i>. Its papers will come "
+    "with the next digest."
+)
+DIGEST_TOPIC_REFUSED = N_(
+    "I could not post the digest in its topic: Telegram answered <i>{reason}</i> (is the topic "
+    "closed?). Reopen it, or send /subscribe in the topic where the digests should go. The "
+    "papers will come with the next digest."
+)
+CHANNEL_PART_REFUSED = N_(
+    "Telegram refused a message of the digest for <b>{channel}</b>: <i>{reason}</i>. Its papers "
+    "will come with the next digest."
 )

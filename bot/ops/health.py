@@ -3,7 +3,8 @@
 Off unless `health_port` is set; it listens on loopback unless `health_host` says otherwise.
 It runs in the bot's own event loop (aiohttp), started and stopped with the application.
 
-/healthz is 503 when a poll is overdue or the database does not answer. A poll is overdue
+/healthz is 503 when a poll is overdue, the database does not answer, or the outbox has paused
+sending because it cannot write its ledger (a full disk). A poll is overdue
 when the regular poll due after the last successful one (shortly after arXiv's next rebuild of
 a feed with papers; weekends and arXiv holidays have none) is more than the grace late. Before
 the first successful poll, the start counts as the due time: a poll runs at start.
@@ -97,10 +98,12 @@ class HealthServer:
         )
         database = await self._pending() is not None
         poll_ok = now <= deadline
+        paused = self.metrics.sending_paused()
         body = {
             "alive": True,
-            "healthy": database and poll_ok,
+            "healthy": database and poll_ok and paused is None,
             "database_reachable": database,
+            "sending_paused": paused,
             "last_successful_poll": last.isoformat() if last is not None else None,
             "poll_overdue": not poll_ok,
             "unhealthy_after": deadline.isoformat(),

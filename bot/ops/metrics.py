@@ -2,8 +2,9 @@
 
 One `Metrics` per application, each with its own registry (tests run several applications in
 one process). The pipeline notes its events with small calls (`poll_done`, `digest_sent`);
-what the rate limiter and the outbox already count (messages sent, 429s, retries) is read from
-their stats when Prometheus scrapes, and so is the number of parts waiting in the outbox.
+what the rate limiter and the outbox already count (messages sent, 429s, retries, digest parts
+ended unsent, whether sending is paused) is read from their stats when Prometheus scrapes, and
+so is the number of parts waiting in the outbox. /healthz reads the pause there too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
@@ -45,6 +46,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.started_at = self._clock()
         self.last_successful_poll: dt.datetime | None = None
+        self._delivery: RateLimiterStats | None = None  # the limiter's and outbox's stats
         reg = self.registry
         # The process's memory, CPU time and open files (Linux), and the Python version.
         ProcessCollector(registry=reg)
@@ -107,8 +109,14 @@ class Metrics:
             self.digests_sent.inc()
 
     def watch_limiter(self, stats: RateLimiterStats) -> None:
-        """Expose the rate limiter's counts (the outbox notes its retries there too)."""
+        """Expose the rate limiter's counts (the outbox notes its retries, the parts it ends
+        and whether it paused sending there too)."""
+        self._delivery = stats
         self.registry.register(_LimiterCollector(stats))
+
+    def sending_paused(self) -> str | None:
+        """Why the outbox does not send (its ledger cannot be written), or None."""
+        return self._delivery.ledger_error if self._delivery is not None else None
 
     def exposition(self) -> bytes:
         """The Prometheus text format of everything above."""
@@ -134,6 +142,20 @@ class _LimiterCollector(Collector):
         retries.add_metric(["rate_limit"], stats.retries)
         retries.add_metric(["network"], stats.network_retries)
         yield retries
+        ended = CounterMetricFamily(
+            f"{PREFIX}_digest_parts_ended",
+            "Digest messages given up unsent, by reason: refused by Telegram for good, or"
+            " still unsent after the maximum age (their papers wait for the next digest)",
+            labels=["reason"],
+        )
+        ended.add_metric(["refused"], stats.parts_refused)
+        ended.add_metric(["expired"], stats.parts_expired)
+        yield ended
+        yield GaugeMetricFamily(
+            f"{PREFIX}_sending_paused",
+            "1 while the outbox cannot write its ledger (a full disk) and sends nothing",
+            value=int(stats.ledger_error is not None),
+        )
 
 
 def _counter(name: str, doc: str, value: int) -> CounterMetricFamily:

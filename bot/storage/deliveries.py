@@ -1,15 +1,28 @@
 """The delivery table family: the ledger of what each chat has received, and the digests
 with their outbox parts, queued until Telegram confirms them.
+
+A part is 'pending' (to send), 'held' (behind a "More" button), 'sent', 'dropped' (its chat
+is gone) or 'failed' (ended unsent: refused for good, or too old). The papers of a part that
+never went out leave the ledger again, so that they come with the chat's next digest.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 
 from bot.models import OutboxPart
 from bot.storage.base import StoreBase, timestamp
+
+# What the database raises when it cannot be read or written (a full disk, a broken file).
+DatabaseError = sqlite3.Error
+# Why a part ended unsent (outbox.end_reason).
+REFUSED = "refused"  # Telegram refused it for good (a 400 other than a migration)
+EXPIRED = "expired"  # still unsent after the maximum age
+# The write probe allocates this much, so that a database that cannot grow fails it.
+_PROBE_BYTES = 16_384
 
 
 class DeliveryStore(StoreBase):
@@ -57,8 +70,9 @@ class DeliveryStore(StoreBase):
             digest_id = cursor.lastrowid
             assert digest_id is not None
             await self._db.executemany(
-                "INSERT INTO outbox (digest_id, part_no, chat_id, text, arxiv_ids, status)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO outbox"
+                " (digest_id, part_no, chat_id, text, arxiv_ids, status, queued_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         digest_id,
@@ -67,6 +81,7 @@ class DeliveryStore(StoreBase):
                         text,
                         json.dumps(list(ids)),
                         "pending" if number <= visible else "held",
+                        now if number <= visible else None,
                     )
                     for number, (text, ids) in enumerate(parts, start=1)
                 ],
@@ -143,10 +158,90 @@ class DeliveryStore(StoreBase):
                 (digest_id, chat_id, count),
             )
             await self._db.executemany(
-                "UPDATE outbox SET status = 'pending' WHERE digest_id = ? AND part_no = ?",
-                [(digest_id, row[0]) for row in rows],
+                "UPDATE outbox SET status = 'pending', queued_at = ?"
+                " WHERE digest_id = ? AND part_no = ?",
+                [(timestamp(self._clock()), digest_id, row[0]) for row in rows],
             )
         return len(rows)
+
+    # Parts that end unsent -------------------------------------------------------------
+
+    async def end_parts(self, parts: Sequence[OutboxPart], reason: str) -> int:
+        """End pending parts unsent ('failed', with `reason`): Telegram refused them for good,
+        or they are too old. Held parts that only a "More" button on one of them could have
+        released end with them. Their papers leave the ledger: they were never delivered, and
+        come with the chat's next digest. Returns how many parts ended."""
+        if not parts:
+            return 0
+        now = timestamp(self._clock())
+        buttons = sorted({part.digest_id for part in parts if part.more_after})
+        async with self._transaction():
+            ended = await self._end([(part.digest_id, part.part_no) for part in parts], reason, now)
+            for digest_id in buttons:  # its "More" button never went out
+                held = await self._fetchall(
+                    "SELECT part_no FROM outbox WHERE digest_id = ? AND status = 'held'",
+                    (digest_id,),
+                )
+                ended += await self._end([(digest_id, int(row[0])) for row in held], reason, now)
+        return ended
+
+    async def _end(self, keys: Sequence[tuple[int, int]], reason: str, now: str) -> int:
+        ended = 0
+        for digest_id, part_no in keys:
+            rows = await self._fetchall(
+                "SELECT chat_id, arxiv_ids FROM outbox WHERE digest_id = ? AND part_no = ?"
+                " AND status IN ('pending', 'held')",
+                (digest_id, part_no),
+            )
+            if not rows:
+                continue  # sent, dropped or ended meanwhile
+            chat_id, ids = int(rows[0][0]), json.loads(rows[0][1])
+            await self._db.executemany(
+                "DELETE FROM deliveries WHERE chat_id = ? AND arxiv_id = ?",
+                [(chat_id, arxiv_id) for arxiv_id in ids],
+            )
+            await self._db.execute(
+                "UPDATE outbox SET status = 'failed', ended_at = ?, end_reason = ?"
+                " WHERE digest_id = ? AND part_no = ?",
+                (now, reason, digest_id, part_no),
+            )
+            ended += 1
+        return ended
+
+    async def stale_parts(self, chat_id: int, max_age: dt.timedelta) -> list[OutboxPart]:
+        """The chat's pending parts queued more than `max_age` ago (when their digest was
+        composed, or their "More" button pressed)."""
+        rows = await self._fetchall(
+            "SELECT o.digest_id, o.part_no FROM outbox o"
+            " JOIN digests g ON g.digest_id = o.digest_id"
+            " WHERE o.status = 'pending' AND o.chat_id = ?"
+            " AND COALESCE(o.queued_at, g.created_at) < ?",
+            (chat_id, timestamp(self._clock() - max_age)),
+        )
+        stale = {(int(row[0]), int(row[1])) for row in rows}
+        if not stale:
+            return []
+        return [p for p in await self.pending_parts(chat_id) if (p.digest_id, p.part_no) in stale]
+
+    async def count_ended_parts(self, since: dt.datetime) -> dict[str, int]:
+        """Parts ended unsent since `since`, by reason (REFUSED, EXPIRED)."""
+        rows = await self._fetchall(
+            "SELECT end_reason, COUNT(*) FROM outbox"
+            " WHERE status = 'failed' AND ended_at >= ? GROUP BY end_reason",
+            (timestamp(since),),
+        )
+        counts = {REFUSED: 0, EXPIRED: 0}
+        counts.update({str(row[0]): int(row[1]) for row in rows})
+        return counts
+
+    async def probe_write(self) -> None:
+        """Write and take back a few pages in one transaction: raises DatabaseError when the
+        database cannot be written (a full disk), as the ledger's next write would."""
+        async with self._transaction():
+            await self._db.execute(
+                "INSERT INTO write_probe (filler) VALUES (zeroblob(?))", (_PROBE_BYTES,)
+            )
+            await self._db.execute("DELETE FROM write_probe")
 
     async def last_digest_composed(self, chat_id: int) -> dt.datetime | None:
         """When the chat's most recent digest was composed (sent), or None if it never had one."""

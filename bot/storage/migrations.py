@@ -139,4 +139,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 8: a part can end unsent (status 'failed'): refused for good by Telegram, or given up
+    # after the maximum age; when and why ('refused', 'expired'). When a part was queued (its
+    # digest composed, or its "More" button pressed), from which its age counts (NULL: the
+    # digest's created_at). A scratch table that the outbox's write probe fills and empties.
+    (
+        "ALTER TABLE outbox ADD COLUMN queued_at TEXT",
+        "ALTER TABLE outbox ADD COLUMN ended_at TEXT",
+        "ALTER TABLE outbox ADD COLUMN end_reason TEXT",
+        "CREATE TABLE write_probe (filler TEXT)",
+    ),
 )

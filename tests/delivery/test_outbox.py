@@ -184,15 +184,22 @@ async def test_a_timeout_repeats_at_most_that_part_once(store: Store, telegram: 
 
 
 async def test_refusals_are_not_retried(store: Store, telegram: FakeBotAPI, ptb: Bot) -> None:
-    """A 400 (other than chat not found) fails at once; a 403 drops the queue at once."""
+    """A 400 (other than chat not found) ends the part at once, unsent, its paper out of the
+    ledger (the chat is told); a 403 drops the queue at once."""
     sleeps = Sleeps()
     box = outbox(store, sleeps)
     await box.enqueue(1, [part("a", "2508.00001")])
     telegram.fail_next(status=400, description="Bad Request: can't parse entities")
-    assert await box.flush_chat(ptb, 1) is Outcome.FAILED
+    assert await box.flush_chat(ptb, 1) is Outcome.ENDED
+    assert await store.delivered_ids(1) == set()
+    assert await box.flush(ptb) == {}, "never tried again"
+    await box.enqueue(1, [part("b", "2508.00002")])
     telegram.block(1)
     assert await box.flush_chat(ptb, 1) is Outcome.GONE
-    assert len(telegram.calls_to("sendMessage")) == 2
+    texts_sent = [call["text"] for call in telegram.calls_to("sendMessage")]
+    assert texts_sent[0] == "a"
+    assert "Telegram refused a message" in texts_sent[1], "the chat was told"
+    assert texts_sent[2:] == ["b"]
     assert sleeps.delays == []
     assert await store.pending_parts() == []
 

@@ -277,6 +277,74 @@ async def test_a_request_held_up_by_a_stalled_loop_counts_from_when_it_left(
     assert limiter.stats.stalls >= 1  # more on a busy machine
 
 
+class SlowTelegram(FakeTelegram):
+    """Answers a chat's requests only when the test lets it (`answer(chat)`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gates: dict[Any, asyncio.Event] = {}
+        self.answered: dict[Any, list[float]] = {}
+
+    def hold(self, *chats: Any) -> None:
+        for chat in chats:
+            self.gates[chat] = asyncio.Event()
+
+    def answer(self, chat: Any) -> None:
+        self.gates[chat].set()
+
+    async def post(self, endpoint: str, data: dict[str, Any]) -> dict[str, Any]:
+        result = await super().post(endpoint, data)
+        chat = data.get("chat_id")
+        if chat in self.gates:
+            await self.gates[chat].wait()
+            self.answered.setdefault(chat, []).append(time.monotonic())
+        return result
+
+
+async def test_a_message_holds_its_place_in_the_window_until_answered(
+    make_limiter: MakeLimiter,
+) -> None:
+    """With the global limit of messages unanswered, the next waits for an answer, then a
+    whole second after it: Telegram may have counted that message at any moment until then."""
+    limiter = make_limiter(global_per_s=5)
+    slow = SlowTelegram()
+    slow.hold(1, 2, 3, 4, 5)
+    first = [asyncio.create_task(slow.send(limiter, chat)) for chat in range(1, 6)]
+    sixth = asyncio.create_task(slow.send(limiter, 6))
+    async with asyncio.timeout(30):
+        while len(slow.calls) < 5:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(1.2)  # a whole window: only an answer can let the sixth go
+    assert slow.times(6) == []
+    slow.answer(3)
+    await sixth
+    assert slow.times(6)[0] >= slow.answered[3][0] + 1.0
+    for chat in (1, 2, 4, 5):
+        slow.answer(chat)
+    await asyncio.gather(*first)
+    assert limiter.stats.sent == 6
+
+
+async def test_a_chat_whose_messages_are_all_unanswered_waits_for_an_answer(
+    make_limiter: MakeLimiter,
+) -> None:
+    """A private chat's window (2 in any 0.1 s here) also counts from the answers: the third
+    message goes at least a window after the first answer, and the other chats go meanwhile."""
+    limiter = make_limiter()
+    slow = SlowTelegram()
+    slow.hold(7)
+    held = [asyncio.create_task(slow.send(limiter, 7)) for _ in range(2)]
+    async with asyncio.timeout(30):
+        while len(slow.times(7)) < 2:
+            await asyncio.sleep(0.01)
+    third = asyncio.create_task(slow.send(limiter, 7))
+    await asyncio.gather(*(slow.send(limiter, chat) for chat in range(8, 20)))
+    assert len(slow.times(7)) == 2
+    slow.answer(7)
+    await asyncio.gather(*held, third)
+    assert slow.times(7)[2] >= slow.answered[7][0] + 0.1 * 1.03
+
+
 async def test_ready_chats_are_served_first_come_first_served(
     make_limiter: MakeLimiter, telegram: FakeTelegram
 ) -> None:
@@ -539,3 +607,35 @@ async def test_429_from_telegram_delays_that_chat_and_delivers_once(api: FakeBot
     [accepted] = [t for t, chat in api.message_times if chat == 5]
     assert accepted - api.message_times[0][0] >= 1.0
     assert (limiter.stats.too_many, limiter.stats.retries, limiter.stats.sent) == (1, 1, 10)
+
+
+def most_in_closed_window(times: list[float], period: float) -> int:
+    """The most of the times in any closed window [t - period, t] (the strict referee's)."""
+    times = sorted(times)
+    return max(
+        (sum(1 for t in times[i:] if t <= start + period) for i, start in enumerate(times)),
+        default=0,
+    )
+
+
+async def test_strict_sliding_window_sees_no_429_in_a_fan_out(api: FakeBotAPI) -> None:
+    """300 sends to 100 chats against the strict referee (closed windows, each request seen
+    only after a random network delay of up to 0.1 s): not one 429, at most the limit in any
+    second as the server saw it, each part once and in order. Whatever the delays and however
+    slow the machine: a message holds its place in the window until Telegram has answered."""
+    api.enforce_rate_limits(global_per_s=100, strict=True, jitter=0.1, seed=11, **REFEREE)
+    limiter = TelegramRateLimiter(global_per_s=100, **REFEREE)
+    chats = range(1, 101)
+    async with ExtBot(api.token, base_url=api.base_url, rate_limiter=limiter) as bot:
+
+        async def digest(chat: int) -> None:
+            for part in range(3):
+                await bot.send_message(chat, f"part {part}")
+
+        await asyncio.gather(*(digest(chat) for chat in chats))
+    assert api.rate_limit_hits == []
+    assert most_in_closed_window([t for t, _ in api.message_times], 1.0) <= 100
+    for chat in chats:
+        assert [m.plain_text for m in api.messages_to(chat)] == ["part 0", "part 1", "part 2"]
+    assert limiter.stats.sent == len(api.sent) == 300
+    assert limiter.stats.too_many == 0

@@ -10,6 +10,10 @@ Telegram's flood limits are opt-in (``enforce_rate_limits``): about 30 messages 
 all, about one a second per private chat and 20 a minute per group, checked as sliding windows
 over the moments sends and edits arrive. A request over a limit is answered 429 "Too Many
 Requests: retry after N", as Telegram does, and counts as a violation: the bot broke a rule.
+Telegram promises no token bucket; its strict sliding-window mode (``strict=True``) is the
+harshest server the docs allow: closed windows (two messages exactly a second apart share one),
+and each request seen only after a random network delay, as on a real network, so that a
+client which spaces its requests on its own clock alone cannot squeeze one more into a window.
 
 Deliberate deviation: Telegram silently keeps a bare ``&`` (or an unknown entity such as
 ``&nbsp;``) as literal text, although its docs require escaping it. By default this fake
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import random
 import re
 import string
 import time
@@ -697,6 +702,10 @@ class RateLimits:
     private_burst: int = 3
     group_limit: int = 20
     group_period: float = 60.0
+    # Strict: closed windows ("at most N in [t - T, t]"), and every counted request is seen by
+    # the server only after a network delay drawn uniformly from [0, jitter] seconds.
+    strict: bool = False
+    jitter: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -711,19 +720,24 @@ class RateLimitHit:
 
 
 class _SlidingWindow:
-    """At most ``limit`` events in any ``period`` seconds, per key."""
+    """At most ``limit`` events in any ``period`` seconds, per key: in any half-open window
+    (t - period, t], or with ``closed`` in any closed one [t - period, t]."""
 
-    def __init__(self, limit: int, period: float) -> None:
+    def __init__(self, limit: int, period: float, *, closed: bool = False) -> None:
         self.limit = limit
         self.period = period
+        self.closed = closed
         self._events: dict[int | str | None, deque[float]] = {}
+
+    def _expired(self, event: float, now: float) -> bool:
+        return event < now - self.period if self.closed else event <= now - self.period
 
     def wait(self, key: int | str | None, now: float) -> float:
         """Seconds until one more event is allowed for ``key``; 0 when it is allowed now."""
         events = self._events.get(key)
         if events is None:
             return 0.0
-        while events and events[0] <= now - self.period:
+        while events and self._expired(events[0], now):
             events.popleft()
         if not events:
             del self._events[key]  # a fan-out to many chats must not keep them all
@@ -739,11 +753,12 @@ class _FloodControl:
 
     def __init__(self, limits: RateLimits) -> None:
         self.limits = limits
-        self.overall = _SlidingWindow(limits.global_per_s, 1.0)
+        closed = limits.strict
+        self.overall = _SlidingWindow(limits.global_per_s, 1.0, closed=closed)
         self.private = _SlidingWindow(
-            limits.private_burst, limits.private_burst / limits.private_per_s
+            limits.private_burst, limits.private_burst / limits.private_per_s, closed=closed
         )
-        self.group = _SlidingWindow(limits.group_limit, limits.group_period)
+        self.group = _SlidingWindow(limits.group_limit, limits.group_period, closed=closed)
 
     def _chat_window(self, chat_id: int | str | None) -> tuple[str, _SlidingWindow] | None:
         if chat_id is None:
@@ -849,6 +864,7 @@ class FakeBotAPI(LoopbackServer):
         self.message_times: list[tuple[float, int | str | None]] = []
         self.rate_limit_hits: list[RateLimitHit] = []
         self._flood: _FloodControl | None = None
+        self._network = random.Random(0)  # the strict mode's network delays
         self.chat_actions: list[tuple[int, str]] = []
         self.callback_answers: list[JSONDict] = []
         self.allowed_updates: list[str] | None = None
@@ -864,6 +880,8 @@ class FakeBotAPI(LoopbackServer):
         self._members: dict[int, dict[int, JSONDict]] = {}  # chat -> user -> ChatMember
         self._forums: set[int] = set()
         self._deleted_topics: set[tuple[int, int]] = set()
+        self._closed_topics: set[tuple[int, int]] = set()
+        self._restricted: set[int] = set()  # chats where the bot may not send messages
         self._removed: dict[int, str] = {}  # chats the bot was removed from -> the 403 text
         self._faults: list[_Fault] = []
         self._poll_generation = 0
@@ -1197,6 +1215,10 @@ class FakeBotAPI(LoopbackServer):
         private_burst: int = 3,
         group_limit: int = 20,
         group_period: float = 60.0,
+        *,
+        strict: bool = False,
+        jitter: float = 0.05,
+        seed: int = 0,
     ) -> RateLimits:
         """Referee Telegram's flood limits from now on (see RateLimits); returns them.
 
@@ -1204,9 +1226,26 @@ class FakeBotAPI(LoopbackServer):
         ``parameters.retry_after`` (N whole seconds until the window frees, at least 1), is
         not delivered and not counted, and is recorded in ``rejected``, ``violations`` and
         ``rate_limit_hits``. Chat actions, callback answers and the like are never limited.
+
+        ``strict=True`` is the strict sliding-window mode: every window is closed (at most N
+        messages in any [t - T, t]), and each send or edit reaches the referee only after a
+        network delay drawn uniformly from [0, ``jitter``] seconds (random with ``seed``); its
+        moment in the windows and in ``message_times`` is when it got there. A client that
+        keeps the limits only on its own clock, from the moments it sends, breaks them here.
         """
-        limits = RateLimits(global_per_s, private_per_s, private_burst, group_limit, group_period)
+        if jitter < 0:
+            raise ValueError("jitter must be >= 0")
+        limits = RateLimits(
+            global_per_s,
+            private_per_s,
+            private_burst,
+            group_limit,
+            group_period,
+            strict=strict,
+            jitter=jitter if strict else 0.0,
+        )
         self._flood = _FloodControl(limits)
+        self._network = random.Random(seed)
         return limits
 
     def stop_enforcing_rate_limits(self) -> None:
@@ -1324,6 +1363,24 @@ class FakeBotAPI(LoopbackServer):
     def delete_topic(self, chat_id: int, message_thread_id: int) -> None:
         """A forum topic was deleted: sends to it answer 400 "message thread not found"."""
         self._deleted_topics.add((chat_id, message_thread_id))
+
+    def close_topic(self, chat_id: int, message_thread_id: int) -> None:
+        """A forum topic was closed: sends to it answer 400 "TOPIC_CLOSED" (the general topic
+        and the other topics still take messages)."""
+        self._closed_topics.add((chat_id, message_thread_id))
+
+    def reopen_topic(self, chat_id: int, message_thread_id: int) -> None:
+        self._closed_topics.discard((chat_id, message_thread_id))
+
+    def restrict_bot(self, chat_id: int) -> None:
+        """The bot stays in the group or channel but may no longer post: sends answer 400,
+        "not enough rights to send text messages to the chat" in a group, "need administrator
+        rights in the channel chat" in a channel, as Telegram does."""
+        self._chat(chat_id)  # a known chat
+        self._restricted.add(chat_id)
+
+    def unrestrict_bot(self, chat_id: int) -> None:
+        self._restricted.discard(chat_id)
 
     def remove_bot(self, chat_id: int) -> None:
         """The bot was removed from a group or channel: sends there answer 403."""
@@ -1487,6 +1544,7 @@ class FakeBotAPI(LoopbackServer):
                 raise fault.error()
             counted = name.lower() in _COUNTED_METHODS
             if counted:
+                arrived = await self._network_delay(arrived)
                 self._check_flood(name, params, arrived)
             result = await handler(params)
         except _ApiError as err:
@@ -1498,6 +1556,14 @@ class FakeBotAPI(LoopbackServer):
         if fault is not None and fault.kind == "late":
             await asyncio.sleep(fault.delay)  # a client that gives up cancels this wait
         return web.json_response({"ok": True, "result": result})
+
+    async def _network_delay(self, arrived: float) -> float:
+        """In the strict mode, the moment a counted request reaches the referee: after a random
+        network delay (the client cannot know it). Otherwise when it arrived."""
+        if self._flood is None or self._flood.limits.jitter <= 0:
+            return arrived
+        await asyncio.sleep(self._network.uniform(0.0, self._flood.limits.jitter))
+        return time.monotonic()
 
     def _check_flood(self, method: str, params: JSONDict, now: float) -> None:
         if self._flood is None:
@@ -1586,6 +1652,18 @@ class FakeBotAPI(LoopbackServer):
         if chat_id in self._removed:
             raise _ApiError(403, self._removed[chat_id], violation=False)
         return chat_id
+
+    def _check_rights(self, chat_id: int, kind: str) -> None:
+        """A restricted bot may not post (restrict_bot)."""
+        if chat_id not in self._restricted:
+            return
+        if self._chat(chat_id)["type"] == "channel":
+            raise _ApiError(
+                400, "Bad Request: need administrator rights in the channel chat", violation=False
+            )
+        raise _ApiError(
+            400, f"Bad Request: not enough rights to send {kind} to the chat", violation=False
+        )
 
     def _formatted(self, params: JSONDict) -> tuple[str, list[JSONDict]]:
         """Validate text + parse_mode as Telegram does; returns the plain text and entities."""
@@ -1700,11 +1778,14 @@ class FakeBotAPI(LoopbackServer):
 
     async def _send_message(self, params: JSONDict) -> JSONDict:
         chat_id = self._target_chat(params)
+        self._check_rights(chat_id, "text messages")
         plain, entities = self._formatted(params)
         reply_markup = _checked_reply_markup(params.get("reply_markup"))
         thread_id = _number_param(params, "message_thread_id")
         if thread_id is not None and (chat_id, int(thread_id)) in self._deleted_topics:
             raise _ApiError(400, "Bad Request: message thread not found", violation=False)
+        if thread_id is not None and (chat_id, int(thread_id)) in self._closed_topics:
+            raise _ApiError(400, "Bad Request: TOPIC_CLOSED", violation=False)
         message = SentMessage(
             message_id=self._new_message_id(chat_id),
             chat_id=chat_id,
@@ -1724,6 +1805,7 @@ class FakeBotAPI(LoopbackServer):
     async def _send_document(self, params: JSONDict) -> JSONDict:
         """A new file, uploaded as multipart/form-data (file ids and URLs are not supported)."""
         chat_id = self._target_chat(params)
+        self._check_rights(chat_id, "documents")
         upload = params.get("document")
         if not isinstance(upload, Upload):
             raise _bad_request("there is no document in the request")
