@@ -30,8 +30,7 @@ LEVELS: dict[str, int] = {
     "app": 11,
     "__main__": 12,
 }
-# Data tables may be longer than the ~400 lines of a module: arXiv's taxonomy, and the table
-# of every user-facing text (one place, as the catalogs are extracted from it).
+# Data tables may be longer than the ~400 lines of a module: arXiv's category taxonomy.
 DATA_TABLES = {"bot/arxiv/categories.py"}
 MAX_LINES = 400
 
