@@ -29,7 +29,15 @@ from bot.delivery.outbox import MORE_PREFIX, Outbox
 from bot.delivery.ratelimit import TelegramRateLimiter
 from bot.i18n import texts
 from bot.i18n.translate import CHINESE, ENGLISH, translator
-from bot.ops.health import HealthServer
+from bot.ops.health import (
+    HealthServer,
+    PollLimits,
+    database_check,
+    feed_bound,
+    outbox_check,
+    poll_check,
+    sending_check,
+)
 from bot.ops.metrics import Metrics
 from bot.schedule import (
     follow_moved_chat,
@@ -229,17 +237,30 @@ async def start_health_server(app: Application) -> None:  # type: ignore[type-ar
     if not config.health_port:
         return
 
-    async def probe() -> int | None:
-        services = services_mod.get(app.bot_data)
-        return await services.store.count_pending_parts()
-
-    server = HealthServer(
-        app.bot_data[METRICS_KEY],
-        probe,
-        host=config.health_host,
-        port=config.health_port,
+    metrics: Metrics = app.bot_data[METRICS_KEY]
+    store = services_mod.get(app.bot_data).store
+    limits = PollLimits(
         poll_delay=dt.timedelta(minutes=config.poll_delay_minutes),
         grace=dt.timedelta(hours=config.health_poll_grace_hours),
+        start_grace=dt.timedelta(minutes=config.health_start_grace_minutes),
+        feed_bound=feed_bound(config.http_deadline),
+    )
+    checks = {
+        "poll": poll_check(metrics, limits),
+        "database": database_check(store),
+        "outbox": outbox_check(
+            store,
+            grace=dt.timedelta(minutes=config.health_outbox_grace_minutes),
+            visible=config.max_digest_messages,
+        ),
+        "sending": sending_check(metrics),
+    }
+    server = HealthServer(
+        metrics,
+        checks,
+        pending=store.count_pending_parts,
+        host=config.health_host,
+        port=config.health_port,
     )
     try:
         await server.start()

@@ -75,6 +75,11 @@ class Config:
     # /healthz turns 503 once the poll due after the last successful one is this many hours
     # late (the days arXiv does not announce have no poll due, so weekends do not count).
     health_poll_grace_hours: float = 8.0
+    # /healthz says "starting" (200) until a poll reaches arXiv, and 503 if none did within
+    # this many minutes of the start; 503 too once a digest part has waited this many minutes
+    # in the outbox.
+    health_start_grace_minutes: float = 30.0
+    health_outbox_grace_minutes: float = 60.0
     log_format: str = "text"  # or "json": one JSON object per line
 
     @property
@@ -284,6 +289,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "health_port": _int_in(0, 65535),
     "health_host": _text,
     "health_poll_grace_hours": _float_in(0.1, 240),
+    "health_start_grace_minutes": _float_in(1, 1440),
+    "health_outbox_grace_minutes": _float_in(1, 10080),
     "log_format": _log_format,
 }
 _FIELD_NAMES = {"database_url": "database_path"}

@@ -88,6 +88,7 @@ async def run_poll(
             eastern_date(now).year,
         )
     first_at = plan.first_at if plan is not None and retrying and plan.first_at else now
+    services.metrics.poll_started()  # /healthz judges a poll that runs too long
     try:
         report = await ingest(services, now)
         needs_retry = report.needs_retry
@@ -96,6 +97,8 @@ async def run_poll(
         log.exception("Feed poll broke; will try again")
         services.metrics.poll_broke()
         needs_retry = True
+    finally:
+        services.metrics.poll_finished()
     return plan_next_poll(
         clock(),
         needs_retry=needs_retry,
@@ -218,6 +221,7 @@ async def ingest(services: Services, now: dt.datetime | None = None) -> PollRepo
                 services.fetcher, services.store, url, now=now, last_day=last_day
             )
             await services.store.save_category_sizes(outcome.counts)
+            services.metrics.feed_polled()
             outcomes.append(outcome)
             if outcome.at_limit and len(outcome.counts) > 1:
                 split = plan_feed_urls(base, outcome.counts, outcome.counts, limit=PLAN_LIMIT)

@@ -1,10 +1,11 @@
 """What the bot counts, in Prometheus's terms, and what /healthz judges from.
 
 One `Metrics` per application, each with its own registry (tests run several applications in
-one process). The pipeline notes its events with small calls (`poll_done`, `digest_sent`);
-what the rate limiter and the outbox already count (messages sent, 429s, retries, digest parts
-ended unsent, whether sending is paused) is read from their stats when Prometheus scrapes, and
-so is the number of parts waiting in the outbox. /healthz reads the pause there too.
+one process). The pipeline notes its events with small calls (`poll_started`, `feed_polled`,
+`poll_done`, `poll_finished`, `digest_sent`); what the rate limiter and the outbox already
+count (messages sent, 429s, retries, digest parts ended unsent, whether sending is paused) is
+read from their stats when Prometheus scrapes, and so is the number of parts waiting in the
+outbox. /healthz reads the pause there too.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class PollOutcome:
 
 
 class Metrics:
-    """The application's counters, and the time of the last successful poll."""
+    """The application's counters; for /healthz, when it started, when a poll last succeeded,
+    and whether one is running (since when, and when a feed of it last finished)."""
 
     def __init__(self, clock: Callable[[], dt.datetime] | None = None) -> None:
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
@@ -47,6 +49,8 @@ class Metrics:
         self.started_at = self._clock()
         self.last_successful_poll: dt.datetime | None = None
         self._delivery: RateLimiterStats | None = None  # the limiter's and outbox's stats
+        self.poll_running_since: dt.datetime | None = None
+        self.last_feed_polled: dt.datetime | None = None  # a feed of the running poll finished
         reg = self.registry
         # The process's memory, CPU time and open files (Linux), and the Python version.
         ProcessCollector(registry=reg)
@@ -84,6 +88,20 @@ class Metrics:
 
     def now(self) -> dt.datetime:
         return self._clock()
+
+    def poll_started(self) -> None:
+        """A poll begins (its end is `poll_finished`, whatever the outcome)."""
+        self.poll_running_since = self._clock()
+        self.last_feed_polled = None
+
+    def feed_polled(self) -> None:
+        """One feed URL of the running poll is done with (fetched, failed or stored)."""
+        self.last_feed_polled = self._clock()
+
+    def poll_finished(self) -> None:
+        """The running poll ended: completed, broken or cancelled."""
+        self.poll_running_since = None
+        self.last_feed_polled = None
 
     def poll_done(self, new_papers: int, failed_feeds: int) -> None:
         """A poll ran to its end: `failed_feeds` URLs gave no feed. Any other answer, a 304

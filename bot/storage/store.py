@@ -5,7 +5,8 @@ leaves the storage package. `Store` gathers the table families, each in its own 
 `bot.storage.chats` (chats, subscriptions, settings, channel links), `bot.storage.papers`
 (papers and fetch state), `bot.storage.feed_sizes` (papers per category in the last feeds)
 and `bot.storage.deliveries` (delivery ledger, digests, outbox), on the connection and
-transactions of `bot.storage.base`. Figures that span every table stay here.
+transactions of `bot.storage.base`; `bot.storage.probes` holds what /healthz asks. Figures
+that span every table stay here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bot.storage.deliveries import DeliveryStore
 from bot.storage.feed_sizes import FeedSizeStore
 from bot.storage.migrations import MIGRATIONS
 from bot.storage.papers import PaperStore
+from bot.storage.probes import ProbeStore
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class Store(ChatStore, PaperStore, FeedSizeStore, DeliveryStore):
+class Store(ChatStore, PaperStore, FeedSizeStore, DeliveryStore, ProbeStore):
     """The bot's database. Open with `await Store.open(path)`, close with `await close()`."""
 
     def __init__(self, db: aiosqlite.Connection, clock: Callable[[], dt.datetime] = utcnow) -> None:
