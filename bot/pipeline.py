@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -42,8 +42,10 @@ from bot.arxiv.fetcher import (
 from bot.arxiv.http import FeedError, check_is_feed
 from bot.config import Config
 from bot.delivery.digest import render_parts
-from bot.delivery.outbox import Outcome
+from bot.delivery.outbox import LedgerUnavailable, Outcome
 from bot.i18n.translate import translator
+from bot.matching.parser import parse_query
+from bot.matching.query import QueryError
 from bot.matching.ranking import match_papers
 from bot.models import Chat, Hit, Paper
 from bot.services import Services
@@ -312,7 +314,11 @@ async def daily_digest(
 ) -> int:
     """A chat's daily run: send what is pending (often nothing), then record the run."""
     now = now or utcnow()
-    sent = await send_digest(bot, services, chat_id, now=now)
+    try:
+        sent = await send_digest(bot, services, chat_id, now=now)
+    except LedgerUnavailable as exc:  # a full disk: the papers wait for the next digest
+        log.warning("Digest for chat %s not sent: sending is paused (%s)", chat_id, exc)
+        return 0
     # Recorded once composed, not before: a process killed before composing leaves the slot
     # missed, and the restart catches it up; killed after, the catch-up finds the papers in
     # the ledger and composes nothing twice (the outbox sends what was queued).
@@ -356,8 +362,27 @@ async def pending_hits(
     since = (now or utcnow()) - dt.timedelta(days=services.config.digest_lookback_days)
     papers = await services.store.undelivered_papers(chat, since)
     papers = in_categories(papers, services.categories_of(chat))
+    broken_queries(chat_id, keywords)  # they match nothing: said in the log (and /list)
     # Normalising abstracts (LaTeX included) is CPU work: keep it off the event loop.
     return await asyncio.to_thread(match_papers, papers, keywords)
+
+
+def broken_queries(chat_id: int, queries: Sequence[str]) -> dict[str, QueryError]:
+    """The stored queries that no longer parse (stored before a change of the query language),
+    with why; each is logged, as it matches nothing until the chat replaces it."""
+    broken: dict[str, QueryError] = {}
+    for query in queries:
+        try:
+            parse_query(query)
+        except QueryError as error:
+            broken[query] = error
+            log.warning(
+                "Chat %s follows a query that no longer parses and matches nothing: %r (%s)",
+                chat_id,
+                query,
+                error,
+            )
+    return broken
 
 
 def digest_days(

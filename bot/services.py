@@ -29,8 +29,6 @@ class Services:
     fetcher: PoliteFetcher  # every request to arXiv goes through it: one at a time, spaced
     search: ArxivSearch  # /search, through the fetcher; one instance, so one day cache
     poll_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    # Papers per category in the last feeds, to pack categories into few feed URLs.
-    category_counts: dict[str, int] = field(default_factory=dict)
     # One digest at a time per chat, so /digest and the daily job cannot both send a paper.
     digest_locks: defaultdict[int, asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock)

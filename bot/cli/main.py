@@ -20,7 +20,7 @@ from pathlib import Path
 from bot.arxiv.categories import in_categories
 from bot.arxiv.feeds import parse_feed
 from bot.arxiv.fetcher import PoliteFetcher
-from bot.arxiv.http import FeedError, check_is_feed, make_http_client
+from bot.arxiv.http import FeedError, MiB, check_is_feed, make_http_client
 from bot.cli.preview import html_to_text
 from bot.config import Config, ConfigError, load_config
 from bot.delivery.digest import render_parts
@@ -164,7 +164,12 @@ async def _feed_bytes(config: Config, feed: str | None) -> tuple[bytes, str]:
         return await asyncio.to_thread(_read_feed_file, feed), feed
     url = feed or config.feed_url
     async with make_http_client(config.user_agent, timeout=config.http_timeout) as http:
-        fetcher = PoliteFetcher(http, max_attempts=2)
+        fetcher = PoliteFetcher(
+            http,
+            max_attempts=2,
+            deadline=config.http_deadline,
+            max_body=config.http_max_body_mb * MiB,
+        )
         try:
             result = await fetcher.fetch(url, validate=check_is_feed, conditional=False)
         except FeedError as exc:

@@ -129,6 +129,10 @@ NO_SUBSCRIPTIONS = N_(
     "You follow no keywords yet. Try <code>/subscribe diffusion</code>, or search once "
     "with <code>/latest diffusion</code>."
 )
+DIGESTS_PAUSED = N_(
+    "I cannot send digests right now: my database cannot be written (its disk may be full). "
+    "Your papers wait and come as soon as it can be written again."
+)
 NOTHING_PENDING = N_(
     "Nothing new for you since your last digest: no stored paper that you have not received "
     "matches your keywords. I poll arXiv after each daily announcement."

@@ -11,12 +11,11 @@ from telegram import Chat as TelegramChat
 from telegram import Update
 from telegram.error import BadRequest
 
-from bot.delivery.outbox import MORE_PREFIX
+from bot.delivery.outbox import MORE_PREFIX, LedgerUnavailable
 from bot.i18n import texts
 from bot.pipeline import send_digest
 from bot.services import Services
 from bot.telegram.common import Context, chat_translator, current_chat, reply, services_of
-from bot.telegram.queries import broken_queries
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +32,11 @@ async def digest_now(update: Update, context: Context) -> None:
     if not keywords:
         await reply(update, tr(texts.NO_SUBSCRIPTIONS))
         return
-    broken_queries(chat.chat_id, keywords)  # logged; /list marks them
-    sent = await send_digest(context.bot, services, chat.chat_id)
+    try:
+        sent = await send_digest(context.bot, services, chat.chat_id)
+    except LedgerUnavailable:  # a full disk: nothing was queued or sent, the papers wait
+        await reply(update, tr(texts.DIGESTS_PAUSED))
+        return
     if sent == 0:
         await reply(update, tr(texts.NOTHING_PENDING))
         return

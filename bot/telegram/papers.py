@@ -25,6 +25,7 @@ from bot.i18n.translate import Translator
 from bot.matching.query import QueryError
 from bot.matching.ranking import KeywordError, match_papers
 from bot.models import Hit
+from bot.pipeline import broken_queries
 from bot.storage.store import utcnow
 from bot.telegram.common import (
     NO_PREVIEW,
@@ -39,7 +40,7 @@ from bot.telegram.common import (
     services_of,
     shorten,
 )
-from bot.telegram.queries import broken_queries, query_list, unknown_categories
+from bot.telegram.queries import query_list, unknown_categories
 
 log = logging.getLogger(__name__)
 

@@ -54,21 +54,3 @@ def unknown_categories(queries: Sequence[str]) -> list[arxiv_categories.UnknownC
                 suggestions = arxiv_categories.suggestions(typed.rstrip("*"))
                 unknown[typed.casefold()] = arxiv_categories.UnknownCategory(typed, suggestions)
     return list(unknown.values())
-
-
-def broken_queries(chat_id: int, queries: Sequence[str]) -> dict[str, QueryError]:
-    """The stored queries that no longer parse (stored before a change of the query language),
-    with why; each is logged, as it matches nothing until the chat replaces it."""
-    broken: dict[str, QueryError] = {}
-    for query in queries:
-        try:
-            parse_query(query)
-        except QueryError as error:
-            broken[query] = error
-            log.warning(
-                "Chat %s follows a query that no longer parses and matches nothing: %r (%s)",
-                chat_id,
-                query,
-                error,
-            )
-    return broken

@@ -22,6 +22,7 @@ from bot.matching.ranking import (
     match_papers,
 )
 from bot.models import Chat
+from bot.pipeline import broken_queries
 from bot.services import Services
 from bot.storage.store import Store, utcnow
 from bot.telegram.common import (
@@ -34,7 +35,7 @@ from bot.telegram.common import (
     services_of,
     shorten,
 )
-from bot.telegram.queries import broken_queries, query_list, unknown_categories
+from bot.telegram.queries import query_list, unknown_categories
 
 PREVIEW_DAYS, PREVIEW_TITLES = 7, 3
 PREVIEW_TITLE_LENGTH = 200  # characters of a title shown in a preview

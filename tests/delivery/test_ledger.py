@@ -127,6 +127,8 @@ async def test_a_full_disk_pauses_sending_and_healthz_says_so(
         assert "arxiv_bot_sending_paused 1.0" in metrics
         (figures,) = await bot.ask("/stats", chat_id=ADMIN, user_id=ADMIN)
         assert f"Sending is paused: the database cannot be written ({FULL})" in figures.plain_text
+        (answer,) = await bot.ask("/digest")
+        assert answer.plain_text.startswith("I cannot send digests right now")
 
         await db.execute("PRAGMA max_page_count = 1073741823")
         await bot.run_job("outbox")

@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from bot.schedule import digest_job_name
 from bot.telegram.queries import unknown_categories
 from tests.conftest import USER, BotUnderTest
 
@@ -62,8 +63,9 @@ async def test_a_stored_query_that_no_longer_parses_is_marked_and_logged(
 ) -> None:
     """A stored query that the query language no longer accepts (stored before a rule
     change: `cat:cs` now has to be `cat:cs.*`) is marked in /list with why, and logged with
-    its chat when /list, /latest or /digest meets it; the chat's other queries work."""
-    caplog.set_level(logging.WARNING, logger="bot.telegram")
+    its chat when /list, /latest, /digest or the scheduled digest meets it; the chat's other
+    queries work."""
+    caplog.set_level(logging.WARNING, logger="bot")
     store = bot.services.store
     await bot.ask("/start")
     await store.add_subscriptions(USER, [("diffusion", "diffusion"), ("cat:cs", "cat:cs")])
@@ -81,3 +83,5 @@ async def test_a_stored_query_that_no_longer_parses_is_marked_and_logged(
     digest = (await bot.settle())[before:]
     assert "arxiv.org/abs/" in digest[0].text, "the other query still brings papers"
     assert caplog.text.count(logged) == 3
+    await bot.run_job(digest_job_name(USER))
+    assert caplog.text.count(logged) == 4
