@@ -37,6 +37,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "arxiv"
 TRUNCATED_ATOM = FIXTURES / "atom-cs.AI-2025-08-20-truncated.xml"
 TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuv"
 USER = 1001
+# Upper bound on waiting for a condition (never a pause): generous, for a slow, shared machine.
+WAIT = 30.0
 TEST_USER_AGENT = "arxiv-digest-bot/0.1.0 (tests; mailto:tests@example.org)"
 
 
@@ -93,6 +95,7 @@ class BotUnderTest:
     def __init__(self, app: Any, telegram: FakeBotAPI) -> None:
         self.app = app
         self.telegram = telegram
+        self._job_names: dict[str, str] = {}
 
     @property
     def services(self) -> Services:
@@ -107,13 +110,60 @@ class BotUnderTest:
         messages = await self.telegram.wait_for_messages(chat_id, before + replies)
         return messages[before:]
 
-    async def settle(self, chat_id: int = USER, quiet: float = 0.3) -> list[SentMessage]:
-        """Wait until the chat has had no new message for `quiet` seconds; return them all."""
-        count = -1
-        while count != len(self.telegram.messages_to(chat_id)):
-            count = len(self.telegram.messages_to(chat_id))
+    async def settle(self, chat_id: int = USER, quiet: float = 0.0) -> list[SentMessage]:
+        """The chat's messages once the bot is idle (`idle`): every reply and digest part that
+        the updates and jobs so far lead to has been sent, however slow the machine.
+
+        `quiet` > 0 then also waits until no new message came for that many seconds, for a
+        check that nothing more comes from outside the bot's own work (a pause proves only
+        that nothing came during it, so it is never what a test waits for)."""
+        await self.idle()
+        count = len(self.telegram.messages_to(chat_id))
+        while quiet > 0:
             await asyncio.sleep(quiet)
+            await self.idle()
+            if len(self.telegram.messages_to(chat_id)) == count:
+                break
+            count = len(self.telegram.messages_to(chat_id))
         return self.telegram.messages_to(chat_id)
+
+    async def idle(self, timeout: float = WAIT) -> None:
+        """Wait until the bot has nothing in hand: every update sent to it so far fetched and
+        handled to its end, and no scheduled job (a digest, a catch-up, an outbox flush, a
+        poll) running. `timeout` only bounds the wait: a bot still busy then is a failure."""
+        busy = self._busy()
+        try:
+            async with asyncio.timeout(timeout):
+                while busy:
+                    await asyncio.sleep(0.01)
+                    busy = self._busy()
+        except TimeoutError:
+            raise AssertionError(f"the bot is still busy after {timeout} s: {busy}") from None
+
+    def _busy(self) -> str:
+        """What the bot is doing right now, or "" when it is idle (one consistent look: no
+        await in between)."""
+        if self.telegram.pending_updates:
+            return f"{len(self.telegram.pending_updates)} update(s) not fetched yet"
+        # Updates put in the application's queue and not yet marked done by its processing
+        # (python-telegram-bot calls task_done() once an update's handlers have returned).
+        # Queue.join() waits for the same count but cannot be read at one instant with the rest.
+        handling = int(getattr(self.app.update_queue, "_unfinished_tasks", 0))
+        if handling:
+            return f"{handling} update(s) being handled"
+        running = self.running_jobs()
+        if running:
+            return f"job(s) running: {', '.join(running)}"
+        return ""
+
+    def running_jobs(self) -> list[str]:
+        """The names of the scheduled jobs running now (APScheduler's count of each job's
+        instances in flight, the one it enforces max_instances with)."""
+        assert self.app.job_queue is not None
+        # A job run once leaves the schedule as it starts: its name is remembered from before.
+        self._job_names.update((job.job.id, str(job.name)) for job in self.app.job_queue.jobs())
+        instances = self.app.job_queue.scheduler._lookup_executor("default")._instances
+        return [self._job_names.get(job_id, job_id) for job_id, n in instances.items() if n]
 
     async def press_more(self, chat_id: int = USER) -> list[SentMessage]:
         """Press every "More" button the chat gets until the digest is complete."""

@@ -33,6 +33,7 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
+from tests.conftest import WAIT
 from tests.fakes import (
     BOT_USERNAME,
     FakeBotAPI,
@@ -44,6 +45,9 @@ from tests.fakes import (
 )
 
 CHAT = 4242
+# A long poll's own timeout: far beyond any answer that should come at once, however slow
+# the machine, so that answering early is told apart from answering at the timeout.
+POLL_TIMEOUT = 60
 EMOJI = "\N{GRINNING FACE}"  # outside the BMP: two UTF-16 code units
 
 
@@ -464,13 +468,13 @@ def test_fault_needs_at_least_one_call(api: FakeBotAPI) -> None:
 
 async def test_long_poll_returns_early_when_a_user_writes(bot: Bot, api: FakeBotAPI) -> None:
     """getUpdates waits, and returns as soon as user_sends queues an update."""
-    started = time.monotonic()
-    poll = asyncio.create_task(bot.get_updates(timeout=5))
-    await asyncio.sleep(0.1)
+    poll = asyncio.create_task(bot.get_updates(timeout=POLL_TIMEOUT))
+    await api.wait_for_call("getUpdates", timeout=WAIT)  # the poll waits at the fake
     assert not poll.done()
+    started = time.monotonic()
     update_id = api.user_sends(CHAT, f"/digest@{BOT_USERNAME} now")
-    [update] = await asyncio.wait_for(poll, 2)
-    assert time.monotonic() - started < 2
+    [update] = await asyncio.wait_for(poll, WAIT)
+    assert time.monotonic() - started < POLL_TIMEOUT, "answered before the poll's own timeout"
     assert update.update_id == update_id
     assert update.message is not None
     assert update.message.text == f"/digest@{BOT_USERNAME} now"
@@ -507,13 +511,13 @@ async def test_newer_get_updates_terminates_the_older_one(api: FakeBotAPI) -> No
         Bot(api.token, base_url=api.base_url) as first,
         Bot(api.token, base_url=api.base_url) as second,
     ):
-        older = asyncio.create_task(first.get_updates(timeout=5))
-        await asyncio.sleep(0.1)
-        newer = asyncio.create_task(second.get_updates(timeout=5))
+        older = asyncio.create_task(first.get_updates(timeout=POLL_TIMEOUT))
+        await api.wait_for_call("getUpdates", timeout=WAIT)  # the older poll waits at the fake
+        newer = asyncio.create_task(second.get_updates(timeout=POLL_TIMEOUT))
         with pytest.raises(Conflict, match="terminated by other getUpdates request"):
-            await asyncio.wait_for(older, 2)
+            await asyncio.wait_for(older, WAIT)
         api.user_sends(CHAT, "hi")
-        assert len(await asyncio.wait_for(newer, 2)) == 1
+        assert len(await asyncio.wait_for(newer, WAIT)) == 1
     assert ("getUpdates", 409) in [(method, code) for method, code, _ in api.rejected]
     assert api.violations == []
 
@@ -579,7 +583,7 @@ async def test_commands_are_stored_per_scope_and_language(bot: Bot, api: FakeBot
 
 async def test_wait_for_messages_reports_what_arrived(bot: Bot, api: FakeBotAPI) -> None:
     """wait_for_messages returns once enough arrived, and fails listing what did arrive."""
-    waiter = asyncio.create_task(api.wait_for_messages(CHAT, 2, timeout=2))
+    waiter = asyncio.create_task(api.wait_for_messages(CHAT, 2, timeout=WAIT))
     await bot.send_message(CHAT, "one")
     await bot.send_message(CHAT, "two")
     assert [m.plain_text for m in await waiter] == ["one", "two"]
@@ -796,7 +800,7 @@ async def test_feed_server_delay_and_request_spacing(feeds: FeedServer) -> None:
     """A delay makes clients time out; request times are monotonic for spacing checks."""
     feeds.set_response("/slow", b"late", delay=1.0)
     feeds.set_response("/fast", b"ok")
-    waiter = asyncio.create_task(feeds.wait_for_requests(2, timeout=2, path="/fast"))
+    waiter = asyncio.create_task(feeds.wait_for_requests(2, timeout=WAIT, path="/fast"))
     async with httpx.AsyncClient(base_url=feeds.url) as client:
         with pytest.raises(httpx.ReadTimeout):
             await client.get("/slow", timeout=0.1)

@@ -26,10 +26,14 @@ import itertools
 import os
 import random
 import re
+import socket
+import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 from bot.arxiv.feeds import parse_feed
 from bot.storage.store import Store, utcnow
@@ -158,11 +162,22 @@ async def sends(api: FakeBotAPI, count: int, log: Path, about: str) -> None:
 
 
 async def settled(api: FakeBotAPI) -> None:
-    """Let the fake take in whatever a killed bot had already written to its socket."""
-    calls = -1
-    while calls != len(api.calls):
-        calls = len(api.calls)
-        await asyncio.sleep(0.1)
+    """Wait until the fake has taken in all that a killed bot had written to its sockets
+    (the kernel holds it for the fake, however slowly it reads): a request of ours made
+    after the kill is answered, so every connection the bot had opened was accepted before
+    it (they are accepted in the order they came), then no connection is left open and no
+    request is in hand."""
+    async with httpx.AsyncClient() as probe:
+        (await probe.post(f"{api.base_url}{api.token}/getMe", timeout=TIMEOUT)).raise_for_status()
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while api.open_connections or api.requests_in_hand:
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(
+            f"the fake still has {api.open_connections} connection(s) open and"
+            f" {api.requests_in_hand} request(s) in hand after the kill"
+        ) from None
 
 
 async def kill_and_restart(
@@ -324,3 +339,22 @@ async def test_sigkill_while_catching_up_missed_digests_sends_each_digest_once(
     excess = runs.repeats_unexplained(api.sent)
     assert excess == {}, f"parts repeated without a kill to explain it: {excess}; {about}"
     assert not any(runs.repeats_within_a_run(api.sent)), about
+
+
+async def test_settled_takes_in_what_a_killed_client_wrote_even_on_a_starved_machine() -> None:
+    """A client that wrote a whole sendMessage request and died: `settled` returns only once
+    the fake has recorded that message, even when the test process got no CPU for a while
+    right after the death (simulated: the event loop blocked for 0.3 s), when a fixed pause
+    could end before the fake has read the request."""
+    async with FakeBotAPI(TOKEN) as api:
+        body = b'{"chat_id": 7, "text": "last words"}'
+        head = (
+            f"POST /bot{TOKEN}/sendMessage HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        _, port = api.url.rsplit(":", 1)
+        with socket.create_connection(("127.0.0.1", int(port))) as dying:
+            dying.sendall(head + body)
+        asyncio.get_running_loop().call_soon(time.sleep, 0.3)  # starved right after the death
+        await settled(api)
+        assert [m.plain_text for m in api.messages_to(7)] == ["last words"]

@@ -8,6 +8,7 @@ import re
 import signal
 import time
 import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from bot.ops.healthcheck import check
 from tests import process
 from tests.conftest import TOKEN, TRUNCATED_ATOM, free_port
 from tests.fakes import FakeBotAPI, FeedServer
+from tests.fakes.feed_server import Answer
 from tests.process import bot_env, bot_process, live_env
 
 USER = 4242
@@ -139,7 +141,10 @@ async def test_json_logs_of_a_full_run_are_one_object_per_line_without_the_token
     and the token appears in none of them, plain or URL-encoded."""
     port = free_port()
     async with FakeBotAPI(TOKEN) as api, FeedServer() as feeds:
-        feeds.set_response("/atom/cs.AI", TRUNCATED_ATOM.read_bytes())
+        # The feed answers only once the test lets it: the first poll is certainly still
+        # running when the user subscribes, however fast or slow the machine.
+        feed_released = asyncio.Event()
+        feeds.set_answer("/atom/cs.AI", held_until(feed_released, TRUNCATED_ATOM.read_bytes()))
         env = live_env(
             tmp_path,
             api.base_url,
@@ -151,12 +156,18 @@ async def test_json_logs_of_a_full_run_are_one_object_per_line_without_the_token
         log_path = tmp_path / "bot.log"
         async with bot_process(env, log_path) as process:
             await api.wait_for_call("setMyCommands", timeout=20)
-            # /healthz turns 200 once the first poll has stored the feed.
+            await feeds.wait_for_requests(1, timeout=20)
+            api.user_sends(USER, "/subscribe diffusion")
+            await api.wait_for_messages(USER, 1, timeout=20)
+            feed_released.set()
+            # /digest only once the first poll has stored the feed (a poll counts as ok in
+            # /metrics after its papers are stored): before, there is nothing to send.
+            async with asyncio.timeout(20):
+                while 'arxiv_bot_polls_total{outcome="ok"} 1.0' not in await scrape_soon(port):
+                    await asyncio.sleep(0.1)
             async with asyncio.timeout(20):
                 while not (await asyncio.to_thread(check, port))[0]:
                     await asyncio.sleep(0.1)
-            api.user_sends(USER, "/subscribe diffusion")
-            await api.wait_for_messages(USER, 1, timeout=20)
             api.user_sends(USER, "/digest")
             digest = await api.wait_for_messages(USER, 2, timeout=20)
             assert "arxiv.org/abs/" in digest[-1].text
@@ -187,6 +198,24 @@ async def test_json_logs_of_a_full_run_are_one_object_per_line_without_the_token
 def scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         return str(response.read().decode())
+
+
+async def scrape_soon(port: int) -> str:
+    """/metrics, or "" while the endpoint does not answer yet (the bot is starting)."""
+    try:
+        return await asyncio.to_thread(scrape, port)
+    except OSError:
+        return ""
+
+
+def held_until(released: asyncio.Event, body: bytes) -> Answer:
+    """The feed `body`, its headers at once and the body once `released` is set."""
+
+    async def stream() -> AsyncIterator[bytes]:
+        await released.wait()
+        yield body
+
+    return Answer(stream=stream, content_type="application/atom+xml; charset=utf-8")
 
 
 def _json_lines(output: str) -> list[dict[str, str]]:

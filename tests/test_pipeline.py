@@ -81,6 +81,18 @@ async def test_digest_has_every_matching_paper_once_and_nothing_else(bot: BotUnd
     assert bot.telegram.violations == []
 
 
+async def test_a_digest_answered_slowly_by_telegram_arrives_whole(bot: BotUnderTest) -> None:
+    """Telegram answers each message of a digest half a second late: /digest still sends
+    every matching paper, once (the test waits for the bot to finish, not for a pause)."""
+    expected = {p.arxiv_id for p in DAY_ONE if mentions("diffusion", p)}
+    await bot.ask("/subscribe diffusion")
+    bot.telegram.answer_late(seconds=0.5, chat_id=USER, times=20)
+    await bot.ask("/digest")
+    received = ids_in(await bot.settle())
+    assert sorted(received) == sorted(expected)
+    assert bot.telegram.violations == []
+
+
 async def test_phrase_and_tricky_keywords_end_to_end(bot: BotUnderTest) -> None:
     """A phrase matches across the real abstracts' wording; GAN matches no 'organ'."""
     phrase = "large language model"

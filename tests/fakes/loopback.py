@@ -14,14 +14,33 @@ class LoopbackServer:
     def __init__(self) -> None:
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        self._in_hand = 0
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raise NotImplementedError
 
+    async def _counted(self, request: web.Request) -> web.StreamResponse:
+        self._in_hand += 1
+        try:
+            return await self._handle(request)
+        finally:
+            self._in_hand -= 1
+
+    @property
+    def requests_in_hand(self) -> int:
+        """Requests being handled now (read, and not yet answered or given up)."""
+        return self._in_hand
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections accepted and not yet closed."""
+        server = self._runner.server if self._runner is not None else None
+        return len(server.connections) if server is not None else 0
+
     async def start(self) -> None:
         """Start serving on 127.0.0.1 on a free port."""
         app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._counted)
         # handler_cancellation: a client that gives up (a timeout, a long poll) ends our wait.
         self._runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
