@@ -25,6 +25,7 @@ from bot.arxiv.api import ArxivSearch
 from bot.arxiv.fetcher import PoliteFetcher
 from bot.arxiv.http import MiB, make_http_client
 from bot.config import Config
+from bot.delivery.outbox import DEFAULT_CONCURRENCY as OUTBOX_CONCURRENCY
 from bot.delivery.outbox import MORE_PREFIX, Outbox
 from bot.delivery.ratelimit import TelegramRateLimiter
 from bot.i18n import texts
@@ -50,13 +51,22 @@ from bot.schedule import (
 from bot.services import Services
 from bot.storage.store import Store, utcnow
 from bot.telegram import admin, basics, digests, groups, papers, settings, subscriptions
-from bot.telegram.updates import BotApplication, ChatOrderedProcessor
+from bot.telegram.updates import MAX_CONCURRENT_UPDATES, BotApplication, ChatOrderedProcessor
 
 log = logging.getLogger(__name__)
 
 # 429s are answered by waiting retry_after and trying again, a bounded number of times.
 RATE_LIMIT_RETRIES = 5
 FREE_MESSAGES_PER_S = 30  # Telegram's free broadcast ceiling; beyond it, paid broadcasts
+# Connections to the Bot API: one for every request that can be in flight at once, so that no
+# request waits for one: each update being handled (its own call, and the "typing…" action
+# beside it), each chat the outbox sends to at once, and a few to spare. python-telegram-bot's
+# default (256) is what the updates alone can take, and a request that then waits out its
+# 1 s pool timeout is dropped unsent ("Pool timeout").
+CONNECTION_POOL_SIZE = 2 * MAX_CONCURRENT_UPDATES + OUTBOX_CONCURRENCY + 16
+# How long a request may wait for a free connection all the same (a stalled event loop, a
+# burst beyond the above): it has not been sent, so waiting is safe, and the wait is bounded.
+POOL_TIMEOUT = 30.0
 
 COMMAND_HANDLERS = (
     ("start", basics.start),
@@ -86,6 +96,8 @@ def build_application(config: Config) -> Application:  # type: ignore[type-arg]
         .concurrent_updates(ChatOrderedProcessor())
         .token(config.bot_token)
         .base_url(config.bot_api_url)
+        .connection_pool_size(CONNECTION_POOL_SIZE)
+        .pool_timeout(POOL_TIMEOUT)
         .rate_limiter(
             TelegramRateLimiter(
                 global_per_s=config.telegram_global_per_s,

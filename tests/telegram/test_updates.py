@@ -6,12 +6,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import warnings
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 from telegram import Chat, Message, Update
+from telegram.error import TimedOut
 
-from bot.telegram.updates import ChatOrderedProcessor, chat_key
-from tests.conftest import USER, StartBot
+from bot.schedule import digest_job_name
+from bot.telegram.updates import MAX_CONCURRENT_UPDATES, ChatOrderedProcessor, chat_key
+from tests.conftest import USER, WAIT, BotUnderTest, StartBot, ids_in
 from tests.fakes import FakeBotAPI, FeedServer
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "arxiv"
@@ -99,3 +104,47 @@ async def test_a_search_waiting_for_arxiv_holds_up_no_other_chat(
         (reply,) = await bot.ask("/help", chat_id=OTHER)
         assert "/subscribe" in reply.plain_text
         assert len(telegram.messages_to(USER)) == before  # the search is still waiting
+
+
+@pytest.fixture
+async def bot(start_bot: StartBot) -> AsyncIterator[BotUnderTest]:
+    """The bot with the feed ingested, sending at a paid broadcast's pace (the 256 answers
+    below take a second, not nine)."""
+    async with start_bot(telegram_global_per_s=300) as running_bot:
+        await running_bot.wait_for_papers(86)
+        yield running_bot
+
+
+async def test_every_update_slot_waiting_on_telegram_leaves_connections_for_a_digest(
+    bot: BotUnderTest, telegram: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every update slot busy with a call that Telegram is slow to answer (members of 256
+    groups at once, each /subscribe making the bot ask whether its sender is an admin, each
+    answer 2 s late): a digest sent meanwhile is not dropped for want of a connection to
+    Telegram ("Pool timeout", the request never sent), and every group is answered."""
+    request = bot.app.bot.request
+    real = request.do_request
+    pool_timeouts: list[str] = []
+
+    async def watched(url: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        try:
+            return await real(url, *args, **kwargs)
+        except TimedOut as exc:
+            if "Pool timeout" in exc.message:
+                pool_timeouts.append(url.rsplit("/", 1)[-1])
+            raise
+
+    monkeypatch.setattr(request, "do_request", watched)
+    await bot.ask("/subscribe diffusion")
+    groups = [-(1_002_000_000_000 + n) for n in range(MAX_CONCURRENT_UPDATES)]
+    telegram.answer_late("getChatMember", seconds=2.0, times=len(groups))
+    for group in groups:
+        telegram.user_sends(group, "/subscribe agents", chat_type="supergroup", user_id=USER)
+    # All of them are in: every update slot waits for its late answer.
+    await telegram.wait_for_call("getChatMember", len(groups), timeout=WAIT)
+    before = len(telegram.messages_to(USER))
+    await bot.run_job(digest_job_name(USER))
+    assert ids_in(telegram.messages_to(USER)[before:]), "the digest was sent"
+    await bot.idle()
+    assert pool_timeouts == []
+    assert all(telegram.messages_to(group) for group in groups), "every group was answered"
