@@ -29,7 +29,6 @@ import logging
 import random
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
@@ -147,40 +146,53 @@ class Outbox:
             self.ledger.failed(exc)
             raise LedgerUnavailable(str(exc)) from exc
 
-    async def flush_chat(self, bot: Bot, chat_id: int) -> Outcome:
-        """Send the chat's pending parts in order, each marked sent once confirmed."""
+    async def flush_chat(self, bot: Bot, chat_id: int, *, after_move: bool = False) -> Outcome:
+        """Send the chat's pending parts in order, each marked sent once confirmed.
+
+        A group found to have become a supergroup is moved, and its parts are then sent under
+        the supergroup's own lock, so that no other flush of the supergroup sends them too.
+        """
         async with self._slots, self._locks[chat_id]:
             try:
-                return await self._flush_chat(bot, chat_id)
+                outcome, moved_to = await self._flush_chat(bot, chat_id, may_move=not after_move)
             except DatabaseError as exc:
                 self.ledger.failed(exc)
                 return Outcome.PAUSED
+        if moved_to is not None:
+            return await self.flush_chat(bot, moved_to, after_move=True)
+        return outcome
 
-    async def _flush_chat(self, bot: Bot, chat_id: int) -> Outcome:
+    async def _flush_chat(
+        self, bot: Bot, chat_id: int, *, may_move: bool
+    ) -> tuple[Outcome, int | None]:
+        """The outcome, and the supergroup the chat moved to (then nothing more was sent)."""
         if not await self.ledger.writable():
-            return Outcome.PAUSED
+            return Outcome.PAUSED, None
         outcome = Outcome.SENT
         stale = await self._store.stale_parts(chat_id, self.max_age)
         if stale:
             hours = self.max_age.total_seconds() / 3600
             await self._end(stale, EXPIRED, f"still unsent after {hours:g} h")
             outcome = Outcome.ENDED
-        target = chat_id  # the supergroup's id once the group turns out to have moved
         refused: list[tuple[Target, str]] = []  # parts Telegram refused: where, and why
+        moved_to: int | None = None
         for part in await self._store.pending_parts(chat_id):
             if self.ledger.error is not None:
                 outcome = Outcome.PAUSED  # another chat's record failed meanwhile
                 break
             if self.ledger.is_unrecorded(part):
                 continue  # sent already; its record waits for the database
-            result, target, go_on = await self._deliver(bot, replace(part, chat_id=target), refused)
+            result, target, go_on = await self._deliver(bot, part, refused, may_move=may_move)
+            if target != chat_id:  # moved to its supergroup: flushed again under that lock
+                moved_to = target
+                break
             if result is not Outcome.SENT:
                 outcome = result
             if not go_on:
                 break
         if refused:  # once per flush, however many of its parts Telegram refused
             await tell_owner(bot, self._store, *refused[-1])
-        return outcome
+        return outcome, moved_to
 
     async def flush(self, bot: Bot) -> Counter[Outcome]:
         """Send everything pending, interleaving chats; returns outcomes per chat."""
@@ -209,13 +221,12 @@ class Outbox:
     # -- one part ------------------------------------------------------------------------------
 
     async def _deliver(
-        self, bot: Bot, part: OutboxPart, refused: list[tuple[Target, str]]
+        self, bot: Bot, part: OutboxPart, refused: list[tuple[Target, str]], *, may_move: bool
     ) -> tuple[Outcome, int, bool]:
         """Send one part and mark it sent, handling Telegram's answer; returns the outcome,
         the chat the part is now addressed to (a migrated group's new id), and whether the
         chat's next part may follow. A part refused on its own is noted in `refused`."""
         failures = 0
-        moved = False
         while True:
             target = await self.target(part.chat_id)
             try:
@@ -227,14 +238,14 @@ class Outbox:
                     return Outcome.SENT, part.chat_id, True
                 return Outcome.PAUSED, part.chat_id, False
             verdict = classify(exc, in_topic=target.thread_id is not None)
-            if isinstance(exc, ChatMigrated) and not moved:
-                # The group became a supergroup: move everything, then deliver there.
+            if isinstance(exc, ChatMigrated) and may_move:
+                # The group became a supergroup: move everything; flush_chat delivers it there.
                 old, new = part.chat_id, int(exc.new_chat_id)
                 log.info("Chat %s migrated to %s; moving it", old, new)
                 await self._store.move_chat(old, new)
                 if self._on_moved is not None:
                     await self._on_moved(old, new)
-                part, moved = replace(part, chat_id=new), True
+                return Outcome.SENT, new, False
             elif target.channel is not None and verdict in (Verdict.GONE, Verdict.CHAT_REFUSES):
                 # The channel is lost, not the chat: tell it, and the part goes there.
                 await channel_lost(bot, self._store, target.channel, describe(exc))

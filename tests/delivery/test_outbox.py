@@ -424,6 +424,35 @@ async def test_rates_above_30_per_second_use_paid_broadcasts(
     assert "allow_paid_broadcast" not in sends[0], "replies are not broadcasts"
 
 
+async def test_a_flush_of_the_supergroup_during_the_move_repeats_no_part(
+    start_bot: StartBot, telegram: FakeBotAPI
+) -> None:
+    """The outbox job flushing the supergroup while the digest's own flush is moving the group
+    there (as happened under load): every part goes out once, in order."""
+    group, supergroup = -4301, -1004301
+    async with start_bot(telegram_group_per_min=1000, max_digest_messages=10) as bot:
+        await bot.wait_for_papers(86)
+        await bot.ask("/subscribe learning, model", chat_id=group, chat_type="group")
+        telegram.upgrade_group(group, supergroup)
+        outbox = bot.services.outbox
+        moved = outbox._on_moved
+
+        async def moved_then_flushed(old: int, new: int) -> None:
+            if moved is not None:
+                await moved(old, new)
+            # another flush of the supergroup, at the worst moment: right after the move
+            await outbox.flush_chat(bot.app.bot, new)
+
+        outbox._on_moved = moved_then_flushed
+        await bot.run_job(f"digest:{group}")
+        messages = await bot.press_more(supergroup)
+        shown = ids_in(messages)
+        parts = [m for m in messages if ids_in([m])]
+        assert len(parts) >= 2, "a digest of several parts, so that the rest could repeat"
+        assert len(shown) == len(set(shown)), "no part twice"
+        assert set(shown) == await bot.services.store.delivered_ids(supergroup)
+
+
 async def test_migrated_group_is_served_at_its_supergroup_id(
     start_bot: StartBot, telegram: FakeBotAPI
 ) -> None:
