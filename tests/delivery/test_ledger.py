@@ -17,10 +17,10 @@ from telegram import Bot
 from bot.delivery.digest import DigestPart
 from bot.delivery.limiter_stats import RateLimiterStats
 from bot.delivery.outbox import LedgerUnavailable, Outbox, Outcome
-from bot.models import Paper
 from bot.storage.store import Store
 from tests.conftest import TOKEN, USER, StartBot, free_port, ids_in
 from tests.fakes import FakeBotAPI
+from tests.papers import numbered_paper
 
 EIGHT = dt.time(8, 0)
 ADMIN = 777
@@ -41,21 +41,10 @@ class FillingDisk(Store):
                 raise sqlite3.OperationalError(FULL)
 
 
-def paper(n: int) -> Paper:
-    return Paper(
-        arxiv_id=f"2508.{n:05d}",
-        title=f"Paper {n}",
-        authors=("A",),
-        abstract="About diffusion.",
-        categories=("cs.AI",),
-        announced=dt.date(2025, 8, 20),
-    )
-
-
 @pytest.fixture
 async def disk(tmp_path: Path) -> AsyncIterator[FillingDisk]:
     store = await FillingDisk.open(tmp_path / "bot.sqlite3")
-    await store.add_papers([paper(n) for n in range(1, 6)])
+    await store.add_papers([numbered_paper(n) for n in range(1, 6)])
     for chat in (1, 2):
         await store.ensure_chat(chat, EIGHT, "UTC")
     yield store

@@ -16,24 +16,14 @@ from telegram.request import HTTPXRequest
 from bot.delivery.digest import DigestPart
 from bot.delivery.limiter_stats import RateLimiterStats
 from bot.delivery.outbox import Outbox, Outcome
-from bot.models import Chat, Paper
+from bot.models import Chat
 from bot.schedule import due_since, missed_digest
 from bot.storage.store import Store, utcnow
 from tests.conftest import TOKEN, USER, BotUnderTest, StartBot, eventually, ids_in
 from tests.fakes import FakeBotAPI
+from tests.papers import numbered_paper
 
 EIGHT = dt.time(8, 0)
-
-
-def paper(n: int) -> Paper:
-    return Paper(
-        arxiv_id=f"2508.{n:05d}",
-        title=f"Paper {n}",
-        authors=("A",),
-        abstract="About diffusion.",
-        categories=("cs.AI",),
-        announced=dt.date(2025, 8, 20),
-    )
 
 
 def part(text: str, *ids: str) -> DigestPart:
@@ -43,7 +33,7 @@ def part(text: str, *ids: str) -> DigestPart:
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     store = await Store.open(tmp_path / "bot.sqlite3")
-    await store.add_papers([paper(n) for n in range(1, 7)])
+    await store.add_papers([numbered_paper(n) for n in range(1, 7)])
     await store.ensure_chat(1, EIGHT, "UTC")
     yield store
     await store.close()

@@ -31,11 +31,11 @@ from bot.delivery.limiter_stats import RateLimiterStats
 from bot.delivery.outbox import Outbox, Outcome
 from bot.delivery.refusals import Verdict, classify
 from bot.i18n import texts
-from bot.models import Paper
 from bot.storage.store import Store
 from tests.conftest import TOKEN, USER, BotUnderTest, StartBot, free_port, ids_in
 from tests.fakes import FakeBotAPI
 from tests.fakes.clock import FakeClock
+from tests.papers import numbered_paper
 
 GROUP = -1009100
 ADMIN = 9101
@@ -266,24 +266,13 @@ async def test_one_refused_message_ends_alone_and_the_chat_is_told(bot: BotUnder
 # -- the maximum age -------------------------------------------------------------------------
 
 
-def paper(n: int) -> Paper:
-    return Paper(
-        arxiv_id=f"2508.{n:05d}",
-        title=f"Paper {n}",
-        authors=("A",),
-        abstract="About diffusion.",
-        categories=("cs.AI",),
-        announced=dt.date(2025, 8, 20),
-    )
-
-
 @pytest.fixture
 async def clock_store(tmp_path: Path) -> AsyncIterator[tuple[Store, FakeClock]]:
     clock = FakeClock(start=dt.datetime(2025, 8, 21, 8, tzinfo=dt.UTC).timestamp())
     store = await Store.open(
         tmp_path / "bot.sqlite3", clock=lambda: dt.datetime.fromtimestamp(clock.now, dt.UTC)
     )
-    await store.add_papers([paper(n) for n in range(1, 5)])
+    await store.add_papers([numbered_paper(n) for n in range(1, 5)])
     await store.ensure_chat(1, EIGHT, "UTC")
     yield store, clock
     await store.close()
