@@ -22,7 +22,8 @@ import feedparser
 
 from bot.arxiv.calendar import eastern_date
 from bot.arxiv.feed_entries import ARXIV_NS, collapse_ws, is_withdrawn
-from bot.arxiv.fetcher import CATEGORY_RE, SEARCH_LANE, FetchBusy, FetchError, PoliteFetcher
+from bot.arxiv.fetcher import CATEGORY_RE, SEARCH_LANE, PoliteFetcher
+from bot.arxiv.http import FetchBusy, FetchError
 from bot.arxiv.ids import parse_arxiv_id
 from bot.messages import N_, UserError
 from bot.models import Paper

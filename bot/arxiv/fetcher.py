@@ -2,16 +2,12 @@
 
 arXiv asks robots to make one request at a time, at least 3 seconds apart, with a descriptive
 User-Agent (https://info.arxiv.org/help/api/tou.html). `PoliteFetcher` does that for every
-request the bot makes (feeds and the search API), and saves what it can: a conditional GET
-with the last ETag / Last-Modified, and a content hash, so that a feed that did not change is
-reported as unchanged and need not be parsed again.
-
-No server can hold it: each request has a total deadline, each body a cap on its decoded
-size, each Retry-After a ceiling, and the search API's back-off is apart from the feeds'
-(bot.arxiv.slot). `close()` ends everything in flight when the bot stops.
-
-It never turns a failure into "nothing new": every failure raises `FetchError`, a `FeedError`,
-so that callers catch one exception type.
+request the bot makes (feeds and the search API), and saves what it can: a conditional GET with
+the last ETag / Last-Modified, and a content hash, so an unchanged feed is not parsed again.
+No server can hold it: each request has a total deadline, each body a cap on its decoded size,
+each Retry-After a ceiling, and the search API's back-off is apart from the feeds'
+(bot.arxiv.slot). `close()` ends everything in flight when the bot stops. It never turns a
+failure into "nothing new": every failure raises `FetchError` (a `FeedError`, bot.arxiv.http).
 """
 
 from __future__ import annotations
@@ -29,10 +25,15 @@ from enum import StrEnum
 
 import httpx
 
-from bot.arxiv.http import DEFAULT_DEADLINE, DEFAULT_MAX_BODY, Answer, BodyError, get
-from bot.arxiv.http import FetchBusy as FetchBusy  # re-exported: callers catch them from here
-from bot.arxiv.http import FetchError as FetchError
-from bot.arxiv.http import parse_retry_after as parse_retry_after
+from bot.arxiv.http import (
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_BODY,
+    Answer,
+    BodyError,
+    FetchError,
+    get,
+    parse_retry_after,
+)
 from bot.arxiv.slot import FEED_LANE, RequestSlot
 from bot.arxiv.slot import SEARCH_LANE as SEARCH_LANE
 from bot.models import UrlState

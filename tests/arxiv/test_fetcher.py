@@ -19,17 +19,14 @@ import pytest
 
 from bot.arxiv.fetcher import (
     SEARCH_LANE,
-    FetchBusy,
-    FetchError,
     FetchResult,
     FetchStatus,
     PoliteFetcher,
     count_by_category,
     normalize_categories,
-    parse_retry_after,
     plan_feed_urls,
 )
-from bot.arxiv.http import FeedError, make_http_client
+from bot.arxiv.http import FeedError, FetchBusy, FetchError, make_http_client, parse_retry_after
 from bot.models import UrlState
 from tests.conftest import TEST_USER_AGENT as UA
 from tests.fakes.clock import FakeClock
@@ -638,8 +635,8 @@ async def test_a_corrupt_gzip_body_is_an_error(
 
 MEMORY_PROBE = """
 import asyncio, json, resource, sys
-from bot.arxiv.fetcher import FetchError, PoliteFetcher
-from bot.arxiv.http import make_http_client
+from bot.arxiv.fetcher import PoliteFetcher
+from bot.arxiv.http import FetchError, make_http_client
 
 async def main(url):
     async with make_http_client("arxiv-digest-bot/0 (memory probe)") as http:
