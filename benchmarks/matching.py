@@ -32,10 +32,10 @@ from collections.abc import Sequence
 
 from benchmarks.memory import peak_mb
 from bot.matching.engine import Engine
-from bot.matching.normalize import Document, document, singular
+from bot.matching.normalize import document, singular
 from bot.matching.parser import parse_query
 from bot.matching.query import And, Not, Or, Query, QueryError, Term
-from bot.models import Paper
+from bot.models import Document, Paper
 
 SEED = 20260827
 PAPERS = 3_000

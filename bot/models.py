@@ -103,3 +103,50 @@ class UrlState:
     etag: str | None = None
     last_modified: str | None = None
     sha256: str | None = None  # hex digest of the last body
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A paper's fields in normal form, as queries are matched against them (computed once
+    at ingest by `bot.matching.normalize.document` and stored with the paper)."""
+
+    title: tuple[str, ...]
+    abstract: tuple[str, ...]
+    authors: tuple[tuple[str, ...], ...]  # one tuple of words per author, plurals kept
+    categories: tuple[str, ...]
+
+
+# --- what a search of the stored papers looks for ---------------------------------------------
+#
+# `bot.matching.search_plan` turns a query into one of these (words in normal form); the
+# storage package finds the papers through its index of stored normal forms. A plan may find
+# more papers than the query matches (never fewer): the exact matcher checks them.
+
+
+@dataclass(frozen=True, slots=True)
+class WordPattern:
+    """Consecutive words in one of `fields`: `words`, then a last word that is one of `last`
+    or starts with `last_prefix`."""
+
+    fields: tuple[str, ...]  # of "title", "abstract", "authors", "categories"
+    words: tuple[str, ...]  # the words before the last (often none)
+    last: tuple[str, ...]  # exact spellings of the last word
+    last_prefix: str | None = None  # or: any word starting with this
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    """Papers found by every one of `parts` and by none of `excluding`."""
+
+    parts: tuple[SearchPlan, ...]  # at least one
+    excluding: tuple[SearchPlan, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """Papers found by at least one of `parts`."""
+
+    parts: tuple[SearchPlan, ...]  # at least one
+
+
+SearchPlan = WordPattern | AllOf | AnyOf

@@ -24,11 +24,11 @@ from typing import TypeAlias
 
 from bot.matching.compiled_query import Part, compile_query, guarantee
 from bot.matching.evaluator import FIELDS
-from bot.matching.normalize import Document, document
+from bot.matching.normalize import document
 from bot.matching.parser import parse_query
 from bot.matching.query import Or, Query, QueryError, Term, positive_terms
 from bot.matching.word_index import WordIndex
-from bot.models import Paper
+from bot.models import Document, Paper
 
 _TITLE, _ABSTRACT, _AUTHORS, _CATEGORIES = 1, 2, 4, 8
 _FIELDS_OF = tuple(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from bot.matching.normalize import Document, singular
+from bot.matching.normalize import singular
 from bot.matching.query import And, Not, Query, Term, positive_terms
+from bot.models import Document
 
 FIELDS = ("title", "abstract", "authors", "categories")
 

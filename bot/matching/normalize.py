@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.models import Paper
+from bot.models import Document, Paper
 
 # --- character classes ------------------------------------------------------------------------
 
@@ -267,16 +267,6 @@ def category(text: str) -> str:
 
 
 # --- papers -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Document:
-    """A paper's fields in normal form, as queries are matched against them."""
-
-    title: tuple[str, ...]
-    abstract: tuple[str, ...]
-    authors: tuple[tuple[str, ...], ...]  # one tuple of words per author, plurals kept
-    categories: tuple[str, ...]
 
 
 @functools.lru_cache(maxsize=8192)
