@@ -30,6 +30,7 @@ from bot.delivery.outbox import MORE_PREFIX, Outbox
 from bot.delivery.ratelimit import TelegramRateLimiter
 from bot.i18n import texts
 from bot.i18n.translate import CHINESE, ENGLISH, translator
+from bot.index.indexing import index_papers
 from bot.ops.health import (
     HealthServer,
     PollLimits,
@@ -177,6 +178,9 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
         ),
     )
     await register_commands(app.bot)
+    if await store.has_unindexed():  # after an upgrade, or a poll cut short: index them now
+        log.info("Indexing and matching the stored papers not indexed yet")
+        await index_papers(services_mod.get(app.bot_data))
     schedule_polls(job_queue, config)
     schedule_outbox(job_queue)
     chats = await store.active_chats()

@@ -47,6 +47,8 @@ class Config:
     poll_delay_minutes: int = 10
     repoll_interval_hours: float = 6.0
     digest_lookback_days: int = 7
+    # Papers last stored or revised longer ago than this are deleted (with their ledger).
+    paper_retention_days: int = 365
     http_timeout: float = 30.0  # seconds without progress: connecting, or between two reads
     # arXiv, however slowly it answers: a request (headers and body) ends within this many
     # seconds; a body may decode to this many MiB; a /search waits this long for its turn.
@@ -109,7 +111,14 @@ def load_config(environ: Mapping[str, str] | None = None, *, require_token: bool
     if not token and require_token:
         raise ConfigError(TOKEN_HELP)
     parsed["bot_token"] = token
-    return Config(**parsed)
+    config = Config(**parsed)
+    if config.paper_retention_days < config.digest_lookback_days:
+        raise ConfigError(
+            f"PAPER_RETENTION_DAYS ({config.paper_retention_days}) must be at least"
+            f" DIGEST_LOOKBACK_DAYS ({config.digest_lookback_days}): papers a digest may still"
+            " carry are kept"
+        )
+    return config
 
 
 def _env_name(key: str) -> str:
@@ -271,6 +280,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "poll_delay_minutes": _int_in(0, 180),
     "repoll_interval_hours": _float_in(0.05, 48),
     "digest_lookback_days": _int_in(1, 60),
+    "paper_retention_days": _int_in(7, 36500),
     "http_timeout": _float_in(1, 300),
     "http_deadline": _float_in(1, 3600),
     "http_max_body_mb": _int_in(1, 1024),

@@ -1,10 +1,10 @@
 """The one place where the pipeline runs, in its order: poll → ingest → match → compose → send.
 
 A poll (`run_poll`) ingests every feed the chats need (`ingest`; `ingest_feed` fetches, parses
-and stores one feed URL) and plans the next poll. A chat's daily run (`daily_digest`) matches
-the papers it has not had yet, composes its digest and sends it through the outbox
-(`send_digest`). When each of them runs (the poll chain and the chats' daily jobs on the
-JobQueue) is `bot.schedule`'s.
+and stores one feed URL), has the new papers indexed and matched once against every query
+followed (`bot.index`), and plans the next poll. A chat's daily run (`daily_digest`) reads the
+matches it has not received, composes its digest and sends it through the outbox
+(`send_digest`). When each runs (the poll chain, the chats' daily jobs) is `bot.schedule`'s.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -29,7 +29,7 @@ from bot.arxiv.calendar import (
     next_daily_poll,
     stale_retry_delay,
 )
-from bot.arxiv.categories import in_categories
+from bot.arxiv.categories import covers
 from bot.arxiv.feeds import parse_feed
 from bot.arxiv.fetcher import (
     CATEGORY_RE,
@@ -44,11 +44,11 @@ from bot.config import Config
 from bot.delivery.digest import render_parts
 from bot.delivery.outbox import LedgerUnavailable, Outcome
 from bot.i18n.translate import translator
-from bot.matching.parser import parse_query
-from bot.matching.query import QueryError
-from bot.matching.ranking import match_papers
+from bot.index.runs import after_poll, before_digest
+from bot.matching.ranking import broken_queries, hit_of, rank
 from bot.models import Chat, Hit, Paper
 from bot.services import Services
+from bot.storage.index import mask_fields
 from bot.storage.store import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -229,6 +229,7 @@ async def ingest(services: Services, now: dt.datetime | None = None) -> PollRepo
                 split = plan_feed_urls(base, outcome.counts, outcome.counts, limit=PLAN_LIMIT)
                 log.info("Asking again for %s apart: %s", url, ", ".join(split))
                 urls += [part for part in split if part != url]
+        await after_poll(services, now)  # indexed and matched once, against every query
     return PollReport(tuple(outcomes))
 
 
@@ -333,56 +334,54 @@ async def send_digest(
 
     Its header names the days since the chat's previous digest ("Fri 8 Mar – Mon 11 Mar").
     """  # noqa: RUF002 - the en dash is the typographic range sign the header uses
-    now = now or utcnow()
     async with services.digest_locks[chat_id]:
-        hits = await pending_hits(services, chat_id, now)
-        chat = await services.store.get_chat(chat_id)
-        if not hits or chat is None:
+        papers = await compose_digest(services, chat_id, now=now)
+        if not papers:
             return 0
-        last = await services.store.last_digest_composed(chat_id)
-        days = digest_days(chat, last, now, services.config.digest_lookback_days)
-        tr = translator(await services.store.language_of(chat_id))
-        # Rendering a big digest is CPU work (seconds for 1,000 papers): off the event loop.
-        parts = await asyncio.to_thread(render_parts, hits, days=days, tr=tr)
-        await services.outbox.enqueue(chat_id, parts)
         outcome = await services.outbox.flush_chat(bot, chat_id)
-        services.metrics.digest_sent(len(hits), delivered=outcome is Outcome.SENT)
-        log.info("Digest for chat %s: %d papers, %s", chat_id, len(hits), outcome.value)
-        return len(hits)
+        services.metrics.digest_sent(papers, delivered=outcome is Outcome.SENT)
+        log.info("Digest for chat %s: %d papers, %s", chat_id, papers, outcome.value)
+        return papers
+
+
+async def compose_digest(
+    services: Services, chat_id: int, *, now: dt.datetime | None = None
+) -> int:
+    """Queue the chat's pending digest in the outbox; returns how many papers it carries
+    (0: nothing queued). Callers hold the chat's digest lock."""
+    now = now or utcnow()
+    hits = await pending_hits(services, chat_id, now)
+    chat = await services.store.get_chat(chat_id)
+    if not hits or chat is None:
+        return 0
+    last = await services.store.last_digest_composed(chat_id)
+    days = digest_days(chat, last, now, services.config.digest_lookback_days)
+    tr = translator(await services.store.language_of(chat_id))
+    # Rendering a big digest is CPU work (seconds for 1,000 papers): off the event loop.
+    parts = await asyncio.to_thread(render_parts, hits, days=days, tr=tr)
+    await services.outbox.enqueue(chat_id, parts)
+    return len(hits)
 
 
 async def pending_hits(
     services: Services, chat_id: int, now: dt.datetime | None = None
 ) -> list[Hit]:
-    """The chat's matching papers that it has not received yet, newest first."""
+    """The chat's matching papers that it has not received yet, most relevant first: read
+    from the matches stored at ingest, after indexing papers a cut-short poll left."""
     chat = await services.store.get_chat(chat_id)
     keywords = await services.store.subscriptions_for(chat_id)
     if chat is None or not keywords:
         return []
-    since = (now or utcnow()) - dt.timedelta(days=services.config.digest_lookback_days)
-    papers = await services.store.undelivered_papers(chat, since)
-    papers = in_categories(papers, services.categories_of(chat))
     broken_queries(chat_id, keywords)  # they match nothing: said in the log (and /list)
-    # Normalising abstracts (LaTeX included) is CPU work: keep it off the event loop.
-    return await asyncio.to_thread(match_papers, papers, keywords)
-
-
-def broken_queries(chat_id: int, queries: Sequence[str]) -> dict[str, QueryError]:
-    """The stored queries that no longer parse (stored before a change of the query language),
-    with why; each is logged, as it matches nothing until the chat replaces it."""
-    broken: dict[str, QueryError] = {}
-    for query in queries:
-        try:
-            parse_query(query)
-        except QueryError as error:
-            broken[query] = error
-            log.warning(
-                "Chat %s follows a query that no longer parses and matches nothing: %r (%s)",
-                chat_id,
-                query,
-                error,
-            )
-    return broken
+    await before_digest(services, chat_id)
+    since = (now or utcnow()) - dt.timedelta(days=services.config.digest_lookback_days)
+    pending = await services.store.pending_matches(chat, since)
+    chosen = services.categories_of(chat)
+    return rank(
+        hit_of(paper, [(query, mask_fields(mask)) for query, mask in matches])
+        for paper, matches in pending
+        if covers(chosen, paper.categories)
+    )
 
 
 def digest_days(

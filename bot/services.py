@@ -29,6 +29,9 @@ class Services:
     fetcher: PoliteFetcher  # every request to arXiv goes through it: one at a time, spaced
     search: ArxivSearch  # /search, through the fetcher; one instance, so one day cache
     poll_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # One indexing run at a time, and a new subscription's matches are found between two:
+    # a run matches with the queries followed when it began (bot.index).
+    index_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # One digest at a time per chat, so /digest and the daily job cannot both send a paper.
     digest_locks: defaultdict[int, asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock)

@@ -24,6 +24,7 @@ from bot.arxiv.http import make_http_client
 from bot.config import Config
 from bot.delivery.outbox import Outbox
 from bot.models import Paper
+from bot.schedule import poll_running
 from bot.services import Services
 from bot.storage.store import Store
 from tests.fakes import FakeBotAPI, FeedServer, SentMessage
@@ -178,9 +179,14 @@ class BotUnderTest:
             await self.telegram.wait_for_call("editMessageReplyMarkup", count=edits + 1)
 
     async def wait_for_papers(self, count: int, timeout: float = 10.0) -> None:
-        """Wait until the start-up poll has stored at least `count` papers."""
+        """Wait until the start-up poll has stored at least `count` papers, and has ended
+        (indexed and matched them, planned the next poll)."""
         async with asyncio.timeout(timeout):
-            while await self.services.store.count_papers() < count:
+            while (
+                await self.services.store.count_papers() < count
+                or poll_running(self.app.bot_data)
+                or self.services.metrics.poll_running_since is not None
+            ):
                 await asyncio.sleep(0.05)
 
     async def run_job(self, name: str) -> None:

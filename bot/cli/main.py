@@ -26,7 +26,9 @@ from bot.config import Config, ConfigError, load_config
 from bot.delivery.digest import render_parts
 from bot.delivery.markdown import render_markdown
 from bot.i18n.translate import LANGUAGES
+from bot.index.search import announced_hits
 from bot.matching.ranking import KeywordError, match_papers, parse_keywords
+from bot.models import Hit
 from bot.ops.logs import setup_logging
 from bot.storage.store import Store
 
@@ -133,14 +135,12 @@ async def _export(options: argparse.Namespace) -> int:
             "stores the papers it polls",
             EXIT_UNAVAILABLE,
         )
+    chosen = options.categories.replace(",", "+").split("+") if options.categories else None
     store = await Store.open(config.database_path)
     try:
-        papers = await store.papers_announced_between(options.since, until)
+        hits, scanned = await _export_hits(store, queries, chosen, options.since, until)
     finally:
         await store.close()
-    if options.categories:
-        papers = in_categories(papers, options.categories.replace(",", "+").split("+"))
-    hits = match_papers(papers, queries)
     document = render_markdown(
         [hit.paper for hit in hits],
         first=options.since,
@@ -154,8 +154,22 @@ async def _export(options: argparse.Namespace) -> int:
     else:
         _utf8_stdout()
         sys.stdout.write(document)
-        print(f"{len(hits)} papers of {len(papers)} announced in the period", file=sys.stderr)
+        print(f"{len(hits)} papers of {scanned} announced in the period", file=sys.stderr)
     return EXIT_OK
+
+
+async def _export_hits(
+    store: Store, queries: list[str], chosen: list[str] | None, first: dt.date, last: dt.date
+) -> tuple[list[Hit], int]:
+    """The matching papers announced in the period, and how many were announced. Through the
+    full-text index once the bot has indexed every stored paper; else (a database the bot
+    has not opened since an upgrade) by matching each paper of the period."""
+    papers = await store.papers_announced_between(first, last)
+    if chosen is not None:
+        papers = in_categories(papers, chosen)
+    if await store.has_unindexed():
+        return match_papers(papers, queries), len(papers)
+    return await announced_hits(store, queries, chosen, first, last), len(papers)
 
 
 async def _feed_bytes(config: Config, feed: str | None) -> tuple[bytes, str]:

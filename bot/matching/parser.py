@@ -28,6 +28,7 @@ by linear scans before any recursion, so no input can exhaust the stack.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 
@@ -197,8 +198,13 @@ class _Parser:
         )
 
 
+@functools.lru_cache(maxsize=16_384)
 def parse_query(text: str) -> Query:
-    """The query tree for a query as typed; QueryError naming the problem and where it is."""
+    """The query tree for a query as typed; QueryError naming the problem and where it is.
+
+    Cached: the same few thousand queries are parsed for every digest, preview and
+    highlighted title (the tree is immutable; refusals are not cached).
+    """
     if not text.translate(FORMAT_TABLE).strip():
         raise QueryError(N_('The query is empty: type a word or a "quoted phrase".'))
     length = len(text.strip())

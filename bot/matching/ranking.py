@@ -8,18 +8,19 @@ what the handlers and jobs call.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
 from bot.matching.engine import Engine
 from bot.matching.evaluator import occurrences
-from bot.matching.normalize import FORMAT_TABLE, CharTable, normalize, words
+from bot.matching.normalize import FORMAT_TABLE, CharTable, document, normalize, words
 from bot.matching.parser import MAX_QUERY_LENGTH, parse_query
 from bot.matching.query import QueryError, Term, describe, positive_terms
 from bot.matching.tokenizer import QUOTES
 from bot.messages import N_
-from bot.models import Hit, Match, Paper
+from bot.models import Document, Hit, Match, Paper
 
 __all__ = [
     "MAX_KEYWORD_LENGTH",
@@ -27,7 +28,10 @@ __all__ = [
     "MAX_SUBSCRIPTIONS",
     "KeywordError",
     "QueryError",
+    "broken_queries",
     "highlight_spans",
+    "hit_of",
+    "match_documents",
     "match_papers",
     "normalize",
     "paper_text",
@@ -44,6 +48,7 @@ KeywordError = QueryError  # the name the handlers know
 # breaks, because users naturally type one query per line; quotes protect both.
 _SEPARATORS = frozenset(",\uff0c\n")
 _SHOWN_QUERY_LENGTH = 40
+log = logging.getLogger(__name__)
 
 # Paper fields are joined with a line break so that a phrase cannot match across the end of the
 # title and the start of the abstract.
@@ -82,13 +87,25 @@ def match_papers(papers: Iterable[Paper], queries: Sequence[str]) -> list[Hit]:
     their terms occur. Queries that do not parse are skipped (stored ones may predate a
     grammar change); validate new ones with `parse_keywords` or `bot.matching.parser.parse_query`.
     """
-    papers = list(papers)
+    return match_documents([(paper, document(paper)) for paper in papers], queries)
+
+
+def match_documents(papers: Sequence[tuple[Paper, Document]], queries: Sequence[str]) -> list[Hit]:
+    """`match_papers` for papers whose normal form is known (stored at ingest)."""
+    found_by_paper = Engine(enumerate(queries)).match_batch([doc for _, doc in papers])
     hits = []
-    for paper, found in zip(papers, Engine(enumerate(queries)).match_batch(papers), strict=True):
+    for (paper, _), found in zip(papers, found_by_paper, strict=True):
         if found:
-            matches = tuple(Match(queries[index], fields) for index, fields in sorted(found))
-            hits.append(Hit(paper, tuple(match.query for match in matches), matches))
+            hits.append(
+                hit_of(paper, [(queries[index], fields) for index, fields in sorted(found)])
+            )
     return rank(hits)
+
+
+def hit_of(paper: Paper, matches: Iterable[tuple[str, tuple[str, ...]]]) -> Hit:
+    """A hit from the queries that match the paper (in the chat's order) and their fields."""
+    found = tuple(Match(query, fields) for query, fields in matches)
+    return Hit(paper, tuple(match.query for match in found), found)
 
 
 def _tier(hit: Hit) -> int:
@@ -110,6 +127,24 @@ def rank(hits: Iterable[Hit]) -> list[Hit]:
     hits, then more distinct matching queries first, then newest first."""
     newest_first = sorted(hits, key=lambda hit: _age(hit.paper), reverse=True)  # stable
     return sorted(newest_first, key=lambda hit: (_tier(hit), -len(set(hit.keywords))))
+
+
+def broken_queries(chat_id: int, queries: Sequence[str]) -> dict[str, QueryError]:
+    """The stored queries that no longer parse (stored before a change of the query language),
+    with why; each is logged, as it matches nothing until the chat replaces it."""
+    broken: dict[str, QueryError] = {}
+    for query in queries:
+        try:
+            parse_query(query)
+        except QueryError as error:
+            broken[query] = error
+            log.warning(
+                "Chat %s follows a query that no longer parses and matches nothing: %r (%s)",
+                chat_id,
+                query,
+                error,
+            )
+    return broken
 
 
 # --- highlighting -----------------------------------------------------------------------------

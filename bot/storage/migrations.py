@@ -151,12 +151,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 9: match once per announcement. Each paper's normal form is indexed once: `seq` is its
     # row in the full-text index paper_words (FTS5, SQLite only), renewed whenever its text
-    # changes and NULL until it is indexed, so newer rows have larger numbers. query_matches
-    # holds, per distinct query (a subscription key), the papers it matches and where (a bit
-    # mask of fields); pending holds, per chat, the matched papers it may still receive: a
-    # paper leaves when it is composed into a digest, and comes back if that part never goes
-    # out. The Python side of the upgrade (indexing and matching the stored papers) runs at
-    # start-up, in bot.pipeline.
+    # changes and NULL until it is indexed. query_matches holds, per distinct query (a
+    # subscription key), the papers it matches and where (a bit mask of fields): a chat's
+    # pending papers are those of its queries it has not received. matched_queries lists the
+    # queries whose matches are complete (matched against the lookback window when first
+    # followed, then at every indexing run while followed). Old papers are pruned with
+    # their ledger entries (deliveries_by_paper). The Python side of the upgrade (indexing
+    # and matching the stored papers) runs at start-up, in bot.pipeline.
     (
         "ALTER TABLE papers ADD COLUMN seq INTEGER",
         "CREATE UNIQUE INDEX papers_by_seq ON papers (seq)",
@@ -174,14 +175,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
         "CREATE INDEX query_matches_by_paper ON query_matches (arxiv_id)",
-        """
-        CREATE TABLE pending (
-            chat_id INTEGER NOT NULL,
-            arxiv_id TEXT NOT NULL,
-            PRIMARY KEY (chat_id, arxiv_id)
-        ) WITHOUT ROWID
-        """,
-        "CREATE INDEX pending_by_paper ON pending (arxiv_id)",
+        "CREATE TABLE matched_queries (query_key TEXT PRIMARY KEY) WITHOUT ROWID",
+        "CREATE INDEX deliveries_by_paper ON deliveries (arxiv_id)",
         "CREATE INDEX subscriptions_by_key ON subscriptions (keyword_key)",
     ),
 )

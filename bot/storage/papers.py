@@ -12,9 +12,10 @@ from typing import Any
 from bot.models import Chat, Paper, UrlState
 from bot.storage.base import StoreBase, timestamp
 
-_PAPER_COLUMNS = (
+PAPER_COLUMNS = (
     "arxiv_id, version, title, authors, abstract, categories, announce_type, announced, withdrawn"
 )
+_CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
 # COALESCE keeps papers without a date last on every database (NULL ordering differs).
 _NEWEST_FIRST = "COALESCE(announced, '') DESC, first_seen_at DESC, arxiv_id DESC"
 
@@ -40,7 +41,7 @@ class PaperStore(StoreBase):
         async with self._transaction():
             known = await self._stored_texts([paper.arxiv_id for paper in ordered])
             await self._db.executemany(
-                f"INSERT INTO papers ({_PAPER_COLUMNS},"
+                f"INSERT INTO papers ({PAPER_COLUMNS},"
                 " first_announce_type, first_seen_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (arxiv_id) DO UPDATE SET"
@@ -53,7 +54,7 @@ class PaperStore(StoreBase):
             )
             repairs = []
             for paper in ordered:
-                text = _text_of(paper)
+                text = text_of(paper)
                 if paper.arxiv_id in known and _repairs(known[paper.arxiv_id], paper.version, text):
                     repairs.append((*text, int(paper.withdrawn), paper.arxiv_id, paper.version))
             await self._db.executemany(
@@ -61,14 +62,35 @@ class PaperStore(StoreBase):
                 " WHERE arxiv_id = ? AND version = ?",
                 repairs,
             )
+            changed = [
+                paper.arxiv_id
+                for paper in ordered
+                if paper.arxiv_id in known and paper.version > known[paper.arxiv_id][0]
+            ]
+            await self._unindex(changed + [repair[-2] for repair in repairs])
         return [paper for paper in ordered if paper.arxiv_id not in known]
+
+    async def _unindex(self, ids: Sequence[str]) -> None:
+        """Take papers whose text changed out of the index, with their matches: the pipeline
+        indexes and matches the new text (inside the caller's transaction)."""
+        for start in range(0, len(ids), _CHUNK):
+            part = ids[start : start + _CHUNK]
+            marks = ", ".join("?" * len(part))
+            await self._db.execute(
+                "DELETE FROM paper_words WHERE rowid IN"
+                f" (SELECT seq FROM papers WHERE arxiv_id IN ({marks}) AND seq IS NOT NULL)",
+                part,
+            )
+            await self._db.execute(f"DELETE FROM query_matches WHERE arxiv_id IN ({marks})", part)
+            await self._db.execute(
+                f"UPDATE papers SET seq = NULL WHERE arxiv_id IN ({marks})", part
+            )
 
     async def _stored_texts(self, ids: Sequence[str]) -> dict[str, tuple[int, _Text]]:
         """The stored version and text of those of `ids` that are stored."""
         known: dict[str, tuple[int, _Text]] = {}
-        chunk = 500  # stay well under SQLite's bound-parameter limit
-        for start in range(0, len(ids), chunk):
-            part = ids[start : start + chunk]
+        for start in range(0, len(ids), _CHUNK):
+            part = ids[start : start + _CHUNK]
             marks = ", ".join("?" * len(part))
             rows = await self._fetchall(
                 "SELECT arxiv_id, version, title, authors, abstract FROM papers"
@@ -80,9 +102,9 @@ class PaperStore(StoreBase):
 
     async def get_paper(self, arxiv_id: str) -> Paper | None:
         rows = await self._fetchall(
-            f"SELECT {_PAPER_COLUMNS} FROM papers WHERE arxiv_id = ?", (arxiv_id,)
+            f"SELECT {PAPER_COLUMNS} FROM papers WHERE arxiv_id = ?", (arxiv_id,)
         )
-        return _paper(rows[0]) if rows else None
+        return paper_from_row(rows[0]) if rows else None
 
     async def count_papers(self) -> int:
         rows = await self._fetchall("SELECT COUNT(*) FROM papers")
@@ -91,34 +113,40 @@ class PaperStore(StoreBase):
     async def recent_papers(self, since: dt.datetime) -> list[Paper]:
         """Papers first stored at or after `since`, newest first."""
         rows = await self._fetchall(
-            f"SELECT {_PAPER_COLUMNS} FROM papers WHERE first_seen_at >= ?"
-            f" ORDER BY {_NEWEST_FIRST}",
+            f"SELECT {PAPER_COLUMNS} FROM papers WHERE first_seen_at >= ? ORDER BY {_NEWEST_FIRST}",
             (timestamp(since),),
         )
-        return [_paper(row) for row in rows]
+        return [paper_from_row(row) for row in rows]
+
+    async def categories_since(self, since: dt.datetime) -> list[tuple[str, ...]]:
+        """The categories of each paper first stored at or after `since`."""
+        rows = await self._fetchall(
+            "SELECT categories FROM papers WHERE first_seen_at >= ?", (timestamp(since),)
+        )
+        return [tuple(json.loads(row[0])) for row in rows]
 
     async def papers_announced_between(self, first: dt.date, last: dt.date) -> list[Paper]:
         """Papers arXiv announced from `first` to `last` (US/Eastern days, both included),
         newest first; withdrawn ones are left out (there is nothing left to read)."""
         rows = await self._fetchall(
-            f"SELECT {_PAPER_COLUMNS} FROM papers"
+            f"SELECT {PAPER_COLUMNS} FROM papers"
             " WHERE announced >= ? AND announced <= ? AND withdrawn = 0"
             " ORDER BY announced DESC, arxiv_id DESC",
             (first.isoformat(), last.isoformat()),
         )
-        return [_paper(row) for row in rows]
+        return [paper_from_row(row) for row in rows]
 
     async def papers_newest_first(self, batch: int = 500) -> AsyncIterator[list[Paper]]:
         """Every stored paper, newest first, in batches (for searches that stop early)."""
         offset = 0
         while True:
             rows = await self._fetchall(
-                f"SELECT {_PAPER_COLUMNS} FROM papers ORDER BY {_NEWEST_FIRST} LIMIT ? OFFSET ?",
+                f"SELECT {PAPER_COLUMNS} FROM papers ORDER BY {_NEWEST_FIRST} LIMIT ? OFFSET ?",
                 (batch, offset),
             )
             if not rows:
                 return
-            yield [_paper(row) for row in rows]
+            yield [paper_from_row(row) for row in rows]
             offset += batch
 
     async def undelivered_papers(self, chat: Chat, since: dt.datetime) -> list[Paper]:
@@ -132,7 +160,7 @@ class PaperStore(StoreBase):
         first_types = [t for t, on in (("new", chat.want_new), ("cross", chat.want_cross)) if on]
         first_marks = ", ".join("?" * len(first_types)) or "NULL"
         rows = await self._fetchall(
-            f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE"
+            f"SELECT {PAPER_COLUMNS} FROM papers p WHERE"
             f" (p.first_seen_at >= ? AND p.first_announce_type IN ({first_marks})"
             "  AND p.withdrawn = 0"
             "  AND NOT EXISTS (SELECT 1 FROM deliveries d"
@@ -154,7 +182,7 @@ class PaperStore(StoreBase):
                 chat.chat_id,
             ),
         )
-        return [_paper(row) for row in rows]
+        return [paper_from_row(row) for row in rows]
 
     # Fetch state ----------------------------------------------------------------------
 
@@ -197,7 +225,7 @@ class PaperStore(StoreBase):
 _Text = tuple[str, str, str]
 
 
-def _text_of(paper: Paper) -> _Text:
+def text_of(paper: Paper) -> _Text:
     return paper.title, json.dumps(list(paper.authors), ensure_ascii=False), paper.abstract
 
 
@@ -214,7 +242,7 @@ def _repairs(stored: tuple[int, _Text], version: int, text: _Text) -> bool:
 
 
 def _paper_row(paper: Paper) -> tuple[Any, ...]:
-    title, authors, abstract = _text_of(paper)
+    title, authors, abstract = text_of(paper)
     return (
         paper.arxiv_id,
         paper.version,
@@ -228,7 +256,7 @@ def _paper_row(paper: Paper) -> tuple[Any, ...]:
     )
 
 
-def _paper(row: Sequence[Any]) -> Paper:
+def paper_from_row(row: Sequence[Any]) -> Paper:
     arxiv_id, version, title, authors, abstract, categories, announce_type, announced, gone = row
     return Paper(
         arxiv_id=arxiv_id,

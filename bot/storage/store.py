@@ -3,10 +3,11 @@
 Callers speak the domain (`subscriptions_for(chat)`, `mark_delivered(chat, papers)`); no SQL
 leaves the storage package. `Store` gathers the table families, each in its own module:
 `bot.storage.chats` (chats, subscriptions, settings, channel links), `bot.storage.papers`
-(papers and fetch state), `bot.storage.feed_sizes` (papers per category in the last feeds)
-and `bot.storage.deliveries` (delivery ledger, digests, outbox), on the connection and
-transactions of `bot.storage.base`; `bot.storage.probes` holds what /healthz asks. Figures
-that span every table stay here.
+(papers and fetch state), `bot.storage.index` (the full-text index of the papers' normal
+forms, the queries' matches, a chat's pending matches), `bot.storage.feed_sizes` (papers per
+category in the last feeds) and `bot.storage.deliveries` (delivery ledger, digests, outbox),
+on the connection and transactions of `bot.storage.base`; `bot.storage.probes` holds what
+/healthz asks. Figures that span every table stay here.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.storage.base import timestamp
 from bot.storage.chats import ChatStore
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.feed_sizes import FeedSizeStore
+from bot.storage.index import IndexStore
 from bot.storage.migrations import MIGRATIONS
 from bot.storage.papers import PaperStore
 from bot.storage.probes import ProbeStore
@@ -33,7 +35,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class Store(ChatStore, PaperStore, FeedSizeStore, DeliveryStore, ProbeStore):
+class Store(ChatStore, PaperStore, IndexStore, FeedSizeStore, DeliveryStore, ProbeStore):
     """The bot's database. Open with `await Store.open(path)`, close with `await close()`."""
 
     def __init__(self, db: aiosqlite.Connection, clock: Callable[[], dt.datetime] = utcnow) -> None:

@@ -16,16 +16,16 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 
 from bot.arxiv.api import ArxivApiError
-from bot.arxiv.categories import in_categories
 from bot.arxiv.search_query import is_id_list, to_arxiv_query
 from bot.delivery.digest import render_digest
 from bot.delivery.markdown import export_filename, render_markdown
 from bot.i18n import category_texts, texts
 from bot.i18n.translate import Translator
+from bot.index.indexing import ensure_indexed
+from bot.index.search import announced_hits, latest_hits
 from bot.matching.query import QueryError
-from bot.matching.ranking import KeywordError, match_papers
+from bot.matching.ranking import KeywordError, broken_queries
 from bot.models import Hit
-from bot.pipeline import broken_queries
 from bot.storage.store import utcnow
 from bot.telegram.common import (
     NO_PREVIEW,
@@ -84,11 +84,7 @@ async def latest(update: Update, context: Context) -> None:
             await reply(update, tr(texts.NO_SUBSCRIPTIONS))
             return
         broken_queries(chat.chat_id, keywords)  # logged; /list marks them
-    hits, chosen = [], services.categories_of(chat)
-    async for batch in services.store.papers_newest_first():
-        hits += await asyncio.to_thread(match_papers, in_categories(batch, chosen), keywords)
-        if len(hits) >= count:
-            break
+    hits = await latest_hits(services, keywords, services.categories_of(chat), count)
     if not hits:
         await reply(update, tr(texts.NO_MATCH_YET, keywords=quoted(keywords)))
         return
@@ -188,10 +184,8 @@ async def export(update: Update, context: Context) -> None:
         return
     last = utcnow().astimezone(ZoneInfo(chat.timezone)).date()
     first = last - dt.timedelta(days=days - 1)
-    papers = in_categories(
-        await services.store.papers_announced_between(first, last), services.categories_of(chat)
-    )
-    hits = await asyncio.to_thread(match_papers, papers, keywords)
+    await ensure_indexed(services)
+    hits = await announced_hits(services.store, keywords, services.categories_of(chat), first, last)
     if not hits:
         await reply(update, tr(texts.EXPORT_EMPTY, first=first, last=last))
         return

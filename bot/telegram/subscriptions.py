@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import html
 from collections.abc import Sequence
@@ -11,18 +10,17 @@ from collections.abc import Sequence
 from telegram import Update
 
 from bot.arxiv import categories as arxiv_categories
-from bot.arxiv.categories import in_categories
 from bot.i18n import category_texts, texts
 from bot.i18n.translate import Translator
+from bot.index.search import match_new_queries
 from bot.matching.parser import parse_query
 from bot.matching.query import QueryError, describe
 from bot.matching.ranking import (
     MAX_SUBSCRIPTIONS,
     KeywordError,
-    match_papers,
+    broken_queries,
 )
 from bot.models import Chat
-from bot.pipeline import broken_queries
 from bot.services import Services
 from bot.storage.store import Store, utcnow
 from bot.telegram.common import (
@@ -122,18 +120,24 @@ async def _topic_note(update: Update, store: Store, chat_id: int, tr: Translator
 async def _preview(
     services: Services, chat: Chat, queries: Sequence[str], tr: Translator
 ) -> list[str]:
-    """How many papers of the last week (in the chat's categories) each new query matches,
-    with up to three titles."""
+    """Match the new queries against the papers that may still be pending (once: digests
+    read these matches), and say how many papers of the last week (in the chat's
+    categories) each matches, with up to three titles."""
     since = utcnow() - dt.timedelta(days=PREVIEW_DAYS)
-    papers = in_categories(await services.store.recent_papers(since), services.categories_of(chat))
+    found = await match_new_queries(
+        services,
+        [(subscription_key(query), query) for query in queries],
+        services.categories_of(chat),
+        since,
+    )
     lines = []
     for number, query in enumerate(queries):
-        hits = await asyncio.to_thread(match_papers, papers, [query])
+        hits = found.hits[query]
         label = f"<b>{html.escape(query)}</b>"
         if not hits:
             lines.append(tr(texts.PREVIEW_NONE, query=label, days=PREVIEW_DAYS))
             continue
-        counts = {"query": label, "hits": len(hits), "papers": len(papers), "days": PREVIEW_DAYS}
+        counts = {"query": label, "hits": len(hits), "papers": found.papers, "days": PREVIEW_DAYS}
         if number >= PREVIEW_TITLES:  # many queries at once: counts only, keep it short
             lines.append(tr(texts.PREVIEW_COUNT, **counts))
             continue

@@ -1,0 +1,335 @@
+"""The index table family: each paper's normal form in the full-text index (`paper_words`,
+FTS5), the papers each distinct query matches (`query_matches`), and what they give: a chat's
+pending matches, and searches of the stored papers.
+
+A paper is indexed once per text: `papers.seq` is its row in `paper_words`, NULL until the
+pipeline has normalised and matched it (`unindexed_papers`, `save_index`) and again whenever a
+new version or a repaired text replaces it. Row numbers grow with the announcement day
+(`day << 20` plus a counter), so "newest first" is "highest row first", whatever order papers
+were indexed in. Matching is the pipeline's; only the SQL and the index's syntax live here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.models import Chat, Document, Paper, SearchPlan
+from bot.storage.base import StoreBase, timestamp
+from bot.storage.papers import PAPER_COLUMNS, paper_from_row, text_of
+from bot.storage.search import document_from_columns, fts_query, index_columns
+
+_DAY_BITS = 20  # up to a million papers indexed per announcement day
+# A paper is indexed under its announcement day, unless that is further than this from the
+# day it was stored (a feed's odd date must not put it among papers of another year).
+_DAY_SLACK = dt.timedelta(days=7)
+_CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-parameter limit
+# Matched fields as the bits of query_matches.fields, in the order hits list them.
+FIELD_BITS = {"title": 1, "abstract": 2, "authors": 4, "categories": 8}
+
+
+def fields_mask(fields: Sequence[str]) -> int:
+    mask = 0
+    for name in fields:
+        mask |= FIELD_BITS[name]
+    return mask
+
+
+def mask_fields(mask: int) -> tuple[str, ...]:
+    return tuple(name for name, bit in FIELD_BITS.items() if mask & bit)
+
+
+def day_seqs(first: dt.date, last: dt.date) -> tuple[int, int]:
+    """The range [low, high) of index rows of papers announced from `first` to `last`."""
+    return first.toordinal() << _DAY_BITS, (last.toordinal() + 1) << _DAY_BITS
+
+
+@dataclass(frozen=True, slots=True)
+class Unindexed:
+    """A stored paper whose text is not indexed yet."""
+
+    paper: Paper
+    day: dt.date  # its announcement day (else the day it was stored): where its row goes
+    recent: bool  # stored or revised since the `since` asked about: it must be matched
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPaper:
+    """A paper found in the index, with its normal form."""
+
+    seq: int
+    paper: Paper
+    document: Document
+    first_seen_at: dt.datetime
+
+
+class IndexStore(StoreBase):
+    """The full-text index of normal forms, and the matches of the subscriptions' queries."""
+
+    # Indexing ------------------------------------------------------------------------
+
+    async def unindexed_papers(self, since: dt.datetime, limit: int) -> list[Unindexed]:
+        """Up to `limit` papers whose text is not indexed, most recently stored or revised
+        first (after an upgrade, those that can still be pending are indexed first)."""
+        rows = await self._fetchall(
+            f"SELECT {PAPER_COLUMNS}, first_seen_at, updated_at >= ? FROM papers"
+            " WHERE seq IS NULL ORDER BY updated_at DESC, arxiv_id LIMIT ?",
+            (timestamp(since), limit),
+        )
+        found = []
+        for row in rows:
+            paper = paper_from_row(row[:-2])
+            seen = dt.datetime.fromisoformat(row[-2]).date()
+            day = paper.announced
+            if day is None or abs(day - seen) > _DAY_SLACK:  # no date, or a date to distrust
+                day = seen
+            found.append(Unindexed(paper, day, bool(row[-1])))
+        return found
+
+    async def has_unindexed(self) -> bool:
+        rows = await self._fetchall("SELECT 1 FROM papers WHERE seq IS NULL LIMIT 1")
+        return bool(rows)
+
+    async def save_index(
+        self,
+        indexed: Sequence[tuple[Unindexed, Document]],
+        matches: Sequence[tuple[str, str, int]],
+    ) -> int:
+        """Index the papers' normal forms and store their matches (query key, arxiv id,
+        field mask), in one transaction: a paper is indexed together with its matches.
+
+        A paper whose stored text changed since it was read (a new version, a repair) is
+        left unindexed, with its matches: it is read again. Returns how many were indexed.
+        """
+        if not indexed:
+            return 0
+        order = sorted(indexed, key=lambda item: (item[0].day, item[0].paper.arxiv_id))
+        async with self._transaction():
+            seqs = await self._next_seqs([item.day for item, _ in order])
+            await self._db.executemany(
+                "UPDATE papers SET seq = ? WHERE arxiv_id = ? AND version = ?"
+                " AND title = ? AND authors = ? AND abstract = ? AND seq IS NULL",
+                [
+                    (seq, item.paper.arxiv_id, item.paper.version, *text_of(item.paper))
+                    for seq, (item, _) in zip(seqs, order, strict=True)
+                ],
+            )
+            wanted = {item.paper.arxiv_id: seq for seq, (item, _) in zip(seqs, order, strict=True)}
+            done = await self._seqs_of(list(wanted))
+            taken = {arxiv_id for arxiv_id, seq in done.items() if wanted[arxiv_id] == seq}
+            await self._db.executemany(
+                "INSERT INTO paper_words (rowid, title, abstract, authors, categories)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (wanted[item.paper.arxiv_id], *index_columns(doc))
+                    for item, doc in order
+                    if item.paper.arxiv_id in taken
+                ],
+            )
+            await self._db.executemany(
+                "INSERT OR REPLACE INTO query_matches (query_key, arxiv_id, fields)"
+                " VALUES (?, ?, ?)",
+                [match for match in matches if match[1] in taken],
+            )
+        return len(taken)
+
+    async def _next_seqs(self, days: Sequence[dt.date]) -> list[int]:
+        """Fresh row numbers for papers of these days (sorted), after each day's last."""
+        last: dict[dt.date, int] = {}
+        seqs = []
+        for day in days:
+            if day not in last:
+                low, high = day_seqs(day, day)
+                rows = await self._fetchall(
+                    "SELECT MAX(seq) FROM papers WHERE seq >= ? AND seq < ?", (low, high)
+                )
+                last[day] = int(rows[0][0]) if rows[0][0] is not None else low - 1
+            last[day] += 1
+            seqs.append(last[day])
+        return seqs
+
+    async def _seqs_of(self, ids: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(ids), _CHUNK):
+            part = ids[start : start + _CHUNK]
+            rows = await self._fetchall(
+                f"SELECT arxiv_id, seq FROM papers WHERE arxiv_id IN ({', '.join('?' * len(part))})"
+                " AND seq IS NOT NULL",
+                part,
+            )
+            found.update((row[0], int(row[1])) for row in rows)
+        return found
+
+    async def add_query_matches(
+        self, keys: Sequence[str], matches: Sequence[tuple[str, str, int]]
+    ) -> None:
+        """Store matches (query key, arxiv id, field mask) of papers already indexed, found by
+        matching the queries of `keys` against the lookback window: they are complete."""
+        async with self._transaction():
+            await self._db.executemany(
+                "INSERT OR IGNORE INTO matched_queries (query_key) VALUES (?)",
+                [(key,) for key in keys],
+            )
+            await self._db.executemany(
+                "INSERT OR REPLACE INTO query_matches (query_key, arxiv_id, fields)"
+                " SELECT ?, arxiv_id, ? FROM papers WHERE arxiv_id = ? AND seq IS NOT NULL",
+                [(key, mask, arxiv_id) for key, arxiv_id, mask in matches],
+            )
+
+    async def queries_to_match(self) -> list[tuple[str, str]]:
+        """Every distinct query followed by any chat, (key, one text of it), for an indexing
+        run to match; those nobody follows are no longer complete (matched_queries). In one
+        transaction, so that no subscription changes in between."""
+        async with self._transaction():
+            await self._db.execute(
+                "DELETE FROM matched_queries WHERE query_key NOT IN"
+                " (SELECT keyword_key FROM subscriptions)"
+            )
+            rows = await self._fetchall(
+                "SELECT keyword_key, MIN(keyword) FROM subscriptions GROUP BY keyword_key"
+            )
+        return [(str(row[0]), str(row[1])) for row in rows]
+
+    async def unmatched_queries(self, chat_id: int | None = None) -> list[tuple[str, str]]:
+        """Queries followed (by the chat, or by anyone) whose matches are not complete: (key,
+        one text of it). A query is complete once matched against the lookback window."""
+        where, params = ("AND s.chat_id = ?", (chat_id,)) if chat_id is not None else ("", ())
+        rows = await self._fetchall(
+            "SELECT s.keyword_key, MIN(s.keyword) FROM subscriptions s"
+            " LEFT JOIN matched_queries q ON q.query_key = s.keyword_key"
+            f" WHERE q.query_key IS NULL {where} GROUP BY s.keyword_key",
+            params,
+        )
+        return [(str(row[0]), str(row[1])) for row in rows]
+
+    # Reading ---------------------------------------------------------------------------
+
+    async def first_seq_since(self, since: dt.datetime) -> int | None:
+        """The lowest index row of the papers stored or revised since `since` (None: none)."""
+        rows = await self._fetchall(
+            "SELECT MIN(seq) FROM papers WHERE updated_at >= ?", (timestamp(since),)
+        )
+        return int(rows[0][0]) if rows[0][0] is not None else None
+
+    async def search_papers(
+        self,
+        plan: SearchPlan | None,
+        *,
+        low: int = 0,
+        high: int | None = None,
+        limit: int | None = None,
+    ) -> list[StoredPaper]:
+        """Indexed papers the plan finds (every one when None) with rows in [low, high),
+        newest first, at most `limit`: candidates for the exact matcher."""
+        bounds = [low, high if high is not None else 1 << 62, limit if limit is not None else -1]
+        expression = None
+        if plan is not None:
+            try:
+                expression = fts_query(plan)
+            except ValueError:  # too deep for FTS5's parser: every paper is a candidate
+                expression = None
+        columns = (
+            f"p.seq, {_qualified('p')}, p.first_seen_at,"
+            " w.title, w.abstract, w.authors, w.categories"
+        )
+        if expression is None:
+            sql = (
+                f"SELECT {columns} FROM papers p JOIN paper_words w ON w.rowid = p.seq"
+                " WHERE p.seq >= ? AND p.seq < ? ORDER BY p.seq DESC LIMIT ?"
+            )
+            params: list[Any] = bounds
+        else:
+            sql = (
+                f"SELECT {columns} FROM paper_words w JOIN papers p ON p.seq = w.rowid"
+                " WHERE paper_words MATCH ? AND w.rowid >= ? AND w.rowid < ?"
+                " ORDER BY w.rowid DESC LIMIT ?"
+            )
+            params = [expression, *bounds]
+        return [_stored(row) for row in await self._fetchall(sql, params)]
+
+    async def pending_matches(
+        self, chat: Chat, since: dt.datetime
+    ) -> list[tuple[Paper, list[tuple[str, int]]]]:
+        """The chat's matched papers that it may still receive, each with the chat's queries
+        that match it (as typed, in the chat's order) and their field masks.
+
+        Pending as `undelivered_papers` says (new and cross-listed papers by how they were
+        first announced, revisions for chats that want them, never a withdrawn paper as
+        new), stored or revised since `since`, matched by a query the chat follows now.
+        """
+        first_types = [t for t, on in (("new", chat.want_new), ("cross", chat.want_cross)) if on]
+        first_marks = ", ".join("?" * len(first_types)) or "NULL"
+        stamp = timestamp(since)
+        rows = await self._fetchall(
+            f"SELECT {_qualified('p')}, s.keyword, m.fields FROM subscriptions s"
+            " JOIN query_matches m ON m.query_key = s.keyword_key"
+            " JOIN papers p ON p.arxiv_id = m.arxiv_id"
+            " WHERE s.chat_id = ? AND p.updated_at >= ? AND ("
+            f" (p.first_seen_at >= ? AND p.first_announce_type IN ({first_marks})"
+            "  AND p.withdrawn = 0"
+            "  AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            "   WHERE d.chat_id = s.chat_id AND d.arxiv_id = p.arxiv_id))"
+            " OR (? = 1 AND p.version > 1"
+            "  AND p.announce_type IN ('replace', 'replace-cross')"
+            "  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.chat_id = s.chat_id"
+            "   AND d.arxiv_id = p.arxiv_id AND d.version >= p.version)"
+            "  AND (p.withdrawn = 0 OR EXISTS (SELECT 1 FROM deliveries d"
+            "   WHERE d.chat_id = s.chat_id AND d.arxiv_id = p.arxiv_id))))"
+            " ORDER BY s.created_at, s.keyword",
+            (chat.chat_id, stamp, stamp, *first_types, int(chat.want_revisions)),
+        )
+        found: dict[str, tuple[Paper, list[tuple[str, int]]]] = {}
+        for row in rows:
+            arxiv_id = row[0]
+            if arxiv_id not in found:
+                found[arxiv_id] = (paper_from_row(row[:-2]), [])
+            found[arxiv_id][1].append((str(row[-2]), int(row[-1])))
+        return list(found.values())
+
+    # Pruning ---------------------------------------------------------------------------
+
+    async def prune_matches(self, before: dt.datetime, after: dt.datetime) -> int:
+        """Forget the matches of papers last stored or revised between `after` and `before`:
+        they can no longer be pending (older ones went with their papers)."""
+        return await self._write(
+            "DELETE FROM query_matches WHERE arxiv_id IN (SELECT arxiv_id FROM papers"
+            " WHERE updated_at < ? AND updated_at >= ?)",
+            (timestamp(before), timestamp(after)),
+        )
+
+    async def prune_papers(self, before: dt.datetime, batch: int = 2_000) -> int:
+        """Delete papers last stored or revised before `before`, with their index rows,
+        matches and ledger entries; in batches, so that other writers get their turn."""
+        removed = 0
+        while True:
+            async with self._transaction():
+                rows = await self._fetchall(
+                    "SELECT arxiv_id, seq FROM papers WHERE updated_at < ? LIMIT ?",
+                    (timestamp(before), batch),
+                )
+                ids = [(row[0],) for row in rows]
+                await self._db.executemany(
+                    "DELETE FROM paper_words WHERE rowid = ?",
+                    [(row[1],) for row in rows if row[1] is not None],
+                )
+                for table in ("query_matches", "deliveries", "papers"):
+                    await self._db.executemany(f"DELETE FROM {table} WHERE arxiv_id = ?", ids)
+            removed += len(rows)
+            if len(rows) < batch:
+                return removed
+
+
+def _qualified(alias: str) -> str:
+    return ", ".join(f"{alias}.{name.strip()}" for name in PAPER_COLUMNS.split(","))
+
+
+def _stored(row: Sequence[Any]) -> StoredPaper:
+    count = len(PAPER_COLUMNS.split(","))
+    return StoredPaper(
+        seq=int(row[0]),
+        paper=paper_from_row(row[1 : 1 + count]),
+        document=document_from_columns(*row[2 + count : 6 + count]),
+        first_seen_at=dt.datetime.fromisoformat(row[1 + count]),
+    )
