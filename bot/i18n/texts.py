@@ -185,7 +185,10 @@ YOU_FOLLOW = N_("<b>You follow {count} keyword(s):</b>")
 # After a stored query in /list that the query language no longer accepts.
 QUERY_BROKEN = N_("⚠️ I no longer understand this query, so it matches nothing: {error}")
 SHOWING_AT_MOST = N_("Showing at most {max}.")
-NO_MATCH_YET = N_("No stored paper matches {keywords} yet.")
+NO_MATCH_YET = N_(
+    "No stored paper matches {keywords} yet. I keep the papers of the last {days} days; "
+    "<code>/search</code> asks arXiv itself, older papers too."
+)
 LATEST_HEADING = N_("Latest papers")
 SEARCH_HEADING = N_("arXiv search: {query}")
 SEARCH_HEADING_SOME = N_("arXiv search: {query} ({shown} newest of {total})")
@@ -240,7 +243,8 @@ LANG_UNKNOWN = N_(
 EXPORT_DEFAULT_DAYS, EXPORT_MAX_DAYS = 7, 90
 EXPORT_USAGE = N_(
     "Usage: <code>/export</code> (the last {default} days) or <code>/export 30</code> "
-    "(1 to {max} days): a Markdown file of the papers that matched your keywords."
+    "(1 to {max} days): a Markdown file of the papers that matched your keywords. "
+    "I keep the papers of the last {kept} days."
 )
 EXPORT_EMPTY = N_("No paper announced from {first} to {last} matches your keywords.")
 EXPORT_CAPTION = NP_("{count} paper, {first} to {last}", "{count} papers, {first} to {last}")

@@ -86,7 +86,8 @@ async def latest(update: Update, context: Context) -> None:
         broken_queries(chat.chat_id, keywords)  # logged; /list marks them
     hits = await latest_hits(services, keywords, services.categories_of(chat), count)
     if not hits:
-        await reply(update, tr(texts.NO_MATCH_YET, keywords=quoted(keywords)))
+        kept = services.config.paper_retention_days
+        await reply(update, tr(texts.NO_MATCH_YET, keywords=quoted(keywords), days=kept))
         return
     if notice:
         await reply(update, notice)
@@ -168,7 +169,13 @@ async def export(update: Update, context: Context) -> None:
     last `days` days (today included, in the chat's time zone), delivered or not."""
     args = command_args(update)
     tr = await chat_translator(update, context)
-    usage = tr(texts.EXPORT_USAGE, default=texts.EXPORT_DEFAULT_DAYS, max=texts.EXPORT_MAX_DAYS)
+    services = services_of(context)
+    usage = tr(
+        texts.EXPORT_USAGE,
+        default=texts.EXPORT_DEFAULT_DAYS,
+        max=texts.EXPORT_MAX_DAYS,
+        kept=services.config.paper_retention_days,
+    )
     days = texts.EXPORT_DEFAULT_DAYS
     if args:
         number = ascii_number(args)
@@ -177,7 +184,6 @@ async def export(update: Update, context: Context) -> None:
             return
         days = number
     chat = await current_chat(update, context)
-    services = services_of(context)
     keywords = await services.store.subscriptions_for(chat.chat_id)
     if not keywords:
         await reply(update, tr(texts.NO_SUBSCRIPTIONS))
