@@ -549,7 +549,7 @@ class Clock:
         return self.now
 
 
-async def create_chats(store: Store, clock: Clock, specs: Iterator[ChatSpec]) -> list[ChatSpec]:
+async def create_chats(store: Store, specs: Iterator[ChatSpec]) -> list[ChatSpec]:
     """Create the chats, their subscriptions and settings through the Store API; returns them."""
     created = []
     for spec in specs:
@@ -586,7 +586,7 @@ async def populate(
     stream = days(world, history=history, per_day=per_day)
     first = next(stream)
     clock.now = first.poll_time - dt.timedelta(days=1)
-    specs = await create_chats(store, clock, chats(world, chat_count))
+    specs = await create_chats(store, chats(world, chat_count))
     for day in itertools.chain((first,), stream):
         clock.now = day.poll_time
         if day.is_new:
