@@ -48,6 +48,7 @@ from bot.schedule import (
     schedule_digest,
     schedule_outbox,
     schedule_polls,
+    schedule_retention,
 )
 from bot.services import Services
 from bot.storage.store import Store, utcnow
@@ -183,6 +184,7 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
         await index_papers(services_mod.get(app.bot_data))
     schedule_polls(job_queue, config)
     schedule_outbox(job_queue)
+    schedule_retention(job_queue)
     chats = await store.active_chats()
     now = utcnow()
     for chat in chats:

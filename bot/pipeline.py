@@ -350,8 +350,8 @@ async def compose_digest(
     """Queue the chat's pending digest in the outbox; returns how many papers it carries
     (0: nothing queued). Callers hold the chat's digest lock."""
     now = now or utcnow()
-    hits = await pending_hits(services, chat_id, now)
     chat = await services.store.get_chat(chat_id)
+    hits = await _pending_hits(services, chat, now) if chat is not None else []
     if not hits or chat is None:
         return 0
     last = await services.store.last_digest_composed(chat_id)
@@ -369,12 +369,16 @@ async def pending_hits(
     """The chat's matching papers that it has not received yet, most relevant first: read
     from the matches stored at ingest, after indexing papers a cut-short poll left."""
     chat = await services.store.get_chat(chat_id)
-    keywords = await services.store.subscriptions_for(chat_id)
-    if chat is None or not keywords:
+    return await _pending_hits(services, chat, now or utcnow()) if chat is not None else []
+
+
+async def _pending_hits(services: Services, chat: Chat, now: dt.datetime) -> list[Hit]:
+    keywords = await services.store.subscriptions_for(chat.chat_id)
+    if not keywords:
         return []
-    broken_queries(chat_id, keywords)  # they match nothing: said in the log (and /list)
-    await before_digest(services, chat_id)
-    since = (now or utcnow()) - dt.timedelta(days=services.config.digest_lookback_days)
+    broken_queries(chat.chat_id, keywords)  # they match nothing: said in the log (and /list)
+    await before_digest(services, chat.chat_id)
+    since = now - dt.timedelta(days=services.config.digest_lookback_days)
     pending = await services.store.pending_matches(chat, since)
     chosen = services.categories_of(chat)
     return rank(

@@ -1,8 +1,8 @@
 """When the pipeline runs, on python-telegram-bot's JobQueue: the chain of feed polls (each
 plans the next: shortly after arXiv's midnight rebuild, or a retry) and its watchdog, each
 chat's daily digest at its own time in its own time zone (and its catch-up after the bot was
-down), and the outbox flush every minute. The jobs call `bot.pipeline`; nothing here fetches,
-matches or composes.
+down), the outbox flush every minute, and retention once a day. The jobs call `bot.pipeline`
+and `bot.index`; nothing here fetches, matches or composes.
 
 The wall clock may jump (an NTP step, a host suspend): the scheduler then wakes up to find a
 job late by the jump. Every job here still runs, however late, and once for all the runs it
@@ -22,6 +22,7 @@ from telegram.ext import ContextTypes, JobQueue
 from bot import services as services_mod
 from bot.arxiv.calendar import ARXIV_TZ
 from bot.config import Config
+from bot.index.retention import prune
 from bot.models import Chat
 from bot.pipeline import PollPlan, daily_digest, run_poll
 from bot.storage.store import Store, utcnow
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 POLL_JOB = "poll"
 WATCHDOG_JOB = "poll-watchdog"
 OUTBOX_JOB = "outbox"
+RETENTION_JOB = "retention"
+# Retention runs at noon UTC: after arXiv's rebuild (05:00 UTC or so) and the morning digests
+# of Europe, away from most chats' digest times.
+RETENTION_TIME = dt.time(12, 0, tzinfo=dt.UTC)
 OUTBOX_INTERVAL = 60.0
 # How often the watchdog looks for a planned poll (seconds).
 WATCHDOG_INTERVAL = 300.0
@@ -177,3 +182,18 @@ async def outbox_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     outcomes = await services.outbox.flush(context.bot)
     if outcomes:
         log.info("Outbox flush: %s", dict((k.value, v) for k, v in outcomes.items()))
+
+
+# --- retention --------------------------------------------------------------------------------
+
+
+def schedule_retention(job_queue: JobQueue[Any]) -> None:
+    """Prune what can no longer be pending or searched, once a day."""
+    job_queue.run_daily(retention_job, RETENTION_TIME, name=RETENTION_JOB, job_kwargs=LATE_RUNS)
+
+
+async def retention_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    try:
+        await prune(services_mod.get(context.bot_data))
+    except Exception:  # tomorrow's run tries again; the database only grows a day meanwhile
+        log.exception("Retention failed; the next run tries again")

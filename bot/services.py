@@ -36,6 +36,8 @@ class Services:
     digest_locks: defaultdict[int, asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
+    # What the index stage keeps between runs (the engine of the queries followed).
+    index_cache: dict[str, Any] = field(default_factory=dict)
     # Counters for /metrics and the last successful poll for /healthz (the app's own).
     metrics: Metrics = field(default_factory=Metrics)
 

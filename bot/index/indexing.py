@@ -43,11 +43,23 @@ class IndexRun:
 
 
 class QueryMatcher:
-    """Every distinct query followed, in one engine: (key, text) pairs in, key matches out."""
+    """Distinct queries in one engine: (key, text) pairs in, key matches out."""
 
     def __init__(self, queries: Sequence[tuple[str, str]]) -> None:
         self.keys = [key for key, _ in queries]
+        self.known = set(self.keys)
         self.engine = Engine(enumerate(text for _, text in queries))
+
+    def add(self, queries: Sequence[tuple[str, str]]) -> None:
+        """Index more queries (keys not known yet)."""
+        first = len(self.keys)
+        self.keys += [key for key, _ in queries]
+        self.known.update(key for key, _ in queries)
+        self.engine.add((first + number, text) for number, (_, text) in enumerate(queries))
+
+    def unfollowed(self, followed: set[str]) -> int:
+        """How many of its queries are followed no more."""
+        return len(self.known - followed)
 
     def match(self, papers: Sequence[tuple[str, Document]]) -> list[tuple[str, str, int]]:
         """(query key, arxiv id, field mask) for each match among the papers."""
@@ -58,6 +70,30 @@ class QueryMatcher:
             for (arxiv_id, _), found in zip(papers, results, strict=True)
             for index, fields in found
         ]
+
+
+# The engine of every query followed is kept from one run to the next (building it for 40,000
+# queries takes seconds): a run adds the queries followed since. Queries followed no more stay
+# in it (their matches are stored, and read by nobody) until they are this share of it: then
+# it is built again.
+REBUILD_SHARE = 0.25
+
+
+async def current_matcher(services: Services) -> QueryMatcher:
+    """The engine of every query followed now: the kept one, brought up to date."""
+    queries = await services.store.queries_to_match()
+    kept = services.index_cache.get("matcher")
+    followed = {key for key, _ in queries}
+    if isinstance(kept, QueryMatcher) and kept.unfollowed(followed) <= REBUILD_SHARE * len(
+        kept.keys
+    ):
+        new = [(key, text) for key, text in queries if key not in kept.known]
+        if new:
+            await asyncio.to_thread(kept.add, new)
+        return kept
+    matcher = await asyncio.to_thread(QueryMatcher, queries)
+    services.index_cache["matcher"] = matcher
+    return matcher
 
 
 def matching_since(services: Services, now: dt.datetime) -> dt.datetime:
@@ -72,20 +108,25 @@ async def index_papers(services: Services, now: dt.datetime | None = None) -> In
     since = matching_since(services, now or utcnow())
     indexed = matched = matches = 0
     async with services.index_lock:
+        # No paper of the window indexed yet (a new database, or just upgraded): this run
+        # matches the whole window, so its queries' matches will be complete.
+        whole_window = await store.first_seq_since(since) is None
         matcher: QueryMatcher | None = None
         while batch := await store.unindexed_papers(since, BATCH):
             if matcher is None and any(item.recent for item in batch):
-                queries = await store.queries_to_match()
-                matcher = await asyncio.to_thread(QueryMatcher, queries)
+                matcher = await current_matcher(services)
             docs, found = await asyncio.to_thread(_normalise_and_match, batch, matcher)
             saved = await store.save_index(list(zip(batch, docs, strict=True)), found)
             if saved == 0:  # every paper changed meanwhile: the next run takes them
+                whole_window = False
                 break
             indexed += saved
             matched += sum(item.recent for item in batch)
             matches += len(found)
             if indexed // _LOG_PROGRESS != (indexed - saved) // _LOG_PROGRESS:
                 log.info("Indexed %d stored papers so far", indexed)
+        if whole_window and matcher is not None:
+            await store.add_query_matches(list(matcher.known), [])
     run = IndexRun(indexed, matched, matches, time.perf_counter() - started)
     if run.indexed:
         log.info(

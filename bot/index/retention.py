@@ -1,5 +1,5 @@
 """Retention: what can no longer be pending or searched is deleted, so the database does not
-grow without bound.
+grow without bound. A daily job runs it (`bot.schedule`), apart from the polls.
 
 Matches are kept while their papers may still be pending (the lookback window and a margin);
 papers, with their index rows and ledger entries, for `paper_retention_days` (365 by default)
@@ -17,9 +17,9 @@ from bot.storage.store import utcnow
 
 log = logging.getLogger(__name__)
 
-# Matches are pruned from papers this much older than the window: a run that was missed for
-# longer leaves its matches to go with their papers.
-PRUNE_REACH = dt.timedelta(days=30)
+# A paper is indexed under its announcement day, which may be a few days before it was stored:
+# matches are kept for papers indexed under days this much before the window.
+INDEX_DAY_SLACK = dt.timedelta(days=8)
 
 
 async def prune(services: Services, now: dt.datetime | None = None) -> tuple[int, int]:
@@ -28,7 +28,7 @@ async def prune(services: Services, now: dt.datetime | None = None) -> tuple[int
     now = now or utcnow()
     keep_from = matching_since(services, now)
     async with services.index_lock:
-        matches = await services.store.prune_matches(keep_from, keep_from - PRUNE_REACH)
+        matches = await services.store.prune_matches((keep_from - INDEX_DAY_SLACK).date())
         cutoff = now - dt.timedelta(days=services.config.paper_retention_days)
         papers = await services.store.prune_papers(cutoff)
     if papers:

@@ -5,18 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.index.indexing import ensure_indexed, index_papers
-from bot.index.retention import prune
 from bot.index.search import complete_matches
 from bot.services import Services
 
 
 async def after_poll(services: Services, now: dt.datetime) -> None:
-    """Index and match what the poll stored (once, against every query followed), complete
-    the matches of queries followed otherwise than by /subscribe, prune what can no longer
-    be pending or searched."""
+    """Index and match what the poll stored (once, against every query followed), and complete
+    the matches of queries followed otherwise than by /subscribe."""
     await index_papers(services, now)
     await complete_matches(services)
-    await prune(services, now)
 
 
 async def before_digest(services: Services, chat_id: int) -> None:

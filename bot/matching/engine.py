@@ -79,8 +79,14 @@ class Engine:
         self._positive: list[tuple[int, ...]] = []
         self._results: list[list[Result]] = []
         self._compiled: dict[int, Part] = {}
+        self.add(subscriptions)
+
+    def add(self, subscriptions: Iterable[tuple[int, str]]) -> None:
+        """Index more subscriptions (ids not used before): an engine kept from one day to the
+        next takes the day's new ones without being built again."""
         for query, ids in self._group(subscriptions).items():
             self._add(query, tuple(ids))
+        self._category_cache.clear()
         self._text.freeze()
         self._authors.freeze()
 

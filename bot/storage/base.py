@@ -30,6 +30,11 @@ class StoreBase:
         # One connection serves every coroutine: writes take turns, so one transaction can
         # never start inside, or be committed by, another.
         self._lock = asyncio.Lock()
+        # Writes that may leave work for the index stage, counted; and the count at which a
+        # check last found none, so that a check per digest costs nothing in the usual case
+        # (this process is the database's only writer).
+        self._changes = {"papers": 0, "subscriptions": 0}
+        self._clean_at = {"papers": -1, "subscriptions": -1}
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:

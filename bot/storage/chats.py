@@ -121,6 +121,7 @@ class ChatStore(StoreBase):
         """Add (key, keyword) pairs; a key the chat already has is left alone. Returns added."""
         now = self._clock()
         added = 0
+        self._changes["subscriptions"] += 1
         async with self._transaction():
             for offset, (key, keyword) in enumerate(keywords):
                 # Distinct timestamps keep the order the user typed them in.
@@ -185,6 +186,7 @@ class ChatStore(StoreBase):
 
     async def move_chat(self, old_id: int, new_id: int) -> None:
         """A group became a supergroup: its settings, keywords, ledger and outbox follow."""
+        self._changes["subscriptions"] += 1
         async with self._transaction():
             await self._db.execute(
                 "INSERT INTO chats (chat_id, active, digest_time, timezone, created_at,"

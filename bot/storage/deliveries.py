@@ -250,6 +250,15 @@ class DeliveryStore(StoreBase):
         )
         return dt.datetime.fromisoformat(rows[0][0]) if rows and rows[0][0] else None
 
+    async def last_digest_texts(self, chat_id: int) -> list[str]:
+        """The messages of the chat's most recent digest, in order, whatever their status."""
+        rows = await self._fetchall(
+            "SELECT text FROM outbox WHERE digest_id ="
+            " (SELECT MAX(digest_id) FROM digests WHERE chat_id = ?) ORDER BY part_no",
+            (chat_id,),
+        )
+        return [str(row[0]) for row in rows]
+
     async def digest_chat(self, digest_id: int) -> int | None:
         """The chat a digest was composed for."""
         rows = await self._fetchall("SELECT chat_id FROM digests WHERE digest_id = ?", (digest_id,))

@@ -89,7 +89,13 @@ class IndexStore(StoreBase):
         return found
 
     async def has_unindexed(self) -> bool:
+        """Whether a stored paper's text is not indexed yet."""
+        seen = self._changes["papers"]
+        if self._clean_at["papers"] == seen:
+            return False
         rows = await self._fetchall("SELECT 1 FROM papers WHERE seq IS NULL LIMIT 1")
+        if not rows:
+            self._clean_at["papers"] = seen
         return bool(rows)
 
     async def save_index(
@@ -128,10 +134,16 @@ class IndexStore(StoreBase):
                     if item.paper.arxiv_id in taken
                 ],
             )
+            versions = {item.paper.arxiv_id: item.paper.version for item, _ in order}
+            # Sorted by the table's key: the day's hundreds of thousands of rows go in in order.
             await self._db.executemany(
-                "INSERT OR REPLACE INTO query_matches (query_key, arxiv_id, fields)"
-                " VALUES (?, ?, ?)",
-                [match for match in matches if match[1] in taken],
+                "INSERT OR REPLACE INTO query_matches (query_key, arxiv_id, seq, version, fields)"
+                " VALUES (?, ?, ?, ?, ?)",
+                sorted(
+                    (key, paper, wanted[paper], versions[paper], mask)
+                    for key, paper, mask in matches
+                    if paper in taken
+                ),
             )
         return len(taken)
 
@@ -173,8 +185,9 @@ class IndexStore(StoreBase):
                 [(key,) for key in keys],
             )
             await self._db.executemany(
-                "INSERT OR REPLACE INTO query_matches (query_key, arxiv_id, fields)"
-                " SELECT ?, arxiv_id, ? FROM papers WHERE arxiv_id = ? AND seq IS NOT NULL",
+                "INSERT OR REPLACE INTO query_matches (query_key, arxiv_id, seq, version, fields)"
+                " SELECT ?, arxiv_id, seq, version, ? FROM papers"
+                " WHERE arxiv_id = ? AND seq IS NOT NULL",
                 [(key, mask, arxiv_id) for key, arxiv_id, mask in matches],
             )
 
@@ -195,6 +208,9 @@ class IndexStore(StoreBase):
     async def unmatched_queries(self, chat_id: int | None = None) -> list[tuple[str, str]]:
         """Queries followed (by the chat, or by anyone) whose matches are not complete: (key,
         one text of it). A query is complete once matched against the lookback window."""
+        seen = self._changes["subscriptions"]
+        if self._clean_at["subscriptions"] == seen:
+            return []
         where, params = ("AND s.chat_id = ?", (chat_id,)) if chat_id is not None else ("", ())
         rows = await self._fetchall(
             "SELECT s.keyword_key, MIN(s.keyword) FROM subscriptions s"
@@ -202,6 +218,8 @@ class IndexStore(StoreBase):
             f" WHERE q.query_key IS NULL {where} GROUP BY s.keyword_key",
             params,
         )
+        if not rows and chat_id is None:
+            self._clean_at["subscriptions"] = seen
         return [(str(row[0]), str(row[1])) for row in rows]
 
     # Reading ---------------------------------------------------------------------------
@@ -265,8 +283,11 @@ class IndexStore(StoreBase):
         rows = await self._fetchall(
             f"SELECT {_qualified('p')}, s.keyword, m.fields FROM subscriptions s"
             " JOIN query_matches m ON m.query_key = s.keyword_key"
-            " JOIN papers p ON p.arxiv_id = m.arxiv_id"
-            " WHERE s.chat_id = ? AND p.updated_at >= ? AND ("
+            " JOIN papers p ON p.arxiv_id = m.arxiv_id AND p.seq = m.seq"  # the current text's
+            # Checked before the paper's row is read: most matches were delivered already.
+            " WHERE s.chat_id = ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            "  WHERE d.chat_id = s.chat_id AND d.arxiv_id = m.arxiv_id AND d.version >= m.version)"
+            " AND p.updated_at >= ? AND ("
             f" (p.first_seen_at >= ? AND p.first_announce_type IN ({first_marks})"
             "  AND p.withdrawn = 0"
             "  AND NOT EXISTS (SELECT 1 FROM deliveries d"
@@ -290,18 +311,17 @@ class IndexStore(StoreBase):
 
     # Pruning ---------------------------------------------------------------------------
 
-    async def prune_matches(self, before: dt.datetime, after: dt.datetime) -> int:
-        """Forget the matches of papers last stored or revised between `after` and `before`:
-        they can no longer be pending (older ones went with their papers)."""
-        return await self._write(
-            "DELETE FROM query_matches WHERE arxiv_id IN (SELECT arxiv_id FROM papers"
-            " WHERE updated_at < ? AND updated_at >= ?)",
-            (timestamp(before), timestamp(after)),
-        )
+    async def prune_matches(self, before: dt.date) -> int:
+        """Forget the matches of papers indexed under days before `before`: they can no
+        longer be pending (those of a text since replaced go with it). A scan of the whole
+        table: a daily maintenance job runs it, not the poll."""
+        low, _ = day_seqs(before, before)
+        return await self._write("DELETE FROM query_matches WHERE seq < ?", (low,))
 
     async def prune_papers(self, before: dt.datetime, batch: int = 2_000) -> int:
-        """Delete papers last stored or revised before `before`, with their index rows,
-        matches and ledger entries; in batches, so that other writers get their turn."""
+        """Delete papers last stored or revised before `before`, with their index rows and
+        ledger entries (their matches went long before); in batches, so that other writers
+        get their turn."""
         removed = 0
         while True:
             async with self._transaction():
@@ -314,7 +334,7 @@ class IndexStore(StoreBase):
                     "DELETE FROM paper_words WHERE rowid = ?",
                     [(row[1],) for row in rows if row[1] is not None],
                 )
-                for table in ("query_matches", "deliveries", "papers"):
+                for table in ("deliveries", "papers"):
                     await self._db.executemany(f"DELETE FROM {table} WHERE arxiv_id = ?", ids)
             removed += len(rows)
             if len(rows) < batch:

@@ -152,7 +152,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 9: match once per announcement. Each paper's normal form is indexed once: `seq` is its
     # row in the full-text index paper_words (FTS5, SQLite only), renewed whenever its text
     # changes and NULL until it is indexed. query_matches holds, per distinct query (a
-    # subscription key), the papers it matches and where (a bit mask of fields): a chat's
+    # subscription key), the papers it matches (their index row and version when matched: a
+    # row for an earlier text is ignored, and no index by paper slows the day's inserts) and
+    # where (a bit mask of fields): a chat's
     # pending papers are those of its queries it has not received. matched_queries lists the
     # queries whose matches are complete (matched against the lookback window when first
     # followed, then at every indexing run while followed). Old papers are pruned with
@@ -170,11 +172,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         CREATE TABLE query_matches (
             query_key TEXT NOT NULL,
             arxiv_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            version INTEGER NOT NULL,
             fields INTEGER NOT NULL,
             PRIMARY KEY (query_key, arxiv_id)
         ) WITHOUT ROWID
         """,
-        "CREATE INDEX query_matches_by_paper ON query_matches (arxiv_id)",
         "CREATE TABLE matched_queries (query_key TEXT PRIMARY KEY) WITHOUT ROWID",
         "CREATE INDEX deliveries_by_paper ON deliveries (arxiv_id)",
         "CREATE INDEX subscriptions_by_key ON subscriptions (keyword_key)",

@@ -38,6 +38,7 @@ class PaperStore(StoreBase):
         if not ordered:
             return []
         stamp = timestamp(self._clock())
+        self._changes["papers"] += 1
         async with self._transaction():
             known = await self._stored_texts([paper.arxiv_id for paper in ordered])
             await self._db.executemany(
@@ -71,8 +72,9 @@ class PaperStore(StoreBase):
         return [paper for paper in ordered if paper.arxiv_id not in known]
 
     async def _unindex(self, ids: Sequence[str]) -> None:
-        """Take papers whose text changed out of the index, with their matches: the pipeline
-        indexes and matches the new text (inside the caller's transaction)."""
+        """Take papers whose text changed out of the index (inside the caller's transaction):
+        the pipeline indexes and matches the new text; matches of the old one are ignored
+        (their index row is gone) until pruned."""
         for start in range(0, len(ids), _CHUNK):
             part = ids[start : start + _CHUNK]
             marks = ", ".join("?" * len(part))
@@ -81,7 +83,6 @@ class PaperStore(StoreBase):
                 f" (SELECT seq FROM papers WHERE arxiv_id IN ({marks}) AND seq IS NOT NULL)",
                 part,
             )
-            await self._db.execute(f"DELETE FROM query_matches WHERE arxiv_id IN ({marks})", part)
             await self._db.execute(
                 f"UPDATE papers SET seq = NULL WHERE arxiv_id IN ({marks})", part
             )

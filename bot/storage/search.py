@@ -92,8 +92,8 @@ def _join(words: Sequence[str]) -> str:
 def _split(text: str) -> tuple[str, ...]:
     if not text:
         return ()
-    if _ENCODED.search(text) is None:
-        return tuple(map(sys.intern, text.split(" ")))
+    if _ENCODED.search(text) is None:  # not interned: read-back documents are short-lived
+        return tuple(text.split(" "))
     return tuple(map(_decode, text.split(" ")))
 
 
