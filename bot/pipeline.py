@@ -373,8 +373,9 @@ async def pending_hits(
     if chat is None or not keywords:
         return []
     broken_queries(chat_id, keywords)  # they match nothing: said in the log (and /list)
-    await before_digest(services, chat_id)
-    since = (now or utcnow()) - dt.timedelta(days=services.config.digest_lookback_days)
+    now = now or utcnow()
+    await before_digest(services, chat_id, now)  # the window of `now`, not of the wall clock
+    since = now - dt.timedelta(days=services.config.digest_lookback_days)
     pending = await services.store.pending_matches(chat, since)
     chosen = services.categories_of(chat)
     return rank(
