@@ -9,12 +9,14 @@ import datetime as dt
 import pytest
 
 from bot.arxiv.categories import in_categories
+from bot.config import Config
 from bot.delivery.markdown import render_markdown
-from bot.index.search import latest_hits
+from bot.index.search import latest_hits, match_new_queries
 from bot.matching.ranking import match_papers
 from bot.models import Hit, Paper
 from bot.storage import search as storage_search
 from bot.storage.store import Store, utcnow
+from bot.telegram.subscriptions import subscription_key
 from tests.conftest import USER, BotUnderTest, ids_in
 from tests.test_pipeline import DAY_ONE
 
@@ -168,3 +170,27 @@ async def test_export_has_what_scanning_the_period_finds(searched: BotUnderTest)
             [hit.paper for hit in expected], first=first, last=today, topic=", ".join(queries)
         )
         assert document.caption == f"{len(expected)} papers, {first} to {today}"
+
+
+async def test_the_subscribe_preview_finds_what_scanning_the_last_week_finds(
+    searched: BotUnderTest, config: Config
+) -> None:
+    """The preview of new queries (matched once over the window, as /subscribe does) shows,
+    per query, the papers first stored in the last week, in the chat's categories, that the
+    exact matcher finds, ranked; papers stored eight days ago are left out of it."""
+    now = utcnow()
+    store = await Store.open(config.database_path, clock=lambda: now - dt.timedelta(days=8))
+    try:
+        await store.add_papers(
+            [dataclasses.replace(p, arxiv_id=f"2511.{n:05d}") for n, p in enumerate(DAY_ONE)]
+        )
+    finally:
+        await store.close()
+    since = now - dt.timedelta(days=7)
+    week = in_categories(await searched.services.store.recent_papers(since), CHOSEN)
+    assert len(week) < len(await stored(searched.services.store))
+    queries = [(subscription_key(query), query) for query in QUERIES]
+    preview = await match_new_queries(searched.services, queries, CHOSEN, since)
+    assert preview.papers == len(week)
+    for _, query in queries:
+        assert preview.hits[query] == match_papers(week, [query]), query
