@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 
 from bot.arxiv.categories import in_categories
+from bot.arxiv.feeds import parse_feed
 from bot.config import Config
 from bot.delivery.markdown import render_markdown
 from bot.index.search import latest_hits, match_new_queries
@@ -17,9 +18,9 @@ from bot.models import Hit, Paper
 from bot.storage import search as storage_search
 from bot.storage.store import Store, utcnow
 from bot.telegram.subscriptions import subscription_key
-from tests.conftest import USER, BotUnderTest, ids_in
-from tests.test_pipeline import DAY_ONE
+from tests.conftest import TRUNCATED_ATOM, USER, BotUnderTest, ids_in
 
+DAY_ONE = parse_feed(TRUNCATED_ATOM.read_bytes()).papers  # what the bot fixture stores
 CHOSEN = ("cs.AI",)  # the test configuration's categories
 # The deepest nesting the query language allows (8 levels), negations at every level.
 DEEPEST = (
