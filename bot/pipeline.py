@@ -377,7 +377,7 @@ async def _pending_hits(services: Services, chat: Chat, now: dt.datetime) -> lis
     if not keywords:
         return []
     broken_queries(chat.chat_id, keywords)  # they match nothing: said in the log (and /list)
-    await before_digest(services, chat.chat_id)
+    await before_digest(services, chat.chat_id, now)  # the window of `now`, not of the wall clock
     since = now - dt.timedelta(days=services.config.digest_lookback_days)
     pending = await services.store.pending_matches(chat, since)
     chosen = services.categories_of(chat)

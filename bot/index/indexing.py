@@ -139,11 +139,11 @@ async def index_papers(services: Services, now: dt.datetime | None = None) -> In
     return run
 
 
-async def ensure_indexed(services: Services) -> None:
+async def ensure_indexed(services: Services, now: dt.datetime | None = None) -> None:
     """Index what a poll stored but did not index (cut short), before a search or digest
     reads the index."""
     if await services.store.has_unindexed():
-        await index_papers(services)
+        await index_papers(services, now)
 
 
 def _normalise_and_match(

@@ -13,11 +13,11 @@ async def after_poll(services: Services, now: dt.datetime) -> None:
     """Index and match what the poll stored (once, against every query followed), and complete
     the matches of queries followed otherwise than by /subscribe."""
     await index_papers(services, now)
-    await complete_matches(services)
+    await complete_matches(services, now=now)
 
 
-async def before_digest(services: Services, chat_id: int) -> None:
-    """Make the chat's pending matches complete: papers a cut-short poll stored but did not
-    index, queries of the chat not matched yet."""
-    await ensure_indexed(services)
-    await complete_matches(services, chat_id)
+async def before_digest(services: Services, chat_id: int, now: dt.datetime) -> None:
+    """Make the chat's pending matches complete, for a digest at `now`: papers a cut-short
+    poll stored but did not index, queries of the chat not matched yet."""
+    await ensure_indexed(services, now)
+    await complete_matches(services, chat_id, now)

@@ -149,12 +149,14 @@ async def match_window(
     return found, matches
 
 
-async def complete_matches(services: Services, chat_id: int | None = None) -> None:
+async def complete_matches(
+    services: Services, chat_id: int | None = None, now: dt.datetime | None = None
+) -> None:
     """Match the queries followed (by the chat, or by anyone) whose matches are not complete:
     added to the database otherwise than by /subscribe, or followed again after nobody did."""
     missing = await services.store.unmatched_queries(chat_id)
     if missing:
-        await match_window(services, missing)
+        await match_window(services, missing, now=now)
 
 
 def _check(
