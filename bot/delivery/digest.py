@@ -1,214 +1,40 @@
 """Render hits as Telegram messages in HTML parse mode, split to fit Telegram's length limit.
 
-Lengths are measured the way Telegram measures them (visible text in UTF-16 code units).
-Escaping never changes the visible length of a text, so fields are shortened as plain text
-and escaped afterwards: a cut can never fall inside a tag or an entity.
+Each paper is a block (`bot.delivery.paper_block`, which also measures lengths the way
+Telegram does: visible text in UTF-16 code units); a digest is a header and the numbered
+blocks, packed in order into as few messages as fit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
-import re
-import unicodedata
-import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.arxiv.calendar import days_label
-from bot.arxiv.latex import to_unicode
+from bot.delivery.paper_block import (
+    MAX_MESSAGE_LENGTH,
+    clean,
+    format_paper,
+    measured_block,
+    telegram_length,
+)
 from bot.i18n import texts
 from bot.i18n.translate import ENGLISH_TEXTS, Translator
-from bot.matching.ranking import highlight_spans
-from bot.models import Hit, Paper
+from bot.models import Hit
 
-MAX_MESSAGE_LENGTH = 4096
+__all__ = [
+    "MAX_MESSAGE_LENGTH",
+    "DigestPart",
+    "format_paper",
+    "render_digest",
+    "render_parts",
+    "split_blocks",
+    "telegram_length",
+]
 
 _BLOCK_SEPARATOR = "\n\n"
-_ELLIPSIS = "\u2026"
-_MAX_AUTHORS = 3
-
-_TAG = re.compile(r"<[^>]*>")
-# The only named entities Telegram understands, plus all numeric ones.
-_ENTITY = re.compile(r"&(?:(lt|gt|amp|quot)|#([0-9]+)|#[xX]([0-9a-fA-F]+));")
-_NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-# What is left after whitespace is collapsed: control characters Telegram rejects, and lone
-# surrogates, which cannot be encoded as UTF-8 at all.
-_UNSENDABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-# Characters that attach to the one before: a cut just before them would split a grapheme.
-_JOINING = frozenset("\u200c\u200d\ufe0e\ufe0f")
-# Fields are sacrificed in this order when a paper does not fit in one message.
-_SHRINK_ORDER = ("abstract", "meta", "authors", "title")
-
-
-# --- lengths ----------------------------------------------------------------------------------
-
-
-def _utf16_length(text: str) -> int:
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def _decode_entity(match: re.Match[str]) -> str:
-    name, decimal, hexadecimal = match.groups()
-    if name:
-        return _NAMED_ENTITIES[name]
-    codepoint = int(decimal) if decimal else int(hexadecimal, 16)
-    return chr(codepoint) if codepoint <= 0x10FFFF else "\ufffd"
-
-
-def telegram_length(html_text: str) -> int:
-    """The length Telegram counts: visible text after entity parsing, in UTF-16 code units."""
-    return _utf16_length(_ENTITY.sub(_decode_entity, _TAG.sub("", html_text)))
-
-
-# --- text helpers -----------------------------------------------------------------------------
-
-
-def _clean(text: str) -> str:
-    """One line of sendable text: whitespace runs become one space, control characters go."""
-    return _UNSENDABLE.sub("", " ".join(text.split()))
-
-
-def _joins_previous(char: str) -> bool:
-    return char in _JOINING or unicodedata.category(char).startswith("M")
-
-
-def _truncate(text: str, max_units: int) -> str:
-    """Shorten to at most max_units UTF-16 units, at a word boundary if one is near, with '…'."""
-    if _utf16_length(text) <= max_units:
-        return text
-    if max_units < 1:
-        return ""
-    # Slicing the UTF-16 form and ignoring a dangling half never splits a surrogate pair.
-    cut = text.encode("utf-16-le")[: 2 * (max_units - 1)].decode("utf-16-le", "ignore")
-    while cut and (_joins_previous(text[len(cut)]) or cut[-1] == "\u200d"):
-        cut = cut[:-1]
-    space = cut.rfind(" ")
-    if space >= len(cut) // 2:  # no word boundary in the second half (e.g. CJK): cut anywhere
-        cut = cut[:space]
-    return cut.rstrip(" ,;:") + _ELLIPSIS
-
-
-# --- one paper --------------------------------------------------------------------------------
-
-
-def _href(url: str) -> str:
-    """The URL percent-encoded where needed and escaped for a double-quoted attribute."""
-    return html.escape(urllib.parse.quote(_clean(url), safe=":/?#[]@!$&'()*+,;=%~"), quote=True)
-
-
-def _authors_text(authors: Sequence[str], tr: Translator) -> str:
-    names = [name for name in map(_clean, authors) if name]
-    shown = ", ".join(names[:_MAX_AUTHORS])
-    return tr(texts.ET_AL, authors=shown) if len(names) > _MAX_AUTHORS else shown
-
-
-def _meta_text(hit: Hit, tr: Translator) -> str:
-    """Categories and why the paper is here: "cs.AI · cs.CL — matched: diffusion — title"."""
-    categories = " · ".join(filter(None, map(_clean, hit.paper.categories)))
-    if hit.matches:
-        reasons = "; ".join(
-            f"{_clean(m.query)} — {', '.join(m.fields)}" if m.fields else _clean(m.query)
-            for m in hit.matches
-        )
-    else:
-        reasons = ", ".join(filter(None, map(_clean, hit.keywords)))
-    matched = tr(texts.MATCHED, reasons=reasons) if reasons else ""
-    return "\n".join(part for part in (categories, matched) if part)
-
-
-def _cross_list(paper: Paper, tr: Translator) -> str:
-    """ "cross-list from math.ST": arXiv lists the primary category first."""
-    primary = _clean(paper.categories[0]) if paper.categories else ""
-    return tr(texts.CROSS_LIST_FROM, category=primary) if primary else tr(texts.CROSS_LIST)
-
-
-def _announce_mark(paper: Paper, tr: Translator) -> str:
-    """How the paper was announced, when it is not a new submission: "cross-list from
-    math.ST", "revised v2", "withdrawn v3"."""
-    kind = paper.announce_type
-    if paper.withdrawn:
-        if paper.version > 1:
-            return tr(texts.WITHDRAWN_VERSION, version=paper.version)
-        return tr(texts.WITHDRAWN)
-    if kind == "new":
-        return ""
-    if kind == "cross":
-        return _cross_list(paper, tr)
-    if kind.startswith("replace"):
-        if paper.version > 1:
-            revised = tr(texts.REVISED_VERSION, version=paper.version)
-        else:
-            revised = tr(texts.REVISED)
-        if kind == "replace-cross":
-            return tr(texts.REVISED_CROSS_LIST, revised=revised, cross_list=_cross_list(paper, tr))
-        return revised
-    return _clean(kind)  # a type arXiv introduced later: show it as it is
-
-
-def _plain_fields(hit: Hit, tr: Translator) -> dict[str, str]:
-    """The visible texts of a paper: LaTeX shown as Unicode, whitespace tidied."""
-    paper = hit.paper
-    return {
-        "title": _clean(to_unicode(paper.title)) or f"arXiv:{_clean(paper.arxiv_id)}",
-        "authors": _authors_text([to_unicode(name) for name in paper.authors], tr),
-        "meta": _meta_text(hit, tr),
-        "mark": _announce_mark(paper, tr),
-        "abstract": _clean(to_unicode(paper.abstract)),
-    }
-
-
-def _title_html(title: str, queries: Sequence[str]) -> str:
-    """The escaped title with the words the queries matched in bold."""
-    out, done = [], 0
-    for start, end in highlight_spans(title, queries) if queries else []:
-        out += [html.escape(title[done:start]), f"<b>{html.escape(title[start:end])}</b>"]
-        done = end
-    out.append(html.escape(title[done:]))
-    return "".join(out)
-
-
-def _paper_html(
-    paper: Paper, fields: dict[str, str], index: int | None, queries: Sequence[str] = ()
-) -> str:
-    number = f"{index}. " if index is not None else ""
-    title = _title_html(fields["title"] or _ELLIPSIS, queries)
-    lines = [f'{number}<a href="{_href(paper.url)}">{title}</a>']
-    if fields["authors"]:
-        lines.append(html.escape(fields["authors"]))
-    if fields["meta"]:
-        lines.append(html.escape(fields["meta"]))
-    if fields["mark"]:
-        lines.append(f"<i>{html.escape(fields['mark'])}</i>")
-    if fields["abstract"]:
-        lines.append(f"<blockquote expandable>{html.escape(fields['abstract'])}</blockquote>")
-    return "\n".join(lines)
-
-
-def format_paper(
-    hit: Hit,
-    index: int | None = None,
-    *,
-    max_length: int = MAX_MESSAGE_LENGTH,
-    tr: Translator = ENGLISH_TEXTS,
-) -> str:
-    """One paper as an HTML block of at most max_length (Telegram length), numbered if index.
-
-    Too long a block loses the end of its abstract first, then of the categories/keywords line,
-    the authors and the title. ValueError if even that cannot make it fit.
-    """
-    fields = _plain_fields(hit, tr)
-    queries = [match.query for match in hit.matches] or list(hit.keywords)
-    block = _paper_html(hit.paper, fields, index, queries)
-    for name in _SHRINK_ORDER:
-        excess = telegram_length(block) - max_length
-        if excess <= 0:
-            return block
-        fields[name] = _truncate(fields[name], _utf16_length(fields[name]) - excess)
-        block = _paper_html(hit.paper, fields, index, queries)
-    if telegram_length(block) > max_length:
-        raise ValueError(f"a paper cannot be shown in {max_length} characters")
-    return block
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -218,23 +44,23 @@ def _continuation(number: int, total: int) -> str:
     return f"<i>({number}/{total})</i>"
 
 
-def _pack(header: str, blocks: Sequence[str], limit: int, separator: str) -> list[range]:
-    """Greedily group consecutive blocks into messages; the indices of each message's blocks."""
-    gap = telegram_length(separator)
+def _pack(header_length: int, lengths: Sequence[int], limit: int, gap: int) -> list[range]:
+    """Greedily group consecutive blocks (of these Telegram lengths) into messages, joined by
+    a separator of length gap; the indices of each message's blocks."""
     # Reserve room for the widest marker possible: there are never more messages than blocks.
-    marker_room = telegram_length(_continuation(len(blocks), len(blocks)))
+    marker_room = telegram_length(_continuation(len(lengths), len(lengths)))
     starts = [0]
-    used = telegram_length(header)
-    for index, block in enumerate(blocks):
-        size = gap + telegram_length(block)
+    used = header_length
+    for index, length in enumerate(lengths):
+        size = gap + length
         if used + size > limit and index > starts[-1]:
             starts.append(index)
             used = marker_room
         if used + size > limit:
-            raise ValueError(f"a block of {size - gap} characters does not fit in {limit}")
+            raise ValueError(f"a block of {length} characters does not fit in {limit}")
         used += size
     return [
-        range(start, end) for start, end in zip(starts, [*starts[1:], len(blocks)], strict=True)
+        range(start, end) for start, end in zip(starts, [*starts[1:], len(lengths)], strict=True)
     ]
 
 
@@ -264,7 +90,9 @@ def split_blocks(
     """
     if not blocks:
         return [header] if header else []
-    return _assemble(header, blocks, _pack(header, blocks, limit, separator), separator)
+    lengths = [telegram_length(block) for block in blocks]
+    groups = _pack(telegram_length(header), lengths, limit, telegram_length(separator))
+    return _assemble(header, blocks, groups, separator)
 
 
 def _digest_header(
@@ -276,7 +104,7 @@ def _digest_header(
         days = [hit.paper.announced for hit in hits if hit.paper.announced is not None]
     dates = days_label(days, with_year=True, formatter=tr.day, year_first=tr.year_first)
     summary = " · ".join(filter(None, [dates, tr.plural(texts.PAPERS, len(hits))]))
-    return f"<b>{html.escape(_clean(heading))}</b>\n{html.escape(summary)}"
+    return f"<b>{html.escape(clean(heading))}</b>\n{html.escape(summary)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,9 +135,12 @@ def render_parts(
     header = _digest_header(hits, heading, days, tr)
     # Each paper must fit in a message of its own, after the header or a continuation line.
     head_room = max(telegram_length(header), telegram_length(_continuation(len(hits), len(hits))))
-    room = limit - head_room - telegram_length(_BLOCK_SEPARATOR)
-    blocks = [format_paper(hit, index, max_length=room, tr=tr) for index, hit in enumerate(hits, 1)]
-    groups = _pack(header, blocks, limit, _BLOCK_SEPARATOR)
+    gap = telegram_length(_BLOCK_SEPARATOR)
+    room = limit - head_room - gap
+    blocks, lengths = zip(
+        *(measured_block(hit, index, room, tr) for index, hit in enumerate(hits, 1)), strict=True
+    )
+    groups = _pack(telegram_length(header), lengths, limit, gap)
     messages = _assemble(header, blocks, groups, _BLOCK_SEPARATOR)
     return [
         DigestPart(text, tuple(hits[index].paper.arxiv_id for index in group))

@@ -147,7 +147,7 @@ SETTINGS = N_(
 )
 
 
-# Digests (bot/delivery/digest.py, the "More" button of bot/telegram/digests.py) --------------
+# Digests (bot/delivery/digest.py and paper_block.py, the "More" button of bot/telegram/digests.py)
 
 DIGEST_HEADING = N_("arXiv digest")
 PAPERS = NP_("{count} paper", "{count} papers")

@@ -98,8 +98,16 @@ class Translator:
         """A day in a digest header: "Fri 8 Mar 2024" / "2024年3月8日周五"."""
         if self.language == ENGLISH:  # the bot's own English layout, not CLDR's "Fri, Mar 8"
             return arxiv_calendar.format_day(day, with_year=with_year)
-        skeleton = "yMMMdE" if with_year else "MMMdE"
-        return format_skeleton(skeleton, day, locale=_BABEL_LOCALES[self.language])
+        return _cldr_day(self.language, day, with_year)
+
+
+# Cached: babel matches the skeleton to the locale's patterns anew on every call (~0.1 ms), and
+# every digest header in Chinese names the same few days.
+@functools.lru_cache(maxsize=1024)
+def _cldr_day(language: str, day: dt.date, with_year: bool) -> str:
+    """A day in the locale's own layout, from babel (CLDR)."""
+    skeleton = "yMMMdE" if with_year else "MMMdE"
+    return format_skeleton(skeleton, day, locale=_BABEL_LOCALES[language])
 
 
 def translator(language: str | None) -> Translator:

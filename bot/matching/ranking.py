@@ -11,7 +11,8 @@ import functools
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from bot.matching.engine import Engine
 from bot.matching.evaluator import occurrences
@@ -29,6 +30,7 @@ __all__ = [
     "KeywordError",
     "QueryError",
     "broken_queries",
+    "clear_highlight_caches",
     "highlight_spans",
     "hit_of",
     "match_documents",
@@ -150,31 +152,65 @@ def broken_queries(chat_id: int, queries: Sequence[str]) -> dict[str, QueryError
 # --- highlighting -----------------------------------------------------------------------------
 
 
-def _title_terms(queries: Sequence[str]) -> list[Term]:
-    terms: list[Term] = []
-    for text in queries:
-        try:
-            query = parse_query(text)
-        except QueryError:
-            continue
-        terms += (term for term in positive_terms(query) if term.field in (None, "title"))
-    return terms
+@functools.lru_cache(maxsize=16_384)
+def _query_title_terms(text: str) -> tuple[Term, ...]:
+    """A query's positive title and unfielded terms, none if it does not parse (cached: a
+    chat's queries are highlighted in the title of every paper of its digest)."""
+    try:
+        query = parse_query(text)
+    except QueryError:
+        return ()
+    return tuple(term for term in positive_terms(query) if term.field in (None, "title"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Title:
+    """A displayed title's words in normal form, where each came from, and where each is."""
+
+    tokens: tuple[str, ...]
+    runs: tuple[tuple[int, int], ...]  # the characters each token came from
+    positions: Mapping[str, tuple[int, ...]]  # token: its indices in tokens
+
+
+@functools.lru_cache(maxsize=8192)
+def _title(text: str) -> _Title:
+    """The title's words (cached: a title is highlighted for every chat it is sent to)."""
+    tokens: list[str] = []
+    runs: list[tuple[int, int]] = []
+    for run in _WORD_RUN.finditer(text.translate(_RUN_TABLE)):
+        for token in words(text[run.start() : run.end()]):
+            tokens.append(token)
+            runs.append(run.span())
+    positions: dict[str, tuple[int, ...]] = {}
+    for index, token in enumerate(tokens):
+        positions[token] = (*positions.get(token, ()), index)
+    return _Title(tuple(tokens), tuple(runs), positions)
+
+
+def _starts(term: Term, title: _Title) -> Iterable[int]:
+    """`occurrences` of the term in the title, without scanning it for most terms.
+
+    Words match by equality, except the last word of a prefix term: a single word is looked up,
+    and a term missing one of its verbatim words cannot occur.
+    """
+    if len(term.words) == 1 and not term.prefix:
+        return title.positions.get(term.words[0], ())
+    exact = term.words[:-1] if term.prefix else term.words
+    if not all(word in title.positions for word in exact):
+        return ()
+    return occurrences(term, title.tokens)
 
 
 def highlight_spans(text: str, queries: Sequence[str]) -> list[tuple[int, int]]:
     """Character ranges of ``text`` (a title as displayed, LaTeX already rendered) covered by
     the queries' positive title and unfielded terms: sorted, overlapping ones merged."""
-    terms = _title_terms(queries)
-    tokens: list[str] = []
-    runs: list[tuple[int, int]] = []  # the characters each token came from
-    for run in _WORD_RUN.finditer(text.translate(_RUN_TABLE)):
-        for token in words(text[run.start() : run.end()]):
-            tokens.append(token)
-            runs.append(run.span())
+    title = _title(text)
+    runs = title.runs
     spans = [
         (runs[start][0], runs[start + len(term.words) - 1][1])
-        for term in terms
-        for start in occurrences(term, tokens)
+        for query in queries
+        for term in _query_title_terms(query)
+        for start in _starts(term, title)
     ]
     merged: list[tuple[int, int]] = []
     for begin, end in sorted(spans):
@@ -183,6 +219,13 @@ def highlight_spans(text: str, queries: Sequence[str]) -> list[tuple[int, int]]:
         else:
             merged.append((begin, end))
     return merged
+
+
+def clear_highlight_caches() -> None:
+    """Forget the parsed queries and the titles' words kept for highlighting (for tests and
+    benchmarks that start cold)."""
+    _query_title_terms.cache_clear()
+    _title.cache_clear()
 
 
 # --- parsing /subscribe arguments -------------------------------------------------------------

@@ -15,15 +15,18 @@ from hypothesis import strategies as st
 from pylatexenc.latex2text import LatexNodes2Text
 
 from bot.matching import normalize as normalize_module
+from bot.matching.evaluator import occurrences
 from bot.matching.normalize import _IRREGULAR, _NOT_PLURAL, singular  # the rule's word lists
 from bot.matching.parser import parse_query
-from bot.matching.query import describe
+from bot.matching.query import describe, positive_terms
 from bot.matching.ranking import (
     MAX_KEYWORD_LENGTH,
     MAX_QUERY_LENGTH,
     MAX_SUBSCRIPTIONS,
     KeywordError,
     QueryError,
+    _starts,  # the highlighting shortcut, tested against `occurrences`
+    _title,
     highlight_spans,
     match_papers,
     normalize,
@@ -514,6 +517,48 @@ def test_highlight_spans_are_sorted_and_merged() -> None:
         (5, 21),
     ]
     assert highlight_spans("", ["x"]) == []
+
+
+# Words that normalise in different ways: case, plurals, accents, soft hyphens, CJK.
+TITLE_WORDS = [
+    *("Diffusion", "diffusions", "Models", "model", "flow", "Flows", "a", "b", "Jörg"),
+    *("analyses", "x-ray", "GANs", "2D", "Dif\u00adfusion", "e\u0301t\u00e9", "\u4e2d\u6587"),
+]
+# Words, prefixes, phrases (one ending in a prefix), fields, OR, NOT, groups.
+QUERY_FORMS = [
+    *("{0}", "{0}*", "{0:.3}*", '"{0} {1}"', '"{0} {1:.2}*"', "ti:{0}", "abs:{0}"),
+    *("{0} OR {1}", "{0} -{1}", "({0} {1})", '"{0}"*'),
+]
+title_words = st.sampled_from(TITLE_WORDS)
+
+
+@st.composite
+def title_queries(draw: st.DrawFn) -> str:
+    """A query on the titles' words."""
+    return draw(st.sampled_from(QUERY_FORMS)).format(draw(title_words), draw(title_words))
+
+
+@given(
+    words=st.lists(title_words, max_size=12),
+    separators=st.lists(st.sampled_from([" ", "-", ": ", " (", ") "]), min_size=12, max_size=12),
+    queries=st.lists(title_queries(), max_size=4),
+)
+def test_highlighting_finds_what_scanning_the_title_finds(
+    words: list[str], separators: list[str], queries: list[str]
+) -> None:
+    """The terms' occurrences in a title are found by looking words up (most terms) as by
+    scanning every word with `occurrences` (the reference), and highlighting a title twice
+    (from the caches) gives the same spans."""
+    text = "".join(word + separator for word, separator in zip(words, separators, strict=False))
+    title = _title(text)
+    for query in queries:
+        try:
+            terms = positive_terms(parse_query(query))
+        except QueryError:
+            continue
+        for term in terms:
+            assert list(_starts(term, title)) == list(occurrences(term, title.tokens)), term
+    assert highlight_spans(text, queries) == highlight_spans(text, queries)
 
 
 # --- parse_keywords ---------------------------------------------------------------------------
