@@ -148,18 +148,26 @@ class IndexStore(StoreBase):
         return len(taken)
 
     async def _next_seqs(self, days: Sequence[dt.date]) -> list[int]:
-        """Fresh row numbers for papers of these days (sorted), after each day's last."""
+        """Fresh row numbers for papers of these days (sorted), never used before: a row of
+        query_matches names the text it matched by its row (inside the caller's transaction)."""
         last: dict[dt.date, int] = {}
         seqs = []
         for day in days:
             if day not in last:
-                low, high = day_seqs(day, day)
+                low, _ = day_seqs(day, day)
                 rows = await self._fetchall(
-                    "SELECT MAX(seq) FROM papers WHERE seq >= ? AND seq < ?", (low, high)
+                    "SELECT last_seq FROM index_days WHERE day = ?", (day.toordinal(),)
                 )
-                last[day] = int(rows[0][0]) if rows[0][0] is not None else low - 1
+                last[day] = int(rows[0][0]) if rows else low - 1
             last[day] += 1
+            if last[day] >= day_seqs(day, day)[1]:  # a million (re)indexed papers in a day
+                raise RuntimeError(f"no index rows left for {day}")
             seqs.append(last[day])
+        await self._db.executemany(
+            "INSERT INTO index_days (day, last_seq) VALUES (?, ?)"
+            " ON CONFLICT (day) DO UPDATE SET last_seq = excluded.last_seq",
+            [(day.toordinal(), seq) for day, seq in last.items()],
+        )
         return seqs
 
     async def _seqs_of(self, ids: Sequence[str]) -> dict[str, int]:

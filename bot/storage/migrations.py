@@ -151,7 +151,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 9: match once per announcement. Each paper's normal form is indexed once: `seq` is its
     # row in the full-text index paper_words (FTS5, SQLite only), renewed whenever its text
-    # changes and NULL until it is indexed. query_matches holds, per distinct query (a
+    # changes and NULL until it is indexed; index_days hands out each day's rows, never twice.
+    # query_matches holds, per distinct query (a
     # subscription key), the papers it matches (their index row and version when matched: a
     # row for an earlier text is ignored, and no index by paper slows the day's inserts) and
     # where (a bit mask of fields): a chat's
@@ -179,6 +180,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
         "CREATE TABLE matched_queries (query_key TEXT PRIMARY KEY) WITHOUT ROWID",
+        "CREATE TABLE index_days (day INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL)",
         "CREATE INDEX deliveries_by_paper ON deliveries (arxiv_id)",
         "CREATE INDEX subscriptions_by_key ON subscriptions (keyword_key)",
     ),

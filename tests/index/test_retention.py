@@ -11,7 +11,7 @@ from bot.index.indexing import index_papers
 from bot.index.retention import prune
 from bot.index.search import latest_hits
 from bot.models import Paper
-from bot.schedule import POLL_JOB
+from bot.schedule import RETENTION_JOB
 from bot.storage.store import Store, utcnow
 from tests.conftest import TOKEN, USER, StartBot, ids_in, pipeline
 from tests.fakes.clock import FakeClock
@@ -39,11 +39,12 @@ async def store_as_of(path: Path, moment: dt.datetime, papers: list[Paper]) -> N
         await store.close()
 
 
-async def test_a_poll_deletes_papers_past_retention_and_latest_no_longer_finds_them(
+async def test_the_daily_job_deletes_papers_past_retention_and_latest_no_longer_finds_them(
     start_bot: StartBot, config: Config
 ) -> None:
     """With PAPER_RETENTION_DAYS=10: papers last stored 30 days ago are found by /latest until
-    the next poll, which deletes them with their ledger entries; papers of 2 days ago stay."""
+    the daily retention job runs, which deletes them with their ledger entries; papers of 2
+    days ago stay."""
     async with start_bot(paper_retention_days=10) as bot:
         await bot.wait_for_papers(86)
         now = utcnow()
@@ -57,7 +58,7 @@ async def test_a_poll_deletes_papers_past_retention_and_latest_no_longer_finds_t
         await bot.ask("/latest zeppelin")
         before = ids_in(await bot.settle())
         assert before == ["2508.99001", "2507.00001", "2507.00002"]
-        await bot.run_job(POLL_JOB)
+        await bot.run_job(RETENTION_JOB)
         await bot.idle()
         count = len(bot.telegram.messages_to(USER))
         await bot.ask("/latest zeppelin")
@@ -94,7 +95,8 @@ async def test_prune_keeps_what_may_be_pending_and_what_retention_keeps(tmp_path
         everything = now - 50 * DAY
         matched = [p.arxiv_id for p, _ in await store.pending_matches(chat, everything)]
         assert sorted(matched) == ["2507.00020", "2507.00040", "2508.00001"]
-        assert await prune(services, now) == (1, 1)  # 20 days: its match; 40 days: its paper
+        # The matches of the papers of 20 and 40 days; the paper of 40 days.
+        assert await prune(services, now) == (2, 1)
         matched = [p.arxiv_id for p, _ in await store.pending_matches(chat, everything)]
         assert matched == ["2508.00001"]
         found = await latest_hits(services, ["zeppelin"], ("cs.AI",), 10)

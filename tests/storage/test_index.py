@@ -428,11 +428,12 @@ async def test_a_plan_too_deep_for_fts5_searches_every_paper_in_the_range(store:
 # --- pruning ------------------------------------------------------------------------------------
 
 
-async def test_prune_papers_deletes_old_papers_with_their_rows_matches_and_ledger(
+async def test_prune_papers_deletes_old_papers_with_their_rows_and_ledger(
     store: Store, clock: Clock, db_path: Path
 ) -> None:
     """Papers last stored or revised before the cutoff go, in batches, with their full-text
-    rows, matches and deliveries; recent ones (a revised old paper too) stay whole."""
+    rows and deliveries; recent ones (a revised old paper too) stay whole. Their matches went
+    long before (prune_matches); any left are read by nobody (they name no stored text)."""
     await store.add_papers([paper(n) for n in range(5)])
     clock.now = START + 10 * DAY
     await store.add_papers([paper(10), paper(0, version=2, announce_type="replace")])
@@ -446,23 +447,25 @@ async def test_prune_papers_deletes_old_papers_with_their_rows_matches_and_ledge
     assert await store.count_papers() == 2
     assert sorted(await store.delivered_ids(1)) == kept
     assert rows(db_path, "SELECT COUNT(*) FROM paper_words") == [(2,)]
-    assert rows(db_path, "SELECT arxiv_id FROM query_matches ORDER BY arxiv_id") == [
-        (arxiv_id,) for arxiv_id in kept
-    ]
+    assert rows(
+        db_path,
+        "SELECT m.arxiv_id FROM query_matches m JOIN papers p"
+        " ON p.arxiv_id = m.arxiv_id AND p.seq = m.seq ORDER BY m.arxiv_id",
+    ) == [(arxiv_id,) for arxiv_id in kept]
 
 
-async def test_prune_matches_forgets_only_the_matches_of_papers_in_its_range(
+async def test_prune_matches_forgets_only_the_matches_of_papers_of_earlier_days(
     store: Store, clock: Clock, db_path: Path
 ) -> None:
-    """prune_matches(before, after) drops the matches of papers last stored or revised in
-    [after, before), and keeps the papers and every other match."""
+    """prune_matches(day) drops the matches of papers indexed under days before `day` (the
+    announcement day), and keeps the papers and every other match."""
     for n in range(4):
         clock.now = START + n * DAY
-        await store.add_papers([paper(n)])
+        await store.add_papers([paper(n, announced=(START + n * DAY).date())])
     await index_all(store, [(key, f"2508.{n:05d}", TITLE) for n in range(4) for key in "ab"])
-    assert await store.prune_matches(START + 3 * DAY, START + DAY) == 4
+    assert await store.prune_matches((START + 2 * DAY).date()) == 4
     assert rows(db_path, "SELECT DISTINCT arxiv_id FROM query_matches ORDER BY arxiv_id") == [
-        ("2508.00000",),
+        ("2508.00002",),
         ("2508.00003",),
     ]
     assert await store.count_papers() == 4
