@@ -10,10 +10,16 @@ plurals, hyphenated compounds, some LaTeX, accented and TeX-accented author name
 and cross-list categories). Subscriptions are drawn from the papers' own vocabulary: single
 words, quoted phrases, prefixes, AND / NOT / OR mixes, ti:, abs:, au: and cat: fields.
 
-Reported, each on its own line: building the engine (parsing and indexing all queries, done
-once), normalising the papers (done once at ingest in production), matching the whole day with
-papers already normalised, and the naive baseline in the same run: one compiled regular
-expression per subscription, tested against each paper's normalised text. The baseline runs on
+This is the matching step of the bot's own ingest (bot/index/indexing.py): after a poll stores
+the day's papers, each is normalised once (its normal form is kept in the full-text index) and
+the day is matched in one batch by one engine over every distinct query followed, which the bot
+keeps in memory from one poll to the next (adding the day's new queries). Reported, each on its
+own line: building the engine (parsing and indexing all queries: once, when the bot starts or
+when a quarter of its queries are followed no more), normalising the papers (once, at ingest),
+matching the whole day with the papers normalised, and the naive baseline in the same run: one
+compiled regular expression per subscription, tested against each paper's normalised text.
+benchmarks/pipeline.py measures the whole path (storing, indexing, matching, storing the
+matches, composing every digest) at the same scale. The baseline runs on
 a fixed random sample of subscriptions and its time is scaled linearly to all of them; the
 engine's answers are compared with it on that sample (same (paper, subscription) pairs).
 Peak memory is the process's peak resident set size (ru_maxrss). The last line is

@@ -54,6 +54,7 @@ import datetime as dt
 import logging
 import math
 import random
+import re
 import tempfile
 import time
 from collections.abc import Sequence
@@ -212,15 +213,16 @@ class Naive:
     tree-walking evaluator of bot.matching.evaluator on random pairs."""
 
     def __init__(self) -> None:
-        self.papers: dict[tuple[str, int], tuple[Document, _Paper]] = {}
+        # Normal forms only (their words are shared strings): the word sets of 20,000 papers
+        # would take most of a gigabyte, so each chat's check builds its own.
+        self.documents: dict[tuple[str, int], Document] = {}
 
     def _paper(self, paper: Paper) -> tuple[Document, _Paper]:
         key = (paper.arxiv_id, paper.version)
-        found = self.papers.get(key)
-        if found is None:
-            doc = document(paper)
-            found = self.papers[key] = (doc, _Paper(doc))
-        return found
+        doc = self.documents.get(key)
+        if doc is None:
+            doc = self.documents[key] = document(paper)
+        return doc, _Paper(doc)
 
     def hits(self, papers: Sequence[Paper], queries: Sequence[str]) -> list[Hit]:
         parsed: list[tuple[str, Query]] = []
@@ -240,7 +242,7 @@ class Naive:
     def check(self, queries: Sequence[str], pairs: int, seed: int) -> int:
         """How many of `pairs` random (paper, query) pairs disagree with the evaluator."""
         rng = random.Random(seed)
-        known = list(self.papers.values())
+        known = [(doc, _Paper(doc)) for doc in self.documents.values()]
         parsed = [parse_query(text) for text in queries]
         wrong = 0
         for _ in range(pairs):
@@ -266,6 +268,10 @@ async def _expected(services: Services, naive: Naive, chat_id: int, now: dt.date
     days = digest_days(chat, last, now, services.config.digest_lookback_days)
     tr = translator(await store.language_of(chat_id))
     return [part.text for part in render_parts(hits, days=days, tr=tr)]
+
+
+def _ids(texts: Sequence[str]) -> list[str]:
+    return re.findall(r'href="https://arxiv\.org/abs/([^"]+)"', "".join(texts))
 
 
 def _percentile(values: Sequence[float], share: float) -> float:
@@ -380,6 +386,14 @@ async def run(chats: int, history: int, per_day: int, sample: int, seed: int) ->
             composed = {chat_id: await store.last_digest_texts(chat_id) for chat_id in chosen}
             differ = [chat_id for chat_id in chosen if composed[chat_id] != expected[chat_id]]
             equal = not differ and wrong == 0
+            for chat_id in differ[:3]:  # what differs, to see why
+                want, got = _ids(expected[chat_id]), _ids(composed[chat_id])
+                print(
+                    f"  chat {chat_id}: {len(want)} papers expected, {len(got)} composed; only"
+                    f" expected {sorted(set(want) - set(got))[:5]}, only composed"
+                    f" {sorted(set(got) - set(want))[:5]}, same papers in another order:"
+                    f" {sorted(want) == sorted(got) and want != got}"
+                )
             print(
                 f"equal to the naive reference on {len(chosen)} chats: {str(equal).lower()}"
                 + (f" (differ: {differ[:10]})" if differ else "")

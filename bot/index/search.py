@@ -71,8 +71,10 @@ async def announced_hits(
 ) -> list[Hit]:
     """The papers announced from `first` to `last` (withdrawn ones left out) in the
     categories (None: any) that match one of the queries, ranked."""
-    low, high = day_seqs(first, last)
-    found = await store.search_papers(plan_for(queries), low=low, high=high)
+    # No upper bound: a paper announced in the period but revised since is indexed under the
+    # day of its revision.
+    low, _ = day_seqs(first, last)
+    found = await store.search_papers(plan_for(queries), low=low)
     kept = [
         item
         for item in found

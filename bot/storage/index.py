@@ -22,8 +22,8 @@ from bot.storage.papers import PAPER_COLUMNS, paper_from_row, text_of
 from bot.storage.search import document_from_columns, fts_query, index_columns
 
 _DAY_BITS = 20  # up to a million papers indexed per announcement day
-# A paper is indexed under its announcement day, unless that is further than this from the
-# day it was stored (a feed's odd date must not put it among papers of another year).
+# A paper is indexed under the day it was stored, or its announcement day when that is later
+# by at most this (a feed's odd date must not put it among papers of another year).
 _DAY_SLACK = dt.timedelta(days=7)
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-parameter limit
 # Matched fields as the bits of query_matches.fields, in the order hits list them.
@@ -74,17 +74,22 @@ class IndexStore(StoreBase):
         """Up to `limit` papers whose text is not indexed, most recently stored or revised
         first (after an upgrade, those that can still be pending are indexed first)."""
         rows = await self._fetchall(
-            f"SELECT {PAPER_COLUMNS}, first_seen_at, updated_at >= ? FROM papers"
+            f"SELECT {PAPER_COLUMNS}, first_seen_at, updated_at, updated_at >= ? FROM papers"
             " WHERE seq IS NULL ORDER BY updated_at DESC, arxiv_id LIMIT ?",
             (timestamp(since), limit),
         )
         found = []
         for row in rows:
-            paper = paper_from_row(row[:-2])
-            seen = dt.datetime.fromisoformat(row[-2]).date()
-            day = paper.announced
-            if day is None or abs(day - seen) > _DAY_SLACK:  # no date, or a date to distrust
-                day = seen
+            paper = paper_from_row(row[:-3])
+            seen = dt.datetime.fromisoformat(row[-3]).date()
+            # The day it was stored or revised (a revision keeps its first announcement's
+            # date), or its announcement day when that is later by at most a week: never
+            # earlier than it came, so the papers that may be pending are all in the rows of
+            # the lookback window's days.
+            day = dt.datetime.fromisoformat(row[-2]).astimezone(dt.UTC).date()
+            announced = paper.announced
+            if announced is not None and day < announced <= seen + _DAY_SLACK:
+                day = announced
             found.append(Unindexed(paper, day, bool(row[-1])))
         return found
 
@@ -137,10 +142,10 @@ class IndexStore(StoreBase):
             versions = {item.paper.arxiv_id: item.paper.version for item, _ in order}
             # Sorted by the table's key: the day's hundreds of thousands of rows go in in order.
             await self._db.executemany(
-                "INSERT OR REPLACE INTO query_matches (query_key, arxiv_id, seq, version, fields)"
+                "INSERT OR REPLACE INTO query_matches (query_key, seq, arxiv_id, version, fields)"
                 " VALUES (?, ?, ?, ?, ?)",
                 sorted(
-                    (key, paper, wanted[paper], versions[paper], mask)
+                    (key, wanted[paper], paper, versions[paper], mask)
                     for key, paper, mask in matches
                     if paper in taken
                 ),
@@ -288,12 +293,16 @@ class IndexStore(StoreBase):
         first_types = [t for t, on in (("new", chat.want_new), ("cross", chat.want_cross)) if on]
         first_marks = ", ".join("?" * len(first_types)) or "NULL"
         stamp = timestamp(since)
+        # A paper stored or revised since `since` is indexed under that day or a later one:
+        # only the matches of the window are read.
+        first = since.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+        low, _ = day_seqs(first, first)
         rows = await self._fetchall(
             f"SELECT {_qualified('p')}, s.keyword, m.fields FROM subscriptions s"
             " JOIN query_matches m ON m.query_key = s.keyword_key"
             " JOIN papers p ON p.arxiv_id = m.arxiv_id AND p.seq = m.seq"  # the current text's
             # Checked before the paper's row is read: most matches were delivered already.
-            " WHERE s.chat_id = ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            " WHERE s.chat_id = ? AND m.seq >= ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
             "  WHERE d.chat_id = s.chat_id AND d.arxiv_id = m.arxiv_id AND d.version >= m.version)"
             " AND p.updated_at >= ? AND ("
             f" (p.first_seen_at >= ? AND p.first_announce_type IN ({first_marks})"
@@ -307,7 +316,7 @@ class IndexStore(StoreBase):
             "  AND (p.withdrawn = 0 OR EXISTS (SELECT 1 FROM deliveries d"
             "   WHERE d.chat_id = s.chat_id AND d.arxiv_id = p.arxiv_id))))"
             " ORDER BY s.created_at, s.keyword",
-            (chat.chat_id, stamp, stamp, *first_types, int(chat.want_revisions)),
+            (chat.chat_id, low, stamp, stamp, *first_types, int(chat.want_revisions)),
         )
         found: dict[str, tuple[Paper, list[tuple[str, int]]]] = {}
         for row in rows:

@@ -176,7 +176,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             seq INTEGER NOT NULL,
             version INTEGER NOT NULL,
             fields INTEGER NOT NULL,
-            PRIMARY KEY (query_key, arxiv_id)
+            PRIMARY KEY (query_key, seq)
         ) WITHOUT ROWID
         """,
         "CREATE TABLE matched_queries (query_key TEXT PRIMARY KEY) WITHOUT ROWID",

@@ -116,8 +116,9 @@ async def test_rows_follow_the_announcement_day_whatever_order_papers_are_indexe
 async def test_a_paper_without_a_trustworthy_date_is_filed_under_the_day_it_was_stored(
     store: Store, clock: Clock
 ) -> None:
-    """A paper without a date, or dated more than a week from when it was stored, is indexed
-    under the day it was stored; one a few days off keeps its date."""
+    """A paper is indexed under the day it was stored, or its announcement day when that is
+    later by at most a week: never before the day it came, so that the papers a digest may
+    still carry are all in the rows of the lookback window."""
     clock.now = START + 10 * DAY
     await store.add_papers(
         [
@@ -125,6 +126,7 @@ async def test_a_paper_without_a_trustworthy_date_is_filed_under_the_day_it_was_
             paper(2, announced=dt.date(2019, 1, 1)),
             paper(3, announced=START.date() + 8 * DAY),
             paper(4, announced=START.date() + 30 * DAY),
+            paper(5, announced=START.date() + 12 * DAY),
         ]
     )
     days = {item.paper.arxiv_id: item.day for item in await store.unindexed_papers(START, 10)}
@@ -132,8 +134,9 @@ async def test_a_paper_without_a_trustworthy_date_is_filed_under_the_day_it_was_
     assert days == {
         "2508.00001": stored,
         "2508.00002": stored,
-        "2508.00003": START.date() + 8 * DAY,
+        "2508.00003": stored,
         "2508.00004": stored,
+        "2508.00005": START.date() + 12 * DAY,
     }
 
 
@@ -161,7 +164,7 @@ async def test_first_seq_since_is_the_lowest_row_of_recent_papers(
     store: Store, clock: Clock
 ) -> None:
     """The rows of papers stored or revised since a time start at first_seq_since: a revised
-    old paper keeps the row range of its day, so it pulls the start back."""
+    old paper moves to the rows of the day it was revised."""
     assert await store.first_seq_since(START) is None
     await store.add_papers([paper(1)])
     clock.now = START + 3 * DAY
@@ -172,8 +175,8 @@ async def test_first_seq_since_is_the_lowest_row_of_recent_papers(
     await store.add_papers([paper(1, version=2, announce_type="replace")])
     await index_all(store)
     revised = {item.paper.arxiv_id: item.seq for item in await store.search_papers(None)}
-    assert revised["2508.00001"] < revised["2508.00002"]
-    assert await store.first_seq_since(START + 2 * DAY) == revised["2508.00001"]
+    assert revised["2508.00001"] > revised["2508.00002"]
+    assert await store.first_seq_since(START + 2 * DAY) == revised["2508.00002"]
 
 
 # --- texts that change --------------------------------------------------------------------------
