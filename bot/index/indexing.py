@@ -43,19 +43,22 @@ class IndexRun:
 
 
 class QueryMatcher:
-    """Distinct queries in one engine: (key, text) pairs in, key matches out."""
+    """Distinct queries in one engine: (key, text) pairs in, key matches out. Queries added
+    later go to a second, small engine, built again at each addition (cheap), so that the
+    large one is never rebuilt for a day's few new queries."""
 
     def __init__(self, queries: Sequence[tuple[str, str]]) -> None:
         self.keys = [key for key, _ in queries]
         self.known = set(self.keys)
         self.engine = Engine(enumerate(text for _, text in queries))
+        self.added: list[tuple[str, str]] = []
+        self._added_engine: Engine | None = None
 
     def add(self, queries: Sequence[tuple[str, str]]) -> None:
-        """Index more queries (keys not known yet)."""
-        first = len(self.keys)
-        self.keys += [key for key, _ in queries]
+        """Take more queries (keys not known yet)."""
+        self.added += queries
         self.known.update(key for key, _ in queries)
-        self.engine.add((first + number, text) for number, (_, text) in enumerate(queries))
+        self._added_engine = Engine(enumerate(text for _, text in self.added))
 
     def unfollowed(self, followed: set[str]) -> int:
         """How many of its queries are followed no more."""
@@ -63,8 +66,19 @@ class QueryMatcher:
 
     def match(self, papers: Sequence[tuple[str, Document]]) -> list[tuple[str, str, int]]:
         """(query key, arxiv id, field mask) for each match among the papers."""
-        results = self.engine.match_batch([doc for _, doc in papers])
-        keys = self.keys
+        docs = [doc for _, doc in papers]
+        found = self._matches(papers, self.engine.match_batch(docs), self.keys)
+        if self._added_engine is not None:
+            keys = [key for key, _ in self.added]
+            found += self._matches(papers, self._added_engine.match_batch(docs), keys)
+        return found
+
+    @staticmethod
+    def _matches(
+        papers: Sequence[tuple[str, Document]],
+        results: Sequence[list[tuple[int, tuple[str, ...]]]],
+        keys: Sequence[str],
+    ) -> list[tuple[str, str, int]]:
         return [
             (keys[index], arxiv_id, fields_mask(fields))
             for (arxiv_id, _), found in zip(papers, results, strict=True)
@@ -74,8 +88,8 @@ class QueryMatcher:
 
 # The engine of every query followed is kept from one run to the next (building it for 40,000
 # queries takes seconds): a run adds the queries followed since. Queries followed no more stay
-# in it (their matches are stored, and read by nobody) until they are this share of it: then
-# it is built again.
+# in it (their matches are stored, and read by nobody), and added ones in its small second
+# engine, until either is this share of it: then it is built again.
 REBUILD_SHARE = 0.25
 
 
@@ -84,8 +98,10 @@ async def current_matcher(services: Services) -> QueryMatcher:
     queries = await services.store.queries_to_match()
     kept = services.index_cache.get("matcher")
     followed = {key for key, _ in queries}
-    if isinstance(kept, QueryMatcher) and kept.unfollowed(followed) <= REBUILD_SHARE * len(
-        kept.keys
+    if (
+        isinstance(kept, QueryMatcher)
+        and kept.unfollowed(followed) <= REBUILD_SHARE * len(kept.keys)
+        and len(kept.added) <= REBUILD_SHARE * len(kept.keys)
     ):
         new = [(key, text) for key, text in queries if key not in kept.known]
         if new:
