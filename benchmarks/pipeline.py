@@ -22,7 +22,7 @@ real code, with the database on disk:
   engine of every distinct query followed (kept from the last run, brought up to date), store
   the matches; retention is a separate daily job, timed on its own line;
 - compose (`compose_seconds`): every active chat's digest (all due at 08:00 UTC: the JobQueue
-  starts them together; here 32 compose at a time), queued into the outbox without sending
+  starts them together; here 4 compose at a time), queued into the outbox without sending
   (`bot.pipeline.compose_digest`: the chat's pending matches read from the database, ranked,
   rendered, queued with the ledger in one transaction);
 - /latest (`latest_p95_ms`): 20 `/latest <query>` as the handler runs them (parse, search the
@@ -103,7 +103,7 @@ from bot.telegram.subscriptions import PREVIEW_DAYS, subscription_key
 SAMPLE = 200  # chats whose digests are compared with the naive reference
 # Every chat's digest is due at 08:00 UTC: the JobQueue starts all those jobs at once; here at
 # most this many compose at a time.
-COMPOSING_AT_ONCE = 32
+COMPOSING_AT_ONCE = 4
 NEW_SUBSCRIPTIONS = 100  # followed through /subscribe between the history and the new day
 
 
