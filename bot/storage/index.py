@@ -11,6 +11,7 @@ were indexed in. Matching is the pipeline's; only the SQL and the index's syntax
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -130,25 +131,16 @@ class IndexStore(StoreBase):
             wanted = {item.paper.arxiv_id: seq for seq, (item, _) in zip(seqs, order, strict=True)}
             done = await self._seqs_of(list(wanted))
             taken = {arxiv_id for arxiv_id, seq in done.items() if wanted[arxiv_id] == seq}
+            words, rows = await asyncio.to_thread(_index_rows, order, matches, wanted, taken)
             await self._db.executemany(
                 "INSERT INTO paper_words (rowid, title, abstract, authors, categories)"
                 " VALUES (?, ?, ?, ?, ?)",
-                [
-                    (wanted[item.paper.arxiv_id], *index_columns(doc))
-                    for item, doc in order
-                    if item.paper.arxiv_id in taken
-                ],
+                words,
             )
-            versions = {item.paper.arxiv_id: item.paper.version for item, _ in order}
-            # Sorted by the table's key: the day's hundreds of thousands of rows go in in order.
             await self._db.executemany(
                 "INSERT OR REPLACE INTO query_matches (query_key, seq, arxiv_id, version, fields)"
                 " VALUES (?, ?, ?, ?, ?)",
-                sorted(
-                    (key, wanted[paper], paper, versions[paper], mask)
-                    for key, paper, mask in matches
-                    if paper in taken
-                ),
+                rows,
             )
         return len(taken)
 
@@ -278,7 +270,9 @@ class IndexStore(StoreBase):
                 " ORDER BY w.rowid DESC LIMIT ?"
             )
             params = [expression, *bounds]
-        return [_stored(row) for row in await self._fetchall(sql, params)]
+        rows = await self._fetchall(sql, params)
+        # Reading thousands of normal forms back is CPU work: a worker thread.
+        return await asyncio.to_thread(lambda: [_stored(row) for row in rows])
 
     async def pending_matches(
         self, chat: Chat, since: dt.datetime
@@ -356,6 +350,29 @@ class IndexStore(StoreBase):
             removed += len(rows)
             if len(rows) < batch:
                 return removed
+
+
+def _index_rows(
+    order: Sequence[tuple[Unindexed, Document]],
+    matches: Sequence[tuple[str, str, int]],
+    wanted: dict[str, int],
+    taken: set[str],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows of paper_words and query_matches for the papers taken (CPU work, for a worker
+    thread: a day brings hundreds of thousands of matches)."""
+    words = [
+        (wanted[item.paper.arxiv_id], *index_columns(doc))
+        for item, doc in order
+        if item.paper.arxiv_id in taken
+    ]
+    versions = {item.paper.arxiv_id: item.paper.version for item, _ in order}
+    # Sorted by the table's key: the day's rows go in in order, which is much faster.
+    rows = sorted(
+        (key, wanted[paper], paper, versions[paper], mask)
+        for key, paper, mask in matches
+        if paper in taken
+    )
+    return words, rows
 
 
 def _qualified(alias: str) -> str:
