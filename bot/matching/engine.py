@@ -79,21 +79,8 @@ class Engine:
         self._positive: list[tuple[int, ...]] = []
         self._results: list[list[Result]] = []
         self._compiled: dict[int, Part] = {}
-        self._numbers: dict[Query, int] = {}  # by query: its number
-        self.add(subscriptions)
-
-    def add(self, subscriptions: Iterable[tuple[int, str]]) -> None:
-        """Index more subscriptions (ids not used before): an engine kept from one day to the
-        next takes the day's new ones without being built again."""
         for query, ids in self._group(subscriptions).items():
-            number = self._numbers.get(query)
-            if number is None:
-                self._add(query, tuple(ids))
-            else:  # a query indexed already: more subscribers of it
-                subscribers = self._subscribers[number] + tuple(ids)
-                self._subscribers[number] = subscribers
-                self._results[number] = self._result_table(subscribers, self._positive[number])
-        self._category_cache.clear()
+            self._add(query, tuple(ids))
         self._text.freeze()
         self._authors.freeze()
 
@@ -135,7 +122,7 @@ class Engine:
         return tid
 
     def _add(self, query: Query, subscribers: tuple[int, ...]) -> None:
-        number = self._numbers[query] = len(self._subscribers)
+        number = len(self._subscribers)
         self._subscribers.append(subscribers)
         positive = tuple(map(self._term, positive_terms(query)))
         self._positive.append(positive)

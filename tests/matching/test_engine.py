@@ -311,25 +311,3 @@ def test_engine_equals_reference(texts_: list[str], papers_: list[Paper]) -> Non
     for paper, found in zip(papers_, engine.match_batch(papers_), strict=True):
         assert sorted(found) == reference(texts_, paper)
     assert sorted(engine.match(papers_[0])) == reference(texts_, papers_[0])
-
-
-@settings(max_examples=150, deadline=None)
-@given(
-    st.lists(queries, min_size=1, max_size=6),
-    st.lists(queries, min_size=1, max_size=6),
-    st.lists(papers(), min_size=1, max_size=4),
-)
-def test_an_engine_that_takes_more_queries_equals_one_built_with_all(
-    first: list[str], more: list[str], papers_: list[Paper]
-) -> None:
-    """An engine kept between runs and given more queries (some equal to ones it has, after
-    it has matched and learned words) answers exactly as one built with all of them."""
-    both = [*first, *more, *first[:2]]  # the same queries again, under new ids
-    kept = Engine(enumerate(first))
-    kept.match_batch(papers_)
-    kept.add((len(first) + number, text) for number, text in enumerate(both[len(first) :]))
-    fresh = Engine(enumerate(both))
-    for found, expected, paper in zip(
-        kept.match_batch(papers_), fresh.match_batch(papers_), papers_, strict=True
-    ):
-        assert sorted(found) == sorted(expected) == reference(both, paper)
