@@ -15,6 +15,8 @@ import logging
 import re
 from typing import Any
 
+from bot.matching.normalize import latex_fragments
+
 log = logging.getLogger(__name__)
 
 # Math between single dollars, by pandoc's rule: the opening $ is followed by a non-space, the
@@ -39,6 +41,9 @@ _SPACING = re.compile(r"\\(?:m?kern|[hm]?skip)\s*-?\s*\d*\.?\d+\s*(?:mu|pt|em|ex
 _SCRIPT = re.compile(r"(?P<op>[\^_])(?:\{(?P<group>[^{}\\]*)\}|(?P<char>[A-Za-z0-9+\-=()]))")
 # Something that can only be LaTeX: a command, or a math span (checked separately).
 _COMMAND = re.compile(r"\\(?:[A-Za-z]+|[^A-Za-z\s])")
+# What pylatexenc changes in prepared text: commands, math, groups, and its special
+# character sequences (dashes, TeX quotes); a piece without any comes out as it went in.
+_MARKUP = re.compile(r"[\\${}]|--|''|``|[!?]`")
 
 _SUPERSCRIPTS = dict(
     zip(
@@ -73,7 +78,7 @@ def to_unicode(text: str) -> str:
     except Exception:  # pylatexenc raises IndexError, RecursionError... on odd input
         log.debug("could not convert LaTeX, showing it raw: %r", text[:200], exc_info=True)
         return text
-    return " ".join(converted.split()) if isinstance(converted, str) else text
+    return " ".join(converted.split())
 
 
 def _prepare(text: str, spans: list[re.Match[str]]) -> str:
@@ -118,9 +123,26 @@ def _unicode_script(match: re.Match[str]) -> str:
     return match[0]
 
 
-def _convert(text: str) -> Any:
+def _convert(text: str) -> str:
+    """The prepared text converted piece by piece: only the pieces with markup (most of an
+    abstract has none) go through pylatexenc, which is slow. The pieces are split where no
+    group, math or macro argument is open, so the result is the whole text's; a piece that
+    fails alone (a macro's argument after a space) has the whole text converted at once."""
+    try:
+        return "".join(
+            _convert_piece(piece) if _MARKUP.search(piece) else piece
+            for piece in latex_fragments(text)
+        )
+    except Exception:  # the whole text decides
+        return _convert_piece(text)
+
+
+def _convert_piece(text: str) -> str:
     converter, walker_context = _converter()
-    return converter.latex_to_text(text, latex_context=walker_context, tolerant_parsing=True)
+    converted = converter.latex_to_text(text, latex_context=walker_context, tolerant_parsing=True)
+    if not isinstance(converted, str):
+        raise TypeError(f"pylatexenc gave {type(converted).__name__}")
+    return converted
 
 
 def _keep_arguments(node: Any, l2tobj: Any) -> str:

@@ -128,7 +128,7 @@ class _LatexScope:
             self.brackets = max(self.brackets - 1, 0)
 
 
-def _latex_fragments(text: str) -> list[str]:
+def latex_fragments(text: str) -> list[str]:
     """Split LaTeX source at whitespace where no group, math or macro argument is open.
 
     Pieces can be converted one by one with the same result as the whole text, and the plain
@@ -154,7 +154,7 @@ def _latex_to_text(text: str) -> str:
     """Remove LaTeX markup, converting only the pieces that contain any (pylatexenc is slow)."""
     return "".join(
         _convert_latex_fragment(piece) if _LATEX_TRIGGER.search(piece) else piece
-        for piece in _latex_fragments(text)
+        for piece in latex_fragments(text)
     )
 
 
