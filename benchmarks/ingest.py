@@ -36,7 +36,7 @@ from benchmarks.memory import peak_mb
 from bot.arxiv.fetcher import PoliteFetcher
 from bot.arxiv.http import make_http_client
 from bot.models import Paper
-from bot.pipeline import FeedStatus, ingest_feed
+from bot.pipeline.polls import FeedStatus, ingest_feed
 from bot.storage.store import Store
 from tests.fakes.feed_server import FeedServer
 from tests.feedgen import rss_feed

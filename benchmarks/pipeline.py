@@ -21,10 +21,13 @@ real code, with the database on disk:
   it (`bot.index.runs.after_poll`): normalise and index the papers once, match them with the
   engine of every distinct query followed (kept from the last run, brought up to date), store
   the matches; retention is a separate daily job, timed on its own line;
-- compose (`compose_seconds`): every active chat's digest (all due at 08:00 UTC: the JobQueue
-  starts them together; here 4 compose at a time), queued into the outbox without sending
-  (`bot.pipeline.compose_digest`: the chat's pending matches read from the database, ranked,
-  rendered, queued with the ledger in one transaction);
+- compose (`compose_seconds`): every active chat's daily digest (all due at 08:00 UTC: the
+  JobQueue starts them together), queued into the outbox without sending
+  (`bot.pipeline.digests.compose_digest`; the digests due together are composed in batches by
+  `bot.pipeline.composer`: the chats' pending matches read from the database, ranked,
+  rendered, queued with the ledger and the run's record in one transaction). The previous
+  day's runs (every chat had received everything) recorded what they read, so each digest
+  reads only the matches written since;
 - /latest (`latest_p95_ms`): 20 `/latest <query>` as the handler runs them (parse, search the
   full-text index, check the candidates exactly, render the 5 newest), p95 of the 20;
 - /subscribe (`subscribe_s`): a new chat subscribing to 50 queries at once as the handler does
@@ -93,7 +96,8 @@ from bot.matching.parser import parse_query
 from bot.matching.query import And, Not, Query, QueryError, Term, positive_terms
 from bot.matching.ranking import hit_of, rank
 from bot.models import Document, Hit, Paper
-from bot.pipeline import compose_digest, digest_days
+from bot.pipeline.composer import digest_days
+from bot.pipeline.digests import compose_digest
 from bot.services import Services
 from bot.storage.store import Store
 from bot.telegram.papers import LATEST_DEFAULT
@@ -101,9 +105,6 @@ from bot.telegram.queries import query_list, unknown_categories
 from bot.telegram.subscriptions import PREVIEW_DAYS, subscription_key
 
 SAMPLE = 200  # chats whose digests are compared with the naive reference
-# Every chat's digest is due at 08:00 UTC: the JobQueue starts all those jobs at once; here at
-# most this many compose at a time.
-COMPOSING_AT_ONCE = 4
 NEW_SUBSCRIPTIONS = 100  # followed through /subscribe between the history and the new day
 
 
@@ -135,6 +136,18 @@ async def _steady_state(services: Services, specs: Sequence[ChatSpec], now: dt.d
         await services.store.mark_delivered(spec.chat_id, [p.arxiv_id for p, _ in pending])
         delivered += len(pending)
     return delivered
+
+
+async def _daily_runs(services: Services, chat_ids: Sequence[int], now: dt.datetime) -> list[int]:
+    """Every chat's daily digest at `now`, as the JobQueue starts them: all at once (the
+    digests are composed together in batches), each under its chat's digest lock; queued in
+    the outbox, not sent. The papers each carries."""
+
+    async def one(chat_id: int) -> int:
+        async with services.digest_locks[chat_id]:
+            return await compose_digest(services, chat_id, now=now, daily=True)
+
+    return await asyncio.gather(*(one(chat_id) for chat_id in chat_ids))
 
 
 class _Fields:
@@ -311,6 +324,12 @@ async def run(chats: int, history: int, per_day: int, sample: int, seed: int) ->
                 f"steady state: {delivered} earlier matches delivered to {len(active)} active "
                 f"chats: {time.perf_counter() - started:.0f} s"
             )
+            started = time.perf_counter()
+            sizes = await _daily_runs(services, [spec.chat_id for spec in active], before)
+            print(
+                f"the previous day's digest runs (nothing left to send: {sum(sizes)} papers),"
+                f" which record what they read: {time.perf_counter() - started:.0f} s"
+            )
 
             # a day's new subscriptions, through /subscribe's path: the kept engine takes them
             rng = random.Random(seed + 3)
@@ -367,15 +386,9 @@ async def run(chats: int, history: int, per_day: int, sample: int, seed: int) ->
                 " (paper, query) pairs"
             )
 
-            # compose every due digest, as many at once as the JobQueue would start (bounded)
-            gate = asyncio.Semaphore(COMPOSING_AT_ONCE)
-
-            async def compose_one(chat_id: int) -> int:
-                async with gate, services.digest_locks[chat_id]:
-                    return await compose_digest(services, chat_id, now=now)
-
+            # compose every due digest, started together as the JobQueue starts them
             started = time.perf_counter()
-            sizes = await asyncio.gather(*(compose_one(spec.chat_id) for spec in active))
+            sizes = await _daily_runs(services, [spec.chat_id for spec in active], now)
             compose = time.perf_counter() - started
             parts = await store.count_pending_parts()
             print(

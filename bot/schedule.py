@@ -24,7 +24,8 @@ from bot.arxiv.calendar import ARXIV_TZ
 from bot.config import Config
 from bot.index.retention import prune
 from bot.models import Chat
-from bot.pipeline import PollPlan, daily_digest, run_poll
+from bot.pipeline.digests import daily_digest
+from bot.pipeline.polls import PollPlan, run_poll
 from bot.storage.store import Store, utcnow
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ from bot.arxiv.fetcher import PoliteFetcher
 from bot.config import Config
 from bot.delivery.outbox import Outbox
 from bot.models import Chat
+from bot.ops.batches import Coalescer
 from bot.ops.metrics import Metrics
 from bot.storage.store import Store
 
@@ -38,6 +39,8 @@ class Services:
     )
     # What the index stage keeps between runs (the engine of the queries followed).
     index_cache: dict[str, Any] = field(default_factory=dict)
+    # Calls served together, by what they are for (the digests due at the same time).
+    batches: dict[str, Coalescer[Any, Any]] = field(default_factory=dict)
     # Counters for /metrics and the last successful poll for /healthz (the app's own).
     metrics: Metrics = field(default_factory=Metrics)
 

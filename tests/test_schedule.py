@@ -15,7 +15,7 @@ import datetime as dt
 import pytest
 
 from bot.arxiv.feeds import parse_feed
-from bot.pipeline import PollPlan
+from bot.pipeline.polls import PollPlan
 from bot.schedule import POLL_JOB, WATCHDOG_JOB, digest_job_name, poll_running, schedule_poll
 from bot.storage.store import utcnow
 from tests.conftest import TRUNCATED_ATOM, USER, BotUnderTest, eventually, ids_in, mentions

@@ -24,7 +24,8 @@ from telegram import Bot
 from bot.arxiv.calendar import ARXIV_HOLIDAYS, is_announcement_day, rebuild_time
 from bot.config import Config
 from bot.models import Paper
-from bot.pipeline import PollPlan, daily_digest, run_poll
+from bot.pipeline.digests import daily_digest
+from bot.pipeline.polls import PollPlan, run_poll
 from bot.services import Services
 from tests.conftest import TOKEN, ids_in, mentions, pipeline
 from tests.fakes import FakeBotAPI, FeedServer

@@ -42,7 +42,7 @@ from bot.delivery.refusals import Verdict, classify, describe, reason
 from bot.i18n import texts
 from bot.i18n.translate import ENGLISH_TEXTS, Translator, translator
 from bot.models import OutboxPart
-from bot.storage.deliveries import EXPIRED, REFUSED, DatabaseError
+from bot.storage.deliveries import EXPIRED, REFUSED, ComposedDigest, DatabaseError
 from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -136,12 +136,17 @@ class Outbox:
     async def enqueue(self, chat_id: int, parts: Sequence[DigestPart]) -> int:
         """Queue a digest (its papers now count as delivered); returns its id. Raises
         LedgerUnavailable when the ledger cannot be written."""
+        record = ComposedDigest(chat_id, [(part.text, part.arxiv_ids) for part in parts])
+        return (await self.enqueue_runs([record]))[chat_id]
+
+    async def enqueue_runs(self, digests: Sequence[ComposedDigest]) -> dict[int, int]:
+        """Queue many chats' digests and record their runs in one transaction (their papers
+        now count as delivered); returns each queued digest's id by chat. Raises
+        LedgerUnavailable when the ledger cannot be written (then nothing was queued)."""
         if not await self.ledger.writable():
             raise LedgerUnavailable(self.ledger.error)
         try:
-            return await self._store.compose_digest(
-                chat_id, [(part.text, part.arxiv_ids) for part in parts], self.visible_parts
-            )
+            return await self._store.compose_digests(digests, self.visible_parts)
         except DatabaseError as exc:
             self.ledger.failed(exc)
             raise LedgerUnavailable(str(exc)) from exc

@@ -313,9 +313,14 @@ def _title_html(title: _Text, queries: Sequence[str]) -> str:
     in bold."""
     title = title if title.plain else _EMPTY_TITLE
     spans = highlight_spans(title.plain, queries) if queries else []
-    if not spans:
-        return title.html
-    text, out, done = title.plain, [], 0
+    return _bold(title.plain, tuple(spans)) if spans else title.html
+
+
+@functools.lru_cache(maxsize=16_384)
+def _bold(text: str, spans: tuple[tuple[int, int], ...]) -> str:
+    """The escaped text with these ranges in bold (cached: the chats that follow the same
+    words highlight the same ones in a paper's title)."""
+    out, done = [], 0
     for start, end in spans:
         out += [html.escape(text[done:start]), f"<b>{html.escape(text[start:end])}</b>"]
         done = end
@@ -328,24 +333,23 @@ def measured_block(hit: Hit, index: int | None, max_length: int, tr: Translator)
     paper = _localized(hit.paper, tr)
     shown = paper.shown
     number = f"{index}. " if index is not None else ""
-    fields = _Fields(
-        shown.title,
-        paper.authors,
-        _meta(shown.categories, _matched(hit.matches, hit.keywords, tr)),
-        paper.mark,
-        shown.abstract,
-    )
-    length = len(number) + paper.length + fields.meta.length
-    if length > max_length:  # rare: arXiv abstracts have at most 1,920 characters
-        _shorten(fields, number, max_length)
-        length = fields.length(number)
+    meta = _meta(shown.categories, _matched(hit.matches, hit.keywords, tr))
     queries = [match.query for match in hit.matches] or list(hit.keywords)
+    length = len(number) + paper.length + meta.length
+    if length <= max_length:  # as good as always: arXiv abstracts have at most 1,920 characters
+        title = _title_html(shown.title, queries)
+        return (
+            f"{number}{shown.link}{title}</a>{paper.authors.html}{meta.html}"
+            f"{paper.mark.html}{shown.abstract.html}"
+        ), length
+    fields = _Fields(shown.title, paper.authors, meta, paper.mark, shown.abstract)
+    _shorten(fields, number, max_length)
     title = _title_html(fields.title, queries)
     # The layout: "3. " and the linked title, then a line for each field that is not empty.
     return (
         f"{number}{shown.link}{title}</a>{fields.authors.html}{fields.meta.html}"
         f"{fields.mark.html}{fields.abstract.html}"
-    ), length
+    ), fields.length(number)
 
 
 def format_paper(
@@ -369,4 +373,5 @@ def clear_caches() -> None:
     _localized.cache_clear()
     _shown.cache_clear()
     _matched.cache_clear()
+    _bold.cache_clear()
     clear_highlight_caches()

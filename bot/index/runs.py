@@ -16,8 +16,8 @@ async def after_poll(services: Services, now: dt.datetime) -> None:
     await complete_matches(services, now=now)
 
 
-async def before_digest(services: Services, chat_id: int, now: dt.datetime) -> None:
-    """Make the chat's pending matches complete, for a digest at `now`: papers a cut-short
-    poll stored but did not index, queries of the chat not matched yet."""
+async def before_digests(services: Services, now: dt.datetime) -> None:
+    """Make the pending matches complete, for digests at `now`: papers a cut-short poll
+    stored but did not index, queries followed but not matched yet."""
     await ensure_indexed(services, now)
-    await complete_matches(services, chat_id, now)
+    await complete_matches(services, now=now)

@@ -201,24 +201,39 @@ def _starts(term: Term, title: _Title) -> Iterable[int]:
     return occurrences(term, title.tokens)
 
 
-def highlight_spans(text: str, queries: Sequence[str]) -> list[tuple[int, int]]:
-    """Character ranges of ``text`` (a title as displayed, LaTeX already rendered) covered by
-    the queries' positive title and unfielded terms: sorted, overlapping ones merged."""
+def _query_spans(text: str, query: str) -> tuple[tuple[int, int], ...]:
+    """`highlight_spans` of one query. Not cached: a day's (title, query) pairs outnumber any
+    cache, and most queries' words are not in the title, which one lookup each shows."""
+    terms = _query_title_terms(query)
+    if not terms:
+        return ()
     title = _title(text)
     runs = title.runs
     spans = [
         (runs[start][0], runs[start + len(term.words) - 1][1])
-        for query in queries
-        for term in _query_title_terms(query)
+        for term in terms
         for start in _starts(term, title)
     ]
+    return _merged(spans) if len(spans) > 1 else tuple(spans)
+
+
+def _merged(spans: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """The ranges sorted, overlapping ones merged."""
     merged: list[tuple[int, int]] = []
     for begin, end in sorted(spans):
         if merged and begin <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((begin, end))
-    return merged
+    return tuple(merged)
+
+
+def highlight_spans(text: str, queries: Sequence[str]) -> list[tuple[int, int]]:
+    """Character ranges of ``text`` (a title as displayed, LaTeX already rendered) covered by
+    the queries' positive title and unfielded terms: sorted, overlapping ones merged."""
+    if len(queries) == 1:
+        return list(_query_spans(text, queries[0]))
+    return list(_merged(span for query in queries for span in _query_spans(text, query)))
 
 
 def clear_highlight_caches() -> None:

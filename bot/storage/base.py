@@ -15,6 +15,8 @@ from typing import Any
 
 import aiosqlite
 
+from bot.models import Paper
+
 
 def timestamp(moment: dt.datetime) -> str:
     """A UTC timestamp as sortable text."""
@@ -35,6 +37,8 @@ class StoreBase:
         # (this process is the database's only writer).
         self._changes = {"papers": 0, "subscriptions": 0}
         self._clean_at = {"papers": -1, "subscriptions": -1}
+        # Papers as digests read them, by index row (bot.storage.digest_runs).
+        self._papers_by_seq: dict[int, Paper] = {}
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:

@@ -12,7 +12,7 @@ from typing import Any
 from bot.models import ChannelLink, Chat
 from bot.storage.base import StoreBase, timestamp
 
-_CHAT_COLUMNS = (
+CHAT_COLUMNS = (
     "chat_id, digest_time, timezone, active, last_digest_at,"
     " want_new, want_cross, want_revisions, categories"
 )
@@ -45,9 +45,9 @@ class ChatStore(StoreBase):
 
     async def get_chat(self, chat_id: int) -> Chat | None:
         rows = await self._fetchall(
-            f"SELECT {_CHAT_COLUMNS} FROM chats WHERE chat_id = ?", (chat_id,)
+            f"SELECT {CHAT_COLUMNS} FROM chats WHERE chat_id = ?", (chat_id,)
         )
-        return _chat(rows[0]) if rows else None
+        return chat_from_row(rows[0]) if rows else None
 
     async def language_of(self, chat_id: int) -> str | None:
         """The language the bot speaks with the chat; None if none was chosen yet."""
@@ -63,9 +63,9 @@ class ChatStore(StoreBase):
 
     async def active_chats(self) -> list[Chat]:
         rows = await self._fetchall(
-            f"SELECT {_CHAT_COLUMNS} FROM chats WHERE active = 1 ORDER BY chat_id"
+            f"SELECT {CHAT_COLUMNS} FROM chats WHERE active = 1 ORDER BY chat_id"
         )
-        return [_chat(row) for row in rows]
+        return [chat_from_row(row) for row in rows]
 
     async def set_active(self, chat_id: int, active: bool) -> None:
         await self._write("UPDATE chats SET active = ? WHERE chat_id = ?", (int(active), chat_id))
@@ -218,7 +218,7 @@ class ChatStore(StoreBase):
             await self._db.execute("DELETE FROM chats WHERE chat_id = ?", (old_id,))
 
 
-def _chat(row: Sequence[Any]) -> Chat:
+def chat_from_row(row: Sequence[Any]) -> Chat:
     chat_id, digest_time, timezone, active, last_digest_at, new, cross, revisions, cats = row
     return Chat(
         chat_id=int(chat_id),

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from bot.models import OutboxPart
 from bot.storage.base import StoreBase, timestamp
@@ -23,6 +24,43 @@ REFUSED = "refused"  # Telegram refused it for good (a 400 other than a migratio
 EXPIRED = "expired"  # still unsent after the maximum age
 # The write probe allocates this much, so that a database that cannot grow fails it.
 _PROBE_BYTES = 16_384
+
+
+def _at(row: str, index: int) -> str:
+    """The SQL of item `index` of a json_each row's array (`row` the json_each alias)."""
+    return f"json_extract({row}.value, '$[{index}]')"
+
+
+# Papers enter chats' ledgers in their stored version: (timestamp, JSON [[chat id, arxiv id]]).
+_RECORD_DELIVERIES = (
+    "INSERT INTO deliveries (chat_id, arxiv_id, version, delivered_at)"
+    f" SELECT {_at('d', 0)}, p.arxiv_id, p.version, ? FROM json_each(?) AS d"
+    f" JOIN papers p ON p.arxiv_id = {_at('d', 1)} WHERE true"  # WHERE: the upsert's syntax
+    " ON CONFLICT (chat_id, arxiv_id) DO UPDATE SET"
+    " version = excluded.version, delivered_at = excluded.delivered_at"
+    " WHERE excluded.version > deliveries.version"
+)
+
+
+def _json(rows: Sequence[Sequence[object]]) -> str:
+    """Rows as one JSON parameter, for a statement to read with json_each."""
+    return json.dumps(rows, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class ComposedDigest:
+    """A chat's digest to record: its parts (text, arxiv ids; none when nothing was pending,
+    and then only the marks are recorded), the run of matches and fingerprint it read with
+    (None: leave the chat's mark), and when its daily run was (None: not the daily run)."""
+
+    chat_id: int
+    parts: Sequence[tuple[str, Sequence[str]]]
+    read: tuple[int, str] | None = None
+    daily_at: dt.datetime | None = None
+
+    @property
+    def papers(self) -> list[str]:
+        return sorted({arxiv_id for _, found in self.parts for arxiv_id in found})
 
 
 class DeliveryStore(StoreBase):
@@ -39,55 +77,94 @@ class DeliveryStore(StoreBase):
         return {row[0] for row in rows}
 
     async def _record_deliveries(self, chat_id: int, arxiv_ids: Sequence[str], stamp: str) -> None:
-        await self._db.executemany(
-            "INSERT INTO deliveries (chat_id, arxiv_id, version, delivered_at)"
-            " SELECT ?, arxiv_id, version, ? FROM papers WHERE arxiv_id = ?"
-            " ON CONFLICT (chat_id, arxiv_id) DO UPDATE SET"
-            " version = excluded.version, delivered_at = excluded.delivered_at"
-            " WHERE excluded.version > deliveries.version",
-            [(chat_id, stamp, arxiv_id) for arxiv_id in arxiv_ids],
+        await self._db.execute(
+            _RECORD_DELIVERIES, (stamp, _json([[chat_id, arxiv_id] for arxiv_id in arxiv_ids]))
         )
+
+    async def _forget_read(self, chat_id: int) -> None:
+        """Papers left the chat's ledger (inside the caller's transaction): matches its
+        digests read already may be pending again, so its next digest reads them all
+        (bot.storage.digest_runs)."""
+        await self._db.execute("UPDATE chats SET read_run = 0 WHERE chat_id = ?", (chat_id,))
 
     # Outbox ---------------------------------------------------------------------------
 
     async def compose_digest(
         self, chat_id: int, parts: Sequence[tuple[str, Sequence[str]]], visible: int
     ) -> int:
-        """Queue a digest's parts (text, arxiv ids) and record its papers in the ledger.
+        """Queue one digest's parts (text, arxiv ids) and record its papers in the ledger,
+        as `compose_digests` does; returns the digest id."""
+        if not parts:
+            raise ValueError("a digest has at least one part")
+        return (await self.compose_digests([ComposedDigest(chat_id, parts)], visible))[chat_id]
 
-        One transaction: either the whole digest is queued and its papers count as
-        delivered, or nothing is. Parts after the first `visible` are held behind a
-        "More" button. Returns the digest id.
-        """
+    async def compose_digests(
+        self, digests: Sequence[ComposedDigest], visible: int
+    ) -> dict[int, int]:
+        """Queue the digests' parts and record their papers in the ledger, and the chats'
+        read marks and daily runs, in one transaction: either all of it happens or none (a
+        digest's papers count as delivered exactly when its parts are queued). Parts after
+        the first `visible` of a digest are held behind a "More" button. Returns each queued
+        digest's id by chat."""
         now = timestamp(self._clock())
-        papers = sorted({arxiv_id for _, ids in parts for arxiv_id in ids})
+        queued = [digest for digest in digests if digest.parts]
+        if len({digest.chat_id for digest in digests}) < len(digests):
+            raise ValueError("one digest run per chat at a time")
+        # Each statement takes its rows as one JSON parameter: binding thousands of rows one
+        # by one (executemany) takes the GIL back for every row, which beside a busy thread
+        # costs up to 5 ms each (bot.storage.digest_runs).
         async with self._transaction():
-            cursor = await self._db.execute(
+            rows = await self._fetchall("SELECT COALESCE(MAX(digest_id), 0) FROM digests")
+            before = int(rows[0][0])
+            await self._db.execute(
                 "INSERT INTO digests (chat_id, created_at, parts_total, papers)"
-                " VALUES (?, ?, ?, ?)",
-                (chat_id, now, len(parts), len(papers)),
+                f" SELECT {_at('r', 0)}, ?, {_at('r', 1)}, {_at('r', 2)} FROM json_each(?) AS r",
+                (now, _json([[d.chat_id, len(d.parts), len(d.papers)] for d in queued])),
             )
-            digest_id = cursor.lastrowid
-            assert digest_id is not None
+            # The rows after `before` are these: one writer, inside its transaction.
+            rows = await self._fetchall(
+                "SELECT json_group_object(chat_id, digest_id) FROM digests WHERE digest_id > ?",
+                (before,),
+            )
+            ids = {
+                int(chat_id): int(digest_id)
+                for chat_id, digest_id in json.loads(rows[0][0]).items()
+            }
+            # A few rows a digest, but long: as rows (in JSON, each column would be parsed
+            # out of its row's text again).
             await self._db.executemany(
                 "INSERT INTO outbox"
                 " (digest_id, part_no, chat_id, text, arxiv_ids, status, queued_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        digest_id,
+                        ids[digest.chat_id],
                         number,
-                        chat_id,
+                        digest.chat_id,
                         text,
-                        json.dumps(list(ids)),
+                        json.dumps(list(found)),
                         "pending" if number <= visible else "held",
                         now if number <= visible else None,
                     )
-                    for number, (text, ids) in enumerate(parts, start=1)
+                    for digest in queued
+                    for number, (text, found) in enumerate(digest.parts, start=1)
                 ],
             )
-            await self._record_deliveries(chat_id, papers, now)
-        return digest_id
+            await self._db.execute(
+                _RECORD_DELIVERIES,
+                (now, _json([[d.chat_id, arxiv_id] for d in queued for arxiv_id in d.papers])),
+            )
+            await self._db.execute(
+                f"UPDATE chats SET read_run = {_at('u', 1)}, read_for = {_at('u', 2)}"
+                f" FROM json_each(?) AS u WHERE chats.chat_id = {_at('u', 0)}",
+                (_json([[d.chat_id, *d.read] for d in digests if d.read is not None]),),
+            )
+            await self._db.execute(
+                f"UPDATE chats SET last_digest_at = {_at('u', 1)}"
+                f" FROM json_each(?) AS u WHERE chats.chat_id = {_at('u', 0)}",
+                (_json([[d.chat_id, timestamp(d.daily_at)] for d in digests if d.daily_at]),),
+            )
+        return ids
 
     async def pending_parts(self, chat_id: int | None = None) -> list[OutboxPart]:
         """Parts waiting to be sent, oldest digest first, in part order."""
@@ -141,6 +218,7 @@ class DeliveryStore(StoreBase):
                 "DELETE FROM deliveries WHERE chat_id = ? AND arxiv_id = ?",
                 [(chat_id, arxiv_id) for arxiv_id in unsent],
             )
+            await self._forget_read(chat_id)
             await self._db.execute(
                 "UPDATE outbox SET status = 'dropped'"
                 " WHERE chat_id = ? AND status IN ('pending', 'held')",
@@ -200,6 +278,7 @@ class DeliveryStore(StoreBase):
                 "DELETE FROM deliveries WHERE chat_id = ? AND arxiv_id = ?",
                 [(chat_id, arxiv_id) for arxiv_id in ids],
             )
+            await self._forget_read(chat_id)
             await self._db.execute(
                 "UPDATE outbox SET status = 'failed', ended_at = ?, end_reason = ?"
                 " WHERE digest_id = ? AND part_no = ?",

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.models import Chat, Document, Paper, SearchPlan
+from bot.models import Document, Paper, SearchPlan
 from bot.storage.base import StoreBase, timestamp
 from bot.storage.papers import PAPER_COLUMNS, paper_from_row, text_of
 from bot.storage.search import document_from_columns, fts_query, index_columns
@@ -38,8 +38,16 @@ def fields_mask(fields: Sequence[str]) -> int:
     return mask
 
 
-def mask_fields(mask: int) -> tuple[str, ...]:
+def _fields_of(mask: int) -> tuple[str, ...]:
     return tuple(name for name, bit in FIELD_BITS.items() if mask & bit)
+
+
+# Every mask's fields, computed once: digests look up hundreds of thousands a day.
+_MASK_FIELDS = tuple(_fields_of(mask) for mask in range(1 << len(FIELD_BITS)))
+
+
+def mask_fields(mask: int) -> tuple[str, ...]:
+    return _MASK_FIELDS[mask] if 0 <= mask < len(_MASK_FIELDS) else _fields_of(mask)
 
 
 def day_seqs(first: dt.date, last: dt.date) -> tuple[int, int]:
@@ -131,15 +139,16 @@ class IndexStore(StoreBase):
             wanted = {item.paper.arxiv_id: seq for seq, (item, _) in zip(seqs, order, strict=True)}
             done = await self._seqs_of(list(wanted))
             taken = {arxiv_id for arxiv_id, seq in done.items() if wanted[arxiv_id] == seq}
-            words, rows = await asyncio.to_thread(_index_rows, order, matches, wanted, taken)
+            run = await self._next_run()
+            words, rows = await asyncio.to_thread(_index_rows, order, matches, wanted, taken, run)
             await self._db.executemany(
                 "INSERT INTO paper_words (rowid, title, abstract, authors, categories)"
                 " VALUES (?, ?, ?, ?, ?)",
                 words,
             )
             await self._db.executemany(
-                "INSERT OR REPLACE INTO query_matches (query_key, seq, arxiv_id, version, fields)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO query_matches"
+                " (query_key, seq, arxiv_id, version, fields, run) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
         return len(taken)
@@ -167,6 +176,14 @@ class IndexStore(StoreBase):
         )
         return seqs
 
+    async def _next_run(self) -> int:
+        """The number that stamps the matches written now (inside the caller's transaction):
+        greater than every earlier one, so a digest can ask for the matches written since
+        it last read (bot.storage.digest_runs)."""
+        await self._db.execute("UPDATE match_runs SET last = last + 1")
+        rows = await self._fetchall("SELECT last FROM match_runs")
+        return int(rows[0][0])
+
     async def _seqs_of(self, ids: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
         for start in range(0, len(ids), _CHUNK):
@@ -189,11 +206,13 @@ class IndexStore(StoreBase):
                 "INSERT OR IGNORE INTO matched_queries (query_key) VALUES (?)",
                 [(key,) for key in keys],
             )
+            run = await self._next_run()
             await self._db.executemany(
-                "INSERT OR REPLACE INTO query_matches (query_key, arxiv_id, seq, version, fields)"
-                " SELECT ?, arxiv_id, seq, version, ? FROM papers"
+                "INSERT OR REPLACE INTO query_matches"
+                " (query_key, arxiv_id, seq, version, fields, run)"
+                " SELECT ?, arxiv_id, seq, version, ?, ? FROM papers"
                 " WHERE arxiv_id = ? AND seq IS NOT NULL",
-                [(key, mask, arxiv_id) for key, arxiv_id, mask in matches],
+                [(key, mask, run, arxiv_id) for key, arxiv_id, mask in matches],
             )
 
     async def queries_to_match(self) -> list[tuple[str, str]]:
@@ -274,52 +293,6 @@ class IndexStore(StoreBase):
         # Reading thousands of normal forms back is CPU work: a worker thread.
         return await asyncio.to_thread(lambda: [_stored(row) for row in rows])
 
-    async def pending_matches(
-        self, chat: Chat, since: dt.datetime
-    ) -> list[tuple[Paper, list[tuple[str, int]]]]:
-        """The chat's matched papers that it may still receive, each with the chat's queries
-        that match it (as typed, in the chat's order) and their field masks.
-
-        Pending as `undelivered_papers` says (new and cross-listed papers by how they were
-        first announced, revisions for chats that want them, never a withdrawn paper as
-        new), stored or revised since `since`, matched by a query the chat follows now.
-        """
-        first_types = [t for t, on in (("new", chat.want_new), ("cross", chat.want_cross)) if on]
-        first_marks = ", ".join("?" * len(first_types)) or "NULL"
-        stamp = timestamp(since)
-        # A paper stored or revised since `since` is indexed under that day or a later one:
-        # only the matches of the window are read.
-        first = since.astimezone(dt.UTC).date() - dt.timedelta(days=1)
-        low, _ = day_seqs(first, first)
-        rows = await self._fetchall(
-            f"SELECT {_qualified('p')}, s.keyword, m.fields FROM subscriptions s"
-            " JOIN query_matches m ON m.query_key = s.keyword_key"
-            " JOIN papers p ON p.arxiv_id = m.arxiv_id AND p.seq = m.seq"  # the current text's
-            # Checked before the paper's row is read: most matches were delivered already.
-            " WHERE s.chat_id = ? AND m.seq >= ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
-            "  WHERE d.chat_id = s.chat_id AND d.arxiv_id = m.arxiv_id AND d.version >= m.version)"
-            " AND p.updated_at >= ? AND ("
-            f" (p.first_seen_at >= ? AND p.first_announce_type IN ({first_marks})"
-            "  AND p.withdrawn = 0"
-            "  AND NOT EXISTS (SELECT 1 FROM deliveries d"
-            "   WHERE d.chat_id = s.chat_id AND d.arxiv_id = p.arxiv_id))"
-            " OR (? = 1 AND p.version > 1"
-            "  AND p.announce_type IN ('replace', 'replace-cross')"
-            "  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.chat_id = s.chat_id"
-            "   AND d.arxiv_id = p.arxiv_id AND d.version >= p.version)"
-            "  AND (p.withdrawn = 0 OR EXISTS (SELECT 1 FROM deliveries d"
-            "   WHERE d.chat_id = s.chat_id AND d.arxiv_id = p.arxiv_id))))"
-            " ORDER BY s.created_at, s.keyword",
-            (chat.chat_id, low, stamp, stamp, *first_types, int(chat.want_revisions)),
-        )
-        found: dict[str, tuple[Paper, list[tuple[str, int]]]] = {}
-        for row in rows:
-            arxiv_id = row[0]
-            if arxiv_id not in found:
-                found[arxiv_id] = (paper_from_row(row[:-2]), [])
-            found[arxiv_id][1].append((str(row[-2]), int(row[-1])))
-        return list(found.values())
-
     # Pruning ---------------------------------------------------------------------------
 
     async def prune_matches(self, before: dt.date) -> int:
@@ -357,6 +330,7 @@ def _index_rows(
     matches: Sequence[tuple[str, str, int]],
     wanted: dict[str, int],
     taken: set[str],
+    run: int,
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The rows of paper_words and query_matches for the papers taken (CPU work, for a worker
     thread: a day brings hundreds of thousands of matches)."""
@@ -368,7 +342,7 @@ def _index_rows(
     versions = {item.paper.arxiv_id: item.paper.version for item, _ in order}
     # Sorted by the table's key: the day's rows go in in order, which is much faster.
     rows = sorted(
-        (key, wanted[paper], paper, versions[paper], mask)
+        (key, wanted[paper], paper, versions[paper], mask, run)
         for key, paper, mask in matches
         if paper in taken
     )

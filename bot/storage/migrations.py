@@ -187,4 +187,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # digest ever composed (10,000 a day at 10,000 chats).
         "CREATE INDEX digests_by_chat ON digests (chat_id, created_at)",
     ),
+    # 10: digests read only the matches they have not read yet. Every write of matches takes
+    # the next run number (match_runs) and stamps its rows with it; a chat's digest records
+    # the run it read up to, and a fingerprint of what decided what it read (its queries,
+    # settings, categories, lookback): its next digest reads only later runs while the
+    # fingerprint holds. A chat with no record (0) reads the whole window, as before.
+    (
+        "ALTER TABLE query_matches ADD COLUMN run INTEGER NOT NULL DEFAULT 0",
+        "CREATE TABLE match_runs (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL)",
+        "INSERT INTO match_runs (id, last) VALUES (1, 0)",
+        "ALTER TABLE chats ADD COLUMN read_run INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE chats ADD COLUMN read_for TEXT",
+        # What a digest's read asks of each matched paper, without reading its row (the
+        # abstract's page): half the read's time.
+        "CREATE INDEX papers_pending ON papers (seq, arxiv_id, version, updated_at,"
+        " first_seen_at, first_announce_type, announce_type, withdrawn)",
+    ),
 )

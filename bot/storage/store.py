@@ -22,6 +22,7 @@ import aiosqlite
 from bot.storage.base import timestamp
 from bot.storage.chats import ChatStore
 from bot.storage.deliveries import DeliveryStore
+from bot.storage.digest_runs import DigestRunStore
 from bot.storage.feed_sizes import FeedSizeStore
 from bot.storage.index import IndexStore
 from bot.storage.migrations import MIGRATIONS
@@ -35,7 +36,9 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class Store(ChatStore, PaperStore, IndexStore, FeedSizeStore, DeliveryStore, ProbeStore):
+class Store(
+    ChatStore, PaperStore, IndexStore, DigestRunStore, FeedSizeStore, DeliveryStore, ProbeStore
+):
     """The bot's database. Open with `await Store.open(path)`, close with `await close()`."""
 
     def __init__(self, db: aiosqlite.Connection, clock: Callable[[], dt.datetime] = utcnow) -> None:

@@ -13,7 +13,7 @@ from telegram.error import BadRequest
 
 from bot.delivery.outbox import MORE_PREFIX, LedgerUnavailable
 from bot.i18n import texts
-from bot.pipeline import send_digest
+from bot.pipeline.digests import send_digest
 from bot.services import Services
 from bot.telegram.common import Context, chat_translator, current_chat, reply, services_of
 

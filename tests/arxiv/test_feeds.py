@@ -37,7 +37,7 @@ from bot.arxiv.http import FeedError, check_is_feed, make_http_client
 from bot.config import Config
 from bot.delivery.digest import MAX_MESSAGE_LENGTH, format_paper, telegram_length
 from bot.models import Hit, Paper
-from bot.pipeline import FeedOutcome, FeedStatus, ingest_feed
+from bot.pipeline.polls import FeedOutcome, FeedStatus, ingest_feed
 from bot.services import Services
 from tests.conftest import pipeline
 from tests.fakes import FeedServer

@@ -26,7 +26,7 @@ from bot.index.runs import after_poll
 from bot.index.search import match_new_queries
 from bot.matching.ranking import match_papers
 from bot.models import Hit, Paper
-from bot.pipeline import compose_digest, pending_hits
+from bot.pipeline.digests import compose_digest, pending_hits
 from bot.services import Services
 from bot.telegram.subscriptions import subscription_key
 from tests.conftest import TOKEN, pipeline
@@ -118,11 +118,20 @@ class Compose:
 
 
 @dataclasses.dataclass(frozen=True)
+class Unsent:
+    """The chat's queued parts never go out: dropped (it blocked the bot) or, with `refused`,
+    ended as Telegram refused them. Their papers leave its ledger and are pending again."""
+
+    chat: int
+    refused: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class Wait:
     hours: int
 
 
-Step = Arrive | Subscribe | Unsubscribe | Toggle | SetCategories | Deliver | Compose | Wait
+Step = Arrive | Subscribe | Unsubscribe | Toggle | SetCategories | Deliver | Compose | Unsent | Wait
 
 texts = st.builds(
     Text,
@@ -157,6 +166,7 @@ events: st.SearchStrategy[Step] = st.one_of(
     st.builds(Deliver, chats, st.lists(st.integers(0, 1_000), min_size=1, max_size=3).map(tuple)),
     st.builds(Compose, chats),
     st.builds(Compose, chats),
+    st.builds(Unsent, chats, st.booleans()),
     st.builds(Wait, st.integers(1, 6)),
 )
 # A day: its announcement, what chats do, then the time until the next (a day, give or take,
@@ -228,6 +238,11 @@ class Scenario:
         elif isinstance(step, Compose):
             async with self.services.digest_locks[step.chat]:
                 await compose_digest(self.services, step.chat, now=self.now)
+        elif isinstance(step, Unsent):
+            if step.refused:
+                await store.end_parts(await store.pending_parts(step.chat), "refused")
+            else:
+                await store.drop_pending_parts(step.chat)
         else:
             self.clock.now += step.hours * 3600
 

@@ -12,7 +12,7 @@ import pytest
 from bot.config import Config
 from bot.index.runs import after_poll
 from bot.models import Paper
-from bot.pipeline import pending_hits
+from bot.pipeline.digests import pending_hits
 from bot.services import Services
 from bot.telegram.subscriptions import subscription_key
 from tests.conftest import TOKEN, pipeline

@@ -19,7 +19,7 @@ from bot.index.indexing import index_papers
 from bot.index.search import latest_hits
 from bot.matching.ranking import match_papers
 from bot.models import Hit
-from bot.pipeline import pending_hits
+from bot.pipeline.digests import pending_hits
 from bot.services import Services
 from bot.storage.base import timestamp
 from bot.storage.migrations import MIGRATIONS

@@ -1,10 +1,8 @@
-"""The one place where the pipeline runs, in its order: poll → ingest → match → compose → send.
+"""A poll: fetch → parse → store, then index and match, and when the next poll runs.
 
 A poll (`run_poll`) ingests every feed the chats need (`ingest`; `ingest_feed` fetches, parses
 and stores one feed URL), has the new papers indexed and matched once against every query
-followed (`bot.index`), and plans the next poll. A chat's daily run (`daily_digest`) reads the
-matches it has not received, composes its digest and sends it through the outbox
-(`send_digest`). When each runs (the poll chain, the chats' daily jobs) is `bot.schedule`'s.
+followed (`bot.index`), and plans the next poll.
 """
 
 from __future__ import annotations
@@ -15,21 +13,16 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from zoneinfo import ZoneInfo
-
-from telegram import Bot
 
 from bot.arxiv.calendar import (
     HOLIDAYS_KNOWN_THROUGH,
     calendar_out_of_date,
-    covered_days,
     current_feed_day,
     eastern_date,
     is_stale,
     next_daily_poll,
     stale_retry_delay,
 )
-from bot.arxiv.categories import covers
 from bot.arxiv.feeds import parse_feed
 from bot.arxiv.fetcher import (
     CATEGORY_RE,
@@ -41,14 +34,9 @@ from bot.arxiv.fetcher import (
 )
 from bot.arxiv.http import FeedError, check_is_feed
 from bot.config import Config
-from bot.delivery.digest import render_parts
-from bot.delivery.outbox import LedgerUnavailable, Outcome
-from bot.i18n.translate import translator
-from bot.index.runs import after_poll, before_digest
-from bot.matching.ranking import broken_queries, hit_of, rank
-from bot.models import Chat, Hit, Paper
+from bot.index.runs import after_poll
+from bot.models import Paper
 from bot.services import Services
-from bot.storage.index import mask_fields
 from bot.storage.store import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -305,94 +293,3 @@ async def ingest_feed(
     return FeedOutcome(
         url, status, len(parsed.papers), tuple(new), feed_day, stale, counts, at_limit
     )
-
-
-# --- a chat's digest: match → compose → send --------------------------------------------------
-
-
-async def daily_digest(
-    bot: Bot, services: Services, chat_id: int, now: dt.datetime | None = None
-) -> int:
-    """A chat's daily run: send what is pending (often nothing), then record the run."""
-    now = now or utcnow()
-    try:
-        sent = await send_digest(bot, services, chat_id, now=now)
-    except LedgerUnavailable as exc:  # a full disk: the papers wait for the next digest
-        log.warning("Digest for chat %s not sent: sending is paused (%s)", chat_id, exc)
-        return 0
-    # Recorded once composed, not before: a process killed before composing leaves the slot
-    # missed, and the restart catches it up; killed after, the catch-up finds the papers in
-    # the ledger and composes nothing twice (the outbox sends what was queued).
-    await services.store.record_digest(chat_id, now)
-    return sent
-
-
-async def send_digest(
-    bot: Bot, services: Services, chat_id: int, *, now: dt.datetime | None = None
-) -> int:
-    """Send the chat its pending digest now; returns how many papers it carried (0: none).
-
-    Its header names the days since the chat's previous digest ("Fri 8 Mar – Mon 11 Mar").
-    """  # noqa: RUF002 - the en dash is the typographic range sign the header uses
-    async with services.digest_locks[chat_id]:
-        papers = await compose_digest(services, chat_id, now=now)
-        if not papers:
-            return 0
-        outcome = await services.outbox.flush_chat(bot, chat_id)
-        services.metrics.digest_sent(papers, delivered=outcome is Outcome.SENT)
-        log.info("Digest for chat %s: %d papers, %s", chat_id, papers, outcome.value)
-        return papers
-
-
-async def compose_digest(
-    services: Services, chat_id: int, *, now: dt.datetime | None = None
-) -> int:
-    """Queue the chat's pending digest in the outbox; returns how many papers it carries
-    (0: nothing queued). Callers hold the chat's digest lock."""
-    now = now or utcnow()
-    chat = await services.store.get_chat(chat_id)
-    hits = await _pending_hits(services, chat, now) if chat is not None else []
-    if not hits or chat is None:
-        return 0
-    last = await services.store.last_digest_composed(chat_id)
-    days = digest_days(chat, last, now, services.config.digest_lookback_days)
-    tr = translator(await services.store.language_of(chat_id))
-    # Rendering a big digest is CPU work (seconds for 1,000 papers): off the event loop.
-    parts = await asyncio.to_thread(render_parts, hits, days=days, tr=tr)
-    await services.outbox.enqueue(chat_id, parts)
-    return len(hits)
-
-
-async def pending_hits(
-    services: Services, chat_id: int, now: dt.datetime | None = None
-) -> list[Hit]:
-    """The chat's matching papers that it has not received yet, most relevant first: read
-    from the matches stored at ingest, after indexing papers a cut-short poll left."""
-    chat = await services.store.get_chat(chat_id)
-    return await _pending_hits(services, chat, now or utcnow()) if chat is not None else []
-
-
-async def _pending_hits(services: Services, chat: Chat, now: dt.datetime) -> list[Hit]:
-    keywords = await services.store.subscriptions_for(chat.chat_id)
-    if not keywords:
-        return []
-    broken_queries(chat.chat_id, keywords)  # they match nothing: said in the log (and /list)
-    await before_digest(services, chat.chat_id, now)  # the window of `now`, not of the wall clock
-    since = now - dt.timedelta(days=services.config.digest_lookback_days)
-    pending = await services.store.pending_matches(chat, since)
-    chosen = services.categories_of(chat)
-    return rank(
-        hit_of(paper, [(query, mask_fields(mask)) for query, mask in matches])
-        for paper, matches in pending
-        if covers(chosen, paper.categories)
-    )
-
-
-def digest_days(
-    chat: Chat, last_digest: dt.datetime | None, now: dt.datetime, max_days: int
-) -> list[dt.date]:
-    """The days a digest sent `now` covers, in the chat's time zone: every day since its last
-    digest (after a weekend or a holiday, several), at most `max_days`."""
-    zone = ZoneInfo(chat.timezone)
-    last = last_digest.astimezone(zone).date() if last_digest is not None else None
-    return covered_days(last, now.astimezone(zone).date(), max_days=max(1, max_days))

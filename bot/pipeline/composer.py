@@ -1,0 +1,248 @@
+"""Composing the digests of many chats at once: the chats due at the same minute are served
+together (`bot.ops.batches`), with one read of the database for all of them, the CPU work in
+one worker thread, and one transaction that queues every digest and records every run.
+
+A chat's digest is its pending matches (read from the matches stored at ingest: nothing is
+matched here), in the chat's categories, ranked and rendered in its language under a header
+naming the days since its previous digest. A chat whose queries, settings, categories and
+lookback are those its previous digest read with reads only the matches written since
+(`bot.storage.digest_runs`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from bot.arxiv.calendar import covered_days
+from bot.arxiv.categories import covers
+from bot.delivery.digest import DigestPart, render_parts
+from bot.delivery.outbox import LedgerUnavailable
+from bot.i18n.translate import Translator, translator
+from bot.index.runs import before_digests
+from bot.matching.ranking import broken_queries, rank
+from bot.models import Chat, Hit, Match, Paper
+from bot.ops.batches import Coalescer
+from bot.services import Services
+from bot.storage.deliveries import ComposedDigest
+from bot.storage.digest_runs import DigestInputs, PendingBatch, PendingRead
+from bot.storage.index import mask_fields
+
+# Chats composed together at most: what a batch holds (its matches, ~3 messages of 4 kB a
+# chat) stays within tens of MB, and what is read and decoded once per batch (the papers of
+# the day) is shared by many chats.
+BATCH_LIMIT = 500
+# Batches composed at once: one reads or writes the database (in SQLite's thread, without
+# the GIL) while the other ranks and renders.
+WORKERS = 2
+_BATCHES = "digests"
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRequest:
+    """Compose the chat's digest at `now`; `daily`: it is the chat's daily run (recorded)."""
+
+    chat_id: int
+    now: dt.datetime
+    daily: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a chat's digest is made of, but its matches."""
+
+    request: DigestRequest
+    inputs: DigestInputs
+    fingerprint: str
+    read: PendingRead | None  # None: nothing to read (no queries)
+    categories: tuple[str, ...]
+    lookback_days: int
+    tr: Translator
+
+
+def digest_batches(services: Services) -> Coalescer[DigestRequest, int]:
+    """The services' digest coalescer: each request's result is the papers its digest
+    carries (0: nothing queued)."""
+    found = services.batches.get(_BATCHES)
+    if found is None:
+        serve = functools.partial(compose_batch, services)
+        found = Coalescer(serve, limit=BATCH_LIMIT, workers=WORKERS)
+        services.batches[_BATCHES] = found
+    coalescer: Coalescer[DigestRequest, int] = found
+    return coalescer
+
+
+async def compose_batch(
+    services: Services, requests: Sequence[DigestRequest]
+) -> list[int | BaseException]:
+    """Compose the requested digests into the outbox; per request, the papers it carries or
+    the exception its caller gets. A chat asked for twice is composed twice, in turn."""
+    first_of: dict[int, DigestRequest] = {}
+    for request in requests:
+        first_of.setdefault(request.chat_id, request)
+    first = list(first_of.values())
+    results = dict(zip(map(id, first), await _compose(services, first), strict=True))
+    again = [r for r in requests if id(r) not in results]
+    if again:
+        results.update(zip(map(id, again), await compose_batch(services, again), strict=True))
+    return [results[id(r)] for r in requests]
+
+
+async def _compose(
+    services: Services, requests: Sequence[DigestRequest]
+) -> list[int | BaseException]:
+    plans, batch = await _read(services, requests)
+    # Ranking and rendering thousands of papers is CPU work: off the event loop, in one go.
+    drafts = await asyncio.to_thread(_draft_all, list(plans.values()), batch)
+    records = [
+        ComposedDigest(
+            chat_id,
+            [(part.text, part.arxiv_ids) for part in parts],
+            read=(batch.run, plans[chat_id].fingerprint),
+            daily_at=plans[chat_id].request.now if plans[chat_id].request.daily else None,
+        )
+        for chat_id, parts in drafts.items()
+        if not isinstance(parts, BaseException)
+    ]
+    try:
+        await services.outbox.enqueue_runs(records)
+    except LedgerUnavailable as exc:  # nothing was queued, for any of them
+        drafts = {chat_id: exc for chat_id in drafts}
+    return [_result(drafts.get(request.chat_id, [])) for request in requests]
+
+
+async def _read(
+    services: Services, requests: Sequence[DigestRequest]
+) -> tuple[dict[int, _Plan], PendingBatch]:
+    """The requested chats' plans (unknown chats left out) and pending matches, once every
+    paper stored is indexed and every query followed matched."""
+    store = services.store
+    await before_digests(services, min(request.now for request in requests))
+    inputs = await store.digest_inputs([request.chat_id for request in requests])
+    plans = {
+        request.chat_id: _plan(services, request, inputs[request.chat_id])
+        for request in requests
+        if request.chat_id in inputs
+    }
+    reads = [plan.read for plan in plans.values() if plan.read is not None]
+    return plans, await store.pending_for(reads) if reads else PendingBatch(0)
+
+
+async def plan_of(services: Services, request: DigestRequest) -> tuple[_Plan | None, PendingBatch]:
+    """What the chat's digest would read at the request's time (None: an unknown chat)."""
+    plans, batch = await _read(services, [request])
+    return plans.get(request.chat_id), batch
+
+
+def _result(draft: list[DigestPart] | BaseException) -> int | BaseException:
+    if isinstance(draft, BaseException):
+        return draft
+    return len({arxiv_id for part in draft for arxiv_id in part.arxiv_ids})
+
+
+def _plan(services: Services, request: DigestRequest, inputs: DigestInputs) -> _Plan:
+    chat = inputs.chat
+    categories = services.categories_of(chat)
+    lookback = services.config.digest_lookback_days
+    fingerprint = read_fingerprint(chat, [key for key, _ in inputs.keywords], categories, lookback)
+    read = None
+    if inputs.keywords:
+        broken_queries(chat.chat_id, [keyword for _, keyword in inputs.keywords])  # logged
+        after = inputs.read_run if inputs.read_for == fingerprint else 0
+        read = PendingRead(chat, request.now - dt.timedelta(days=lookback), after)
+    language = translator(inputs.language)
+    return _Plan(request, inputs, fingerprint, read, categories, lookback, language)
+
+
+def read_fingerprint(
+    chat: Chat, keys: Sequence[str], categories: Sequence[str], lookback_days: int
+) -> str:
+    """What decides which of the stored matches a chat's digest reads: while it is the same,
+    a digest reads only the matches written since the previous one read."""
+    decided = [
+        sorted(keys),
+        [chat.want_new, chat.want_cross, chat.want_revisions],
+        sorted(categories),
+        lookback_days,
+    ]
+    return hashlib.blake2b(json.dumps(decided).encode(), digest_size=12).hexdigest()
+
+
+def _draft_all(
+    plans: Sequence[_Plan], batch: PendingBatch
+) -> dict[int, list[DigestPart] | BaseException]:
+    """Each chat's digest as messages (none: nothing pending), or why it could not be made:
+    one chat's failure is its own (CPU work, for a worker thread)."""
+    drafts: dict[int, list[DigestPart] | BaseException] = {}
+    for plan in plans:
+        chat_id = plan.inputs.chat.chat_id
+        try:
+            hits = chat_hits(plan, batch)
+            days = digest_days(
+                plan.inputs.chat, plan.inputs.last_composed, plan.request.now, plan.lookback_days
+            )
+            drafts[chat_id] = render_parts(hits, days=days, tr=plan.tr) if hits else []
+        except Exception as exc:  # the chat's caller raises it; the others go on
+            drafts[chat_id] = exc
+    return drafts
+
+
+def chat_hits(plan: _Plan, batch: PendingBatch) -> list[Hit]:
+    """The chat's pending papers in its categories, each with its queries that match it (in
+    the chat's order) and where, most relevant first."""
+    if plan.read is None:
+        return []
+    order = {keyword: index for index, (_, keyword) in enumerate(plan.inputs.keywords)}
+    found: dict[str, list[tuple[int, str, int]]] = {}
+    for arxiv_id, keyword, mask in batch.matches.get(plan.inputs.chat.chat_id, ()):
+        found.setdefault(arxiv_id, []).append((order.get(keyword, len(order)), keyword, mask))
+    hits = []
+    for arxiv_id, matches in found.items():
+        paper = batch.papers[arxiv_id]
+        if not _covered(batch, plan.categories, paper):
+            continue
+        if len(matches) > 1:
+            matches.sort()
+        hits.append(
+            Hit(
+                paper,
+                tuple(keyword for _, keyword, _ in matches),
+                tuple(_match(batch, keyword, mask) for _, keyword, mask in matches),
+            )
+        )
+    return rank(hits)
+
+
+def _covered(batch: PendingBatch, categories: tuple[str, ...], paper: Paper) -> bool:
+    """`covers`, remembered for the batch: its chats mostly share their categories."""
+    key = (categories, paper.arxiv_id)
+    known = batch.memo.get(key)
+    if known is None:
+        known = batch.memo[key] = covers(categories, paper.categories)
+    return bool(known)
+
+
+def _match(batch: PendingBatch, query: str, mask: int) -> Match:
+    """The match of a query in the fields of `mask`, one object per batch (chats share them)."""
+    key = (query, mask)
+    known = batch.memo.get(key)
+    if known is None:
+        known = batch.memo[key] = Match(query, mask_fields(mask))
+    assert isinstance(known, Match)
+    return known
+
+
+def digest_days(
+    chat: Chat, last_digest: dt.datetime | None, now: dt.datetime, max_days: int
+) -> list[dt.date]:
+    """The days a digest sent `now` covers, in the chat's time zone: every day since its last
+    digest (after a weekend or a holiday, several), at most `max_days`."""
+    zone = ZoneInfo(chat.timezone)
+    last = last_digest.astimezone(zone).date() if last_digest is not None else None
+    return covered_days(last, now.astimezone(zone).date(), max_days=max(1, max_days))

@@ -1,0 +1,239 @@
+"""What composing the digests of many chats at once reads: their settings, queries,
+language, last digest and read marks, and their pending matches (the transaction that queues
+the digests is `bot.storage.deliveries`'s `compose_digests`).
+
+A digest reads the pending matches of its chat's queries. Every write of matches stamps its
+rows with a run number that only grows (`match_runs`); a chat records the last run its digest
+read, with a fingerprint of what decided what it read (its queries, settings, categories and
+lookback, made by the pipeline). While the fingerprint holds, the next digest reads only the
+matches of later runs: the earlier ones were delivered then or are still excluded by the
+same rules. Anything else that can make an earlier match pending again (a part that never
+went out leaves the ledger) clears the chat's mark, and its next digest reads the whole
+window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.models import Chat, Paper
+from bot.storage.base import StoreBase, timestamp
+from bot.storage.chats import CHAT_COLUMNS, chat_from_row
+from bot.storage.index import day_seqs
+from bot.storage.papers import PAPER_COLUMNS, paper_from_row
+
+_CHUNK = 500  # chats or ids per statement, well under SQLite's bound-parameter limit
+# Papers kept decoded between reads: more than a day's digests show (~5,000).
+_KEPT_PAPERS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class DigestInputs:
+    """What a chat's digest is composed from, besides its matches."""
+
+    chat: Chat
+    keywords: tuple[tuple[str, str], ...]  # (key, query as typed), oldest first
+    language: str | None
+    last_composed: dt.datetime | None  # when its last digest was composed
+    read_run: int  # the last run of matches its previous digest read (0: none)
+    read_for: str | None  # the fingerprint of what decided what that digest read
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRead:
+    """A chat whose pending matches are read: stored or revised since `since`, written by a
+    run after `after_run` (0: any)."""
+
+    chat: Chat
+    since: dt.datetime
+    after_run: int = 0
+
+
+@dataclass(slots=True)
+class PendingBatch:
+    """Pending matches of many chats: per chat (arxiv id, query as typed, field mask) rows in
+    no particular order, the papers they name, and the last run of matches read."""
+
+    run: int
+    matches: dict[int, list[tuple[str, str, int]]] = field(default_factory=dict)
+    papers: dict[str, Paper] = field(default_factory=dict)
+    # What composing the batch's digests computes once for all of them (the composer's).
+    memo: dict[Any, object] = field(default_factory=dict)
+
+
+class DigestRunStore(StoreBase):
+    """What the digests of many chats at once are composed from.
+
+    Each read returns one row, a JSON array, decoded off the event loop: a statement that
+    returns thousands of rows takes the GIL back after every row, and beside a busy thread
+    (another batch's rendering) each of those waits up to the interpreter's switch interval
+    (5 ms), which makes 20,000 rows take seconds instead of milliseconds.
+    """
+
+    async def digest_inputs(self, chat_ids: Sequence[int]) -> dict[int, DigestInputs]:
+        """The chats' settings, queries, language, last digest and read marks (unknown chats
+        are left out)."""
+        ids = json.dumps(list(chat_ids))
+        chats = await self._json(
+            f"SELECT json_group_array(json_array({CHAT_COLUMNS}, language, read_run, read_for))"
+            " FROM chats WHERE chat_id IN (SELECT value FROM json_each(?))",
+            (ids,),
+        )
+        keywords = await self._json(
+            "SELECT json_group_array(json_array(chat_id, created_at, keyword, keyword_key))"
+            " FROM subscriptions WHERE chat_id IN (SELECT value FROM json_each(?))",
+            (ids,),
+        )
+        last = await self._json(
+            "SELECT json_group_array(json_array(chat_id, created_at)) FROM"
+            " (SELECT chat_id, MAX(created_at) AS created_at FROM digests"
+            "  WHERE chat_id IN (SELECT value FROM json_each(?)) GROUP BY chat_id)",
+            (ids,),
+        )
+        followed: dict[int, list[tuple[str, str, str]]] = {}
+        for chat_id, created, keyword, key in keywords:
+            followed.setdefault(int(chat_id), []).append((created, keyword, key))
+        composed = {int(chat_id): dt.datetime.fromisoformat(at) for chat_id, at in last}
+        found = {}
+        for row in chats:
+            chat = chat_from_row(row[:-3])
+            found[chat.chat_id] = DigestInputs(
+                chat,
+                tuple((key, keyword) for _, keyword, key in sorted(followed.get(chat.chat_id, []))),
+                row[-3],
+                composed.get(chat.chat_id),
+                int(row[-2]),
+                row[-1],
+            )
+        return found
+
+    async def pending_for(self, reads: Sequence[PendingRead]) -> PendingBatch:
+        """The chats' matched papers that they may still receive, with their queries that
+        match them and where.
+
+        Pending as `undelivered_papers` says (new and cross-listed papers by how they were
+        first announced, revisions for chats that want them, never a withdrawn paper as new),
+        stored or revised since the read's `since`, matched by a query the chat follows now.
+        Read while no write is under way, so that the run read up to covers every row read.
+        """
+        async with self._lock:
+            rows = await self._fetchall("SELECT last FROM match_runs")
+            batch = PendingBatch(int(rows[0][0]))
+            texts = [
+                await self._pending_json(reads[start : start + _CHUNK])
+                for start in range(0, len(reads), _CHUNK)
+            ]
+            found = await asyncio.to_thread(_decoded_matches, reads, texts)
+            # A paper's text and row never change without a new index row (bot.storage.index),
+            # so papers read before are kept by their row: most of a day's digests show the
+            # same few thousand papers, decoded once.
+            kept = self._papers_by_seq
+            missing = sorted({seq for rows in found.values() for *_, seq in rows} - kept.keys())
+            if missing:
+                rows = await self._fetchall(
+                    f"SELECT json_group_array(json_array(seq, {PAPER_COLUMNS})) FROM papers"
+                    " WHERE seq IN (SELECT value FROM json_each(?))",
+                    (json.dumps(missing),),
+                )
+                kept.update(await asyncio.to_thread(_decoded_papers, str(rows[0][0])))
+                while len(kept) > _KEPT_PAPERS:  # the oldest first
+                    del kept[next(iter(kept))]
+        for chat_id, rows in found.items():
+            matches = batch.matches[chat_id] = []
+            for arxiv_id, keyword, mask, seq in rows:
+                paper = kept.get(seq)
+                if paper is not None:  # always, as they were read together
+                    batch.papers[arxiv_id] = paper
+                    matches.append((arxiv_id, keyword, mask))
+        return batch
+
+    async def _json(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        rows = await self._fetchall(sql, params)
+        found = json.loads(rows[0][0])
+        assert isinstance(found, list)
+        return found
+
+    async def _pending_json(self, reads: Sequence[PendingRead]) -> str:
+        values, params = [], []
+        for read in reads:
+            chat = read.chat
+            # A paper stored or revised since `since` is indexed under that day or a later
+            # one: only the matches of the window are read.
+            first = read.since.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+            low, _ = day_seqs(first, first)
+            values.append("(?, ?, ?, ?, ?, ?, ?)")
+            params += [
+                chat.chat_id,
+                low,
+                timestamp(read.since),
+                "new" if chat.want_new else None,
+                "cross" if chat.want_cross else None,
+                int(chat.want_revisions),
+                read.after_run,
+            ]
+        rows = await self._fetchall(
+            "WITH w (chat_id, low, stamp, new_type, cross_type, revisions, after_run) AS"
+            f" (VALUES {', '.join(values)})"
+            " SELECT json_group_array("
+            "  json_array(w.chat_id, m.arxiv_id, s.keyword, m.fields, m.seq))"
+            " FROM w JOIN subscriptions s ON s.chat_id = w.chat_id"
+            " JOIN query_matches m ON m.query_key = s.keyword_key AND m.seq >= w.low"
+            " JOIN papers p ON p.arxiv_id = m.arxiv_id AND p.seq = m.seq"  # the current text's
+            # Checked before the paper's row is read: most matches were delivered already.
+            " WHERE m.run > w.after_run AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            "  WHERE d.chat_id = w.chat_id AND d.arxiv_id = m.arxiv_id AND d.version >= m.version)"
+            " AND p.updated_at >= w.stamp AND ("
+            " (p.first_seen_at >= w.stamp AND p.first_announce_type IN (w.new_type, w.cross_type)"
+            "  AND p.withdrawn = 0"
+            "  AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            "   WHERE d.chat_id = w.chat_id AND d.arxiv_id = p.arxiv_id))"
+            " OR (w.revisions = 1 AND p.version > 1"
+            "  AND p.announce_type IN ('replace', 'replace-cross')"
+            "  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.chat_id = w.chat_id"
+            "   AND d.arxiv_id = p.arxiv_id AND d.version >= p.version)"
+            "  AND (p.withdrawn = 0 OR EXISTS (SELECT 1 FROM deliveries d"
+            "   WHERE d.chat_id = w.chat_id AND d.arxiv_id = p.arxiv_id))))",
+            params,
+        )
+        return str(rows[0][0])
+
+    async def pending_matches(
+        self, chat: Chat, since: dt.datetime
+    ) -> list[tuple[Paper, list[tuple[str, int]]]]:
+        """One chat's pending matches in the whole window: each paper with the chat's queries
+        that match it (as typed, in the chat's order) and their field masks."""
+        batch = await self.pending_for([PendingRead(chat, since)])
+        rows = await self._fetchall(
+            "SELECT keyword FROM subscriptions WHERE chat_id = ? ORDER BY created_at, keyword",
+            (chat.chat_id,),
+        )
+        order = {str(row[0]): index for index, row in enumerate(rows)}
+        found: dict[str, list[tuple[int, str, int]]] = {}
+        for arxiv_id, keyword, mask in batch.matches[chat.chat_id]:
+            found.setdefault(arxiv_id, []).append((order.get(keyword, len(order)), keyword, mask))
+        return [
+            (batch.papers[arxiv_id], [(keyword, mask) for _, keyword, mask in sorted(rows)])
+            for arxiv_id, rows in found.items()
+        ]
+
+
+def _decoded_matches(
+    reads: Sequence[PendingRead], texts: Sequence[str]
+) -> dict[int, list[tuple[str, str, int, int]]]:
+    """Each chat's pending (arxiv id, query, field mask, index row), from the reads' JSON (CPU
+    work, for a worker thread)."""
+    found: dict[int, list[tuple[str, str, int, int]]] = {read.chat.chat_id: [] for read in reads}
+    for text in texts:
+        for chat_id, arxiv_id, keyword, mask, seq in json.loads(text):
+            found[int(chat_id)].append((str(arxiv_id), str(keyword), int(mask), int(seq)))
+    return found
+
+
+def _decoded_papers(text: str) -> dict[int, Paper]:
+    """Papers by index row, from their JSON (CPU work, for a worker thread)."""
+    return {int(row[0]): paper_from_row(row[1:]) for row in json.loads(text)}

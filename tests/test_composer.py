@@ -1,0 +1,189 @@
+"""Tests for bot.pipeline.composer: the digests due together composed in batches, each chat's
+digest its own (what the old one-chat-at-a-time path composed), one chat's failure its own,
+and a digest that reads only what was written since the chat's previous one."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Config
+from bot.delivery.digest import render_parts
+from bot.delivery.outbox import LedgerUnavailable
+from bot.i18n.translate import translator
+from bot.index.runs import after_poll
+from bot.models import Hit, Paper
+from bot.pipeline import composer
+from bot.pipeline.digests import compose_digest, pending_hits
+from bot.services import Services
+from bot.storage.digest_runs import PendingBatch, PendingRead
+from bot.storage.store import Store
+from bot.telegram.subscriptions import subscription_key
+from tests.conftest import TOKEN, pipeline
+from tests.fakes.clock import FakeClock
+
+NOW = dt.datetime(2025, 8, 20, 12, 0, tzinfo=dt.UTC)
+CHATS = range(1, 31)
+WORDS = ["diffusion", "graph", "agent", "video", "robot"]
+
+
+def paper(n: int) -> Paper:
+    words = [WORDS[n % 5], WORDS[(n // 5) % 5]]
+    return Paper(
+        arxiv_id=f"2508.{n:05d}",
+        title=f"A {words[0]} paper {n}",
+        authors=("Ada Lovelace",),
+        abstract=f"We study {words[1]}.",
+        categories=("cs.AI",),
+        announced=NOW.date(),
+    )
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[Services]:
+    config = Config(bot_token=TOKEN, database_path=tmp_path / "bot.sqlite3")
+    async with pipeline(config, FakeClock(NOW.timestamp())) as built:
+        for chat_id in CHATS:
+            await built.store.ensure_chat(chat_id, dt.time(8, 0), "UTC")
+            queries = [WORDS[chat_id % 5], WORDS[(chat_id * 3) % 5]]
+            await follow(built, chat_id, *queries)
+        await built.store.add_papers([paper(n) for n in range(1, 41)])
+        await after_poll(built, NOW)
+        yield built
+
+
+async def follow(services: Services, chat_id: int, *queries: str) -> None:
+    await services.store.add_subscriptions(chat_id, [(subscription_key(q), q) for q in queries])
+
+
+async def compose_all(
+    services: Services, chat_ids: Sequence[int], daily: bool = False
+) -> list[Any]:
+    """Every chat's digest at once, as the JobQueue starts the jobs due at the same minute."""
+
+    async def one(chat_id: int) -> int:
+        async with services.digest_locks[chat_id]:
+            return await compose_digest(services, chat_id, now=NOW, daily=daily)
+
+    return await asyncio.gather(*(one(chat_id) for chat_id in chat_ids), return_exceptions=True)
+
+
+async def expected_texts(services: Services, chat_id: int, hits: list[Hit]) -> list[str]:
+    """The chat's digest as rendered from its pending hits, one chat at a time."""
+    chat = await services.store.get_chat(chat_id)
+    assert chat is not None
+    days = composer.digest_days(chat, None, NOW, services.config.digest_lookback_days)
+    return [part.text for part in render_parts(hits, days=days, tr=translator(None))]
+
+
+async def test_digests_started_together_are_composed_in_a_few_batches_each_its_own(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thirty chats due at the same minute: a couple of reads of the database, not thirty,
+    and each chat's digest is exactly what it was pending (its own papers, ranked, rendered)."""
+    expected = {chat_id: await pending_hits(services, chat_id, NOW) for chat_id in CHATS}
+    reads: list[int] = []
+    real = Store.pending_for
+
+    async def counted(store: Store, batch: Sequence[PendingRead]) -> PendingBatch:
+        reads.append(len(batch))
+        return await real(store, batch)
+
+    monkeypatch.setattr(Store, "pending_for", counted)
+    sizes = await compose_all(services, CHATS)
+    assert sizes == [len(expected[chat_id]) for chat_id in CHATS]
+    assert all(size > 0 for size in sizes)
+    assert sum(reads) == len(CHATS)
+    assert len(reads) <= 3
+    for chat_id in CHATS:
+        texts = await services.store.last_digest_texts(chat_id)
+        assert texts == await expected_texts(services, chat_id, expected[chat_id])
+        assert await pending_hits(services, chat_id, NOW) == []
+
+
+async def test_a_chat_whose_digest_cannot_be_made_fails_alone(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One chat's digest raises while the batch is composed: its caller gets the error, its
+    run is not recorded (it runs again) and its papers stay pending; the others are queued."""
+    broken = 7
+    real = composer.chat_hits
+
+    def chat_hits(plan: Any, batch: PendingBatch) -> list[Hit]:
+        if plan.inputs.chat.chat_id == broken:
+            raise ValueError("a paper that cannot be shown")
+        return real(plan, batch)
+
+    yesterday = NOW - dt.timedelta(days=1)
+    for chat_id in CHATS:
+        await services.store.record_digest(chat_id, yesterday)
+    monkeypatch.setattr(composer, "chat_hits", chat_hits)
+    results = dict(zip(CHATS, await compose_all(services, CHATS, daily=True), strict=True))
+    assert isinstance(results.pop(broken), ValueError)
+    assert all(isinstance(size, int) and size > 0 for size in results.values())
+    for chat_id in CHATS:
+        chat = await services.store.get_chat(chat_id)
+        assert chat is not None
+        composed = await services.store.last_digest_texts(chat_id)
+        if chat_id == broken:
+            assert composed == []
+            assert chat.last_digest_at == yesterday
+            monkeypatch.setattr(composer, "chat_hits", real)
+            assert await pending_hits(services, chat_id, NOW)
+            monkeypatch.setattr(composer, "chat_hits", chat_hits)
+        else:
+            assert composed
+            assert chat.last_digest_at == NOW
+
+
+async def test_a_full_disk_fails_every_digest_of_the_batch_and_records_none(
+    services: Services, tmp_path: Path
+) -> None:
+    with closing(sqlite3.connect(tmp_path / "bot.sqlite3")) as db:
+        db.execute(
+            "CREATE TRIGGER full_disk BEFORE INSERT ON deliveries"
+            " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+        db.commit()
+    results = await compose_all(services, CHATS, daily=True)
+    assert all(isinstance(result, LedgerUnavailable) for result in results)
+    for chat_id in CHATS:
+        assert await services.store.last_digest_texts(chat_id) == []
+        assert await pending_hits(services, chat_id, NOW)
+
+
+async def test_a_digest_reads_what_came_since_and_all_again_when_the_chat_changed(
+    services: Services,
+) -> None:
+    """After a digest, the next reads only the matches written since; a chat that follows a
+    new query (or changes what it wants) reads its whole window again: the older papers of
+    the new query come too."""
+    chat_id = 3
+    assert (await compose_all(services, [chat_id]))[0] > 0
+    inputs = (await services.store.digest_inputs([chat_id]))[chat_id]
+    assert inputs.read_run > 0
+    assert inputs.read_for is not None
+    await services.store.add_papers([paper(n) for n in range(41, 61)])
+    await after_poll(services, NOW)
+    newer = {hit.paper.arxiv_id for hit in await pending_hits(services, chat_id, NOW)}
+    assert newer
+    assert all(arxiv_id >= "2508.00041" for arxiv_id in newer)
+    assert (await compose_all(services, [chat_id]))[0] == len(newer)
+    unseen = [w for w in WORDS if w not in {WORDS[chat_id % 5], WORDS[(chat_id * 3) % 5]}]
+    await follow(services, chat_id, unseen[0])
+    older = {hit.paper.arxiv_id for hit in await pending_hits(services, chat_id, NOW)}
+    assert any(arxiv_id < "2508.00041" for arxiv_id in older)
+    assert (await compose_all(services, [chat_id]))[0] == len(older)
+    assert await pending_hits(services, chat_id, NOW) == []
+    await services.store.toggle_announcements(chat_id, "revisions")
+    changed = (await services.store.digest_inputs([chat_id]))[chat_id]
+    assert (await compose_all(services, [chat_id]))[0] == 0
+    after = (await services.store.digest_inputs([chat_id]))[chat_id]
+    assert after.read_for != changed.read_for
