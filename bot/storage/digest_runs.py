@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,8 @@ from bot.storage.index import day_seqs
 from bot.storage.papers import PAPER_COLUMNS, paper_from_row
 
 _CHUNK = 500  # chats or ids per statement, well under SQLite's bound-parameter limit
-# Papers kept decoded between reads: more than a day's digests show (~5,000).
+# Papers kept decoded between reads, beyond those a read needs: more than a day's digests
+# show (~5,000).
 _KEPT_PAPERS = 10_000
 
 
@@ -133,23 +135,27 @@ class DigestRunStore(StoreBase):
             # so papers read before are kept by their row: most of a day's digests show the
             # same few thousand papers, decoded once.
             kept = self._papers_by_seq
-            missing = sorted({seq for rows in found.values() for *_, seq in rows} - kept.keys())
-            if missing:
+            needed = {seq for rows in found.values() for *_, seq in rows}
+            fetched: dict[int, Paper] = {}
+            if missing := sorted(needed - kept.keys()):
                 rows = await self._fetchall(
                     f"SELECT json_group_array(json_array(seq, {PAPER_COLUMNS})) FROM papers"
                     " WHERE seq IN (SELECT value FROM json_each(?))",
                     (json.dumps(missing),),
                 )
-                kept.update(await asyncio.to_thread(_decoded_papers, str(rows[0][0])))
-                while len(kept) > _KEPT_PAPERS:  # the oldest first
-                    del kept[next(iter(kept))]
+                fetched = await asyncio.to_thread(_decoded_papers, str(rows[0][0]))
         for chat_id, rows in found.items():
             matches = batch.matches[chat_id] = []
             for arxiv_id, keyword, mask, seq in rows:
-                paper = kept.get(seq)
-                if paper is not None:  # always, as they were read together
-                    batch.papers[arxiv_id] = paper
-                    matches.append((arxiv_id, keyword, mask))
+                paper = kept.get(seq) or fetched.get(seq)
+                if paper is None:  # read together under the lock: a broken invariant, loudly
+                    raise LookupError(f"paper {arxiv_id} (index row {seq}) vanished mid-read")
+                batch.papers[arxiv_id] = paper
+                matches.append((arxiv_id, keyword, mask))
+        # Kept for the next batches only once this one holds its papers; the oldest go first.
+        kept.update(fetched)
+        for seq in list(itertools.islice(kept, max(0, len(kept) - _KEPT_PAPERS))):
+            del kept[seq]
         return batch
 
     async def _json(self, sql: str, params: Sequence[Any]) -> list[Any]:

@@ -211,3 +211,26 @@ async def test_papers_that_leave_the_ledger_clear_the_chats_mark(
     marks = column(tmp_path / "bot.sqlite3", "SELECT read_run FROM chats ORDER BY chat_id")
     assert marks == [0, 4]
     assert await store.delivered_ids(1) == set()
+
+
+async def test_a_read_holds_every_paper_it_names_however_few_are_kept_between_reads(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Papers decoded once are kept by index row for later reads, at most so many; a read that
+    needs more than that, or that needs papers kept long ago, still gets every one of them."""
+    monkeypatch.setattr("bot.storage.digest_runs._KEPT_PAPERS", 2)
+    chat = await chat_following(store, 1, KEY)
+    await store.add_papers([paper(n) for n in range(1, 6)])
+    await index_all(store, [(KEY, f"2508.{n:05d}", TITLE) for n in range(1, 6)])
+    for _ in range(3):
+        batch = await store.pending_for([PendingRead(chat, WEEK_AGO)])
+        assert sorted(arxiv_id for arxiv_id, _, _ in batch.matches[1]) == [
+            f"2508.{n:05d}" for n in range(1, 6)
+        ]
+        assert set(batch.papers) == {f"2508.{n:05d}" for n in range(1, 6)}
+        assert batch.papers["2508.00003"] == paper(3)
+    await store.add_papers([paper(6)])
+    await index_all(store, [(KEY, "2508.00006", TITLE)])
+    batch = await store.pending_for([PendingRead(chat, WEEK_AGO)])
+    assert len(batch.matches[1]) == 6
+    assert len(batch.papers) == 6
