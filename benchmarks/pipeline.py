@@ -1,8 +1,8 @@
 """Pipeline benchmark: the bot's own path at 100,000 subscriptions, a new day of 3,000 papers.
 
-Run from the repository root (about 10 minutes on 2 slow cores, most of it populating the
-database and the naive reference; the database is about 1 GB on disk, in a temporary folder
-deleted at the end):
+Run from the repository root, alone on the machine (about 17 minutes on 2 slow cores, most of
+it populating the database and the naive reference; the database is about 1 GB on disk, in a
+temporary folder deleted at the end):
 
     .venv/bin/python -m benchmarks.pipeline
     .venv/bin/python -m benchmarks.pipeline --chats 500 --history 10 --sample 20  # a look
