@@ -116,10 +116,10 @@ async def test_a_chat_whose_digest_cannot_be_made_fails_alone(
     broken = 7
     real = composer.chat_hits
 
-    def chat_hits(plan: Any, batch: PendingBatch) -> list[Hit]:
+    def chat_hits(plan: Any, batch: PendingBatch, memo: Any = None) -> list[Hit]:
         if plan.inputs.chat.chat_id == broken:
             raise ValueError("a paper that cannot be shown")
-        return real(plan, batch)
+        return real(plan, batch, memo)
 
     yesterday = NOW - dt.timedelta(days=1)
     for chat_id in CHATS:

@@ -18,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.arxiv.calendar import covered_days
@@ -180,10 +181,11 @@ def _draft_all(
     """Each chat's digest as messages (none: nothing pending), or why it could not be made:
     one chat's failure is its own (CPU work, for a worker thread)."""
     drafts: dict[int, list[DigestPart] | BaseException] = {}
+    memo: dict[Any, object] = {}  # what the batch's chats share: coverage, match objects
     for plan in plans:
         chat_id = plan.inputs.chat.chat_id
         try:
-            hits = chat_hits(plan, batch)
+            hits = chat_hits(plan, batch, memo)
             days = digest_days(
                 plan.inputs.chat, plan.inputs.last_composed, plan.request.now, plan.lookback_days
             )
@@ -193,9 +195,11 @@ def _draft_all(
     return drafts
 
 
-def chat_hits(plan: _Plan, batch: PendingBatch) -> list[Hit]:
+def chat_hits(plan: _Plan, batch: PendingBatch, memo: dict[Any, object] | None = None) -> list[Hit]:
     """The chat's pending papers in its categories, each with its queries that match it (in
-    the chat's order) and where, most relevant first."""
+    the chat's order) and where, most relevant first (`memo`: what the chats of a batch
+    compute once for all of them)."""
+    memo = {} if memo is None else memo
     if plan.read is None:
         return []
     order = {keyword: index for index, (_, keyword) in enumerate(plan.inputs.keywords)}
@@ -205,7 +209,7 @@ def chat_hits(plan: _Plan, batch: PendingBatch) -> list[Hit]:
     hits = []
     for arxiv_id, matches in found.items():
         paper = batch.papers[arxiv_id]
-        if not _covered(batch, plan.categories, paper):
+        if not _covered(memo, plan.categories, paper):
             continue
         if len(matches) > 1:
             matches.sort()
@@ -213,27 +217,27 @@ def chat_hits(plan: _Plan, batch: PendingBatch) -> list[Hit]:
             Hit(
                 paper,
                 tuple(keyword for _, keyword, _ in matches),
-                tuple(_match(batch, keyword, mask) for _, keyword, mask in matches),
+                tuple(_match(memo, keyword, mask) for _, keyword, mask in matches),
             )
         )
     return rank(hits)
 
 
-def _covered(batch: PendingBatch, categories: tuple[str, ...], paper: Paper) -> bool:
+def _covered(memo: dict[Any, object], categories: tuple[str, ...], paper: Paper) -> bool:
     """`covers`, remembered for the batch: its chats mostly share their categories."""
     key = (categories, paper.arxiv_id)
-    known = batch.memo.get(key)
+    known = memo.get(key)
     if known is None:
-        known = batch.memo[key] = covers(categories, paper.categories)
+        known = memo[key] = covers(categories, paper.categories)
     return bool(known)
 
 
-def _match(batch: PendingBatch, query: str, mask: int) -> Match:
+def _match(memo: dict[Any, object], query: str, mask: int) -> Match:
     """The match of a query in the fields of `mask`, one object per batch (chats share them)."""
     key = (query, mask)
-    known = batch.memo.get(key)
+    known = memo.get(key)
     if known is None:
-        known = batch.memo[key] = Match(query, mask_fields(mask))
+        known = memo[key] = Match(query, mask_fields(mask))
     assert isinstance(known, Match)
     return known
 

@@ -81,10 +81,14 @@ class DeliveryStore(StoreBase):
             _RECORD_DELIVERIES, (stamp, _json([[chat_id, arxiv_id] for arxiv_id in arxiv_ids]))
         )
 
-    async def _forget_read(self, chat_id: int) -> None:
-        """Papers left the chat's ledger (inside the caller's transaction): matches its
-        digests read already may be pending again, so its next digest reads them all
-        (bot.storage.digest_runs)."""
+    async def _unrecord_deliveries(self, chat_id: int, arxiv_ids: Sequence[str]) -> None:
+        """Take papers that never reached the chat out of its ledger (inside the caller's
+        transaction), and clear its read mark: matches its digests read already are pending
+        again, so its next digest reads them all (bot.storage.digest_runs)."""
+        await self._db.executemany(
+            "DELETE FROM deliveries WHERE chat_id = ? AND arxiv_id = ?",
+            [(chat_id, arxiv_id) for arxiv_id in arxiv_ids],
+        )
         await self._db.execute("UPDATE chats SET read_run = 0 WHERE chat_id = ?", (chat_id,))
 
     # Outbox ---------------------------------------------------------------------------
@@ -214,11 +218,7 @@ class DeliveryStore(StoreBase):
                 (chat_id,),
             )
             unsent = sorted({arxiv_id for row in rows for arxiv_id in json.loads(row[0])})
-            await self._db.executemany(
-                "DELETE FROM deliveries WHERE chat_id = ? AND arxiv_id = ?",
-                [(chat_id, arxiv_id) for arxiv_id in unsent],
-            )
-            await self._forget_read(chat_id)
+            await self._unrecord_deliveries(chat_id, unsent)
             await self._db.execute(
                 "UPDATE outbox SET status = 'dropped'"
                 " WHERE chat_id = ? AND status IN ('pending', 'held')",
@@ -274,11 +274,7 @@ class DeliveryStore(StoreBase):
             if not rows:
                 continue  # sent, dropped or ended meanwhile
             chat_id, ids = int(rows[0][0]), json.loads(rows[0][1])
-            await self._db.executemany(
-                "DELETE FROM deliveries WHERE chat_id = ? AND arxiv_id = ?",
-                [(chat_id, arxiv_id) for arxiv_id in ids],
-            )
-            await self._forget_read(chat_id)
+            await self._unrecord_deliveries(chat_id, ids)
             await self._db.execute(
                 "UPDATE outbox SET status = 'failed', ended_at = ?, end_reason = ?"
                 " WHERE digest_id = ? AND part_no = ?",

@@ -64,8 +64,6 @@ class PendingBatch:
     run: int
     matches: dict[int, list[tuple[str, str, int]]] = field(default_factory=dict)
     papers: dict[str, Paper] = field(default_factory=dict)
-    # What composing the batch's digests computes once for all of them (the composer's).
-    memo: dict[Any, object] = field(default_factory=dict)
 
 
 class DigestRunStore(StoreBase):
@@ -125,7 +123,7 @@ class DigestRunStore(StoreBase):
         """
         async with self._lock:
             rows = await self._fetchall("SELECT last FROM match_runs")
-            batch = PendingBatch(int(rows[0][0]))
+            run = int(rows[0][0])
             texts = [
                 await self._pending_json(reads[start : start + _CHUNK])
                 for start in range(0, len(reads), _CHUNK)
@@ -136,24 +134,17 @@ class DigestRunStore(StoreBase):
             # same few thousand papers, decoded once.
             kept = self._papers_by_seq
             needed = {seq for rows in found.values() for *_, seq in rows}
-            fetched: dict[int, Paper] = {}
-            if missing := sorted(needed - kept.keys()):
+            papers = {seq: kept[seq] for seq in needed if seq in kept}
+            if missing := sorted(needed - papers.keys()):
                 rows = await self._fetchall(
                     f"SELECT json_group_array(json_array(seq, {PAPER_COLUMNS})) FROM papers"
                     " WHERE seq IN (SELECT value FROM json_each(?))",
                     (json.dumps(missing),),
                 )
-                fetched = await asyncio.to_thread(_decoded_papers, str(rows[0][0]))
-        for chat_id, rows in found.items():
-            matches = batch.matches[chat_id] = []
-            for arxiv_id, keyword, mask, seq in rows:
-                paper = kept.get(seq) or fetched.get(seq)
-                if paper is None:  # read together under the lock: a broken invariant, loudly
-                    raise LookupError(f"paper {arxiv_id} (index row {seq}) vanished mid-read")
-                batch.papers[arxiv_id] = paper
-                matches.append((arxiv_id, keyword, mask))
+                papers |= await asyncio.to_thread(_decoded_papers, str(rows[0][0]))
+        batch = await asyncio.to_thread(_assembled, run, found, papers)
         # Kept for the next batches only once this one holds its papers; the oldest go first.
-        kept.update(fetched)
+        kept.update(papers)
         for seq in list(itertools.islice(kept, max(0, len(kept) - _KEPT_PAPERS))):
             del kept[seq]
         return batch
@@ -223,8 +214,8 @@ class DigestRunStore(StoreBase):
         for arxiv_id, keyword, mask in batch.matches[chat.chat_id]:
             found.setdefault(arxiv_id, []).append((order.get(keyword, len(order)), keyword, mask))
         return [
-            (batch.papers[arxiv_id], [(keyword, mask) for _, keyword, mask in sorted(rows)])
-            for arxiv_id, rows in found.items()
+            (batch.papers[arxiv_id], [(keyword, mask) for _, keyword, mask in sorted(matched)])
+            for arxiv_id, matched in found.items()
         ]
 
 
@@ -238,6 +229,24 @@ def _decoded_matches(
         for chat_id, arxiv_id, keyword, mask, seq in json.loads(text):
             found[int(chat_id)].append((str(arxiv_id), str(keyword), int(mask), int(seq)))
     return found
+
+
+def _assembled(
+    run: int, found: dict[int, list[tuple[str, str, int, int]]], papers: dict[int, Paper]
+) -> PendingBatch:
+    """The batch from each chat's rows and the papers by index row (CPU work, for a worker
+    thread). Both were read together under the lock: a paper missing is a broken invariant,
+    raised, never a match dropped in silence."""
+    batch = PendingBatch(run)
+    for chat_id, chat_rows in found.items():
+        matches = batch.matches[chat_id] = []
+        for arxiv_id, keyword, mask, seq in chat_rows:
+            paper = papers.get(seq)
+            if paper is None:
+                raise LookupError(f"paper {arxiv_id} (index row {seq}) vanished mid-read")
+            batch.papers[arxiv_id] = paper
+            matches.append((arxiv_id, keyword, mask))
+    return batch
 
 
 def _decoded_papers(text: str) -> dict[int, Paper]:
