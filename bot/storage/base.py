@@ -39,6 +39,8 @@ class StoreBase:
         self._clean_at = {"papers": -1, "subscriptions": -1}
         # Papers as digests read them, by index row (bot.storage.digest_runs).
         self._papers_by_seq: dict[int, Paper] = {}
+        # Called after every commit (the background checkpoints: bot.storage.checkpoints).
+        self._committed: Callable[[], None] = lambda: None
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
@@ -51,6 +53,7 @@ class StoreBase:
                 await self._db.rollback()
                 raise
             await self._db.commit()
+        self._committed()
 
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement in its own transaction; returns the number of rows it changed."""

@@ -21,6 +21,7 @@ import aiosqlite
 
 from bot.storage.base import timestamp
 from bot.storage.chats import ChatStore
+from bot.storage.checkpoints import WRITER_CHECKPOINT_PAGES, Checkpointer
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.digest_runs import DigestRunStore
 from bot.storage.feed_sizes import FeedSizeStore
@@ -44,6 +45,7 @@ class Store(
     def __init__(self, db: aiosqlite.Connection, clock: Callable[[], dt.datetime] = utcnow) -> None:
         """Rows are stamped with `clock` (UTC now unless a fake is given)."""
         super().__init__(db, clock)
+        self._checkpointer: Checkpointer | None = None
 
     @classmethod
     async def open(cls, path: Path, *, clock: Callable[[], dt.datetime] = utcnow) -> Store:
@@ -60,12 +62,20 @@ class Store(
             await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("PRAGMA busy_timeout=5000")
             await store._migrate()
+            # Checkpoints run beside the writer (bot.storage.checkpoints); the writer's own
+            # only if those fall behind.
+            await db.execute(f"PRAGMA wal_autocheckpoint={WRITER_CHECKPOINT_PAGES}")
+            store._checkpointer = await Checkpointer.open(path)
+            store._committed = store._checkpointer.wake
         except BaseException:
             await db.close()
             raise
         return store
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+        # The last connection to close copies what is left of the log into the file.
         await self._db.close()
 
     async def _migrate(self) -> None:
