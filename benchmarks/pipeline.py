@@ -96,6 +96,7 @@ from bot.matching.parser import parse_query
 from bot.matching.query import And, Not, Query, QueryError, Term, positive_terms
 from bot.matching.ranking import hit_of, rank
 from bot.models import Document, Hit, Paper
+from bot.ops.processes import tune_collector
 from bot.pipeline.composer import digest_days
 from bot.pipeline.digests import compose_digest
 from bot.services import Services
@@ -396,7 +397,9 @@ async def run(chats: int, history: int, per_day: int, sample: int, seed: int) ->
                 f"({compose / len(active) * 1000:.2f} ms a chat); {sum(sizes)} papers, "
                 f"mean {sum(sizes) / len(sizes):.1f}, max {max(sizes)}; {parts} parts to send"
             )
-            composed = {chat_id: await store.last_digest_texts(chat_id) for chat_id in chosen}
+            composed = {
+                chat_id: await services.outbox.last_digest_texts(chat_id) for chat_id in chosen
+            }
             differ = [chat_id for chat_id in chosen if composed[chat_id] != expected[chat_id]]
             equal = not differ and wrong == 0
             for chat_id in differ[:3]:  # what differs, to see why
@@ -450,6 +453,7 @@ async def run(chats: int, history: int, per_day: int, sample: int, seed: int) ->
             )
         finally:
             await services.http.aclose()
+            await asyncio.to_thread(services.drafting.close)
             await store.close()
     peak = peak_mb()
     print(f"peak memory: {peak:.0f} MB (ru_maxrss: the whole process's peak resident set)")
@@ -468,6 +472,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    tune_collector()  # as `python -m bot` does
     print(asyncio.run(run(args.chats, args.history, args.per_day, args.sample, args.seed)))
 
 

@@ -29,6 +29,7 @@ from bot.cli import main as cli
 from bot.config import Config, ConfigError, load_config
 from bot.ops.lock import AlreadyRunning, instance_lock
 from bot.ops.logs import log_uncaught, setup_early_logging, setup_logging, token_secrets
+from bot.ops.processes import tune_collector
 
 EXIT_CONFIG = 2
 EXIT_ALREADY_RUNNING = 3
@@ -88,6 +89,7 @@ def _run(started: list[bool]) -> int:
         return EXIT_ALREADY_RUNNING
     stopper: _Stopper | None = None
     try:
+        tune_collector()
         app = build_application(config)
         _note_start(app, started)
         loop = asyncio.new_event_loop()

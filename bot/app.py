@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import functools
@@ -207,6 +208,7 @@ async def on_shutdown(app: Application) -> None:  # type: ignore[type-arg]
     services = services_mod.detach(app.bot_data)
     if services is not None:
         await services.http.aclose()
+        await asyncio.to_thread(services.drafting.close)
         await services.store.close()
     log.info("Stopped")
 

@@ -16,6 +16,7 @@ from bot.delivery.outbox import Outbox
 from bot.models import Chat
 from bot.ops.batches import Coalescer
 from bot.ops.metrics import Metrics
+from bot.ops.processes import WorkerProcess
 from bot.storage.store import Store
 
 _KEY = "services"
@@ -41,6 +42,8 @@ class Services:
     index_cache: dict[str, Any] = field(default_factory=dict)
     # Calls served together, by what they are for (the digests due at the same time).
     batches: dict[str, Coalescer[Any, Any]] = field(default_factory=dict)
+    # The process big batches of digests are drafted in (started on first use).
+    drafting: WorkerProcess = field(default_factory=WorkerProcess)
     # Counters for /metrics and the last successful poll for /healthz (the app's own).
     metrics: Metrics = field(default_factory=Metrics)
 

@@ -256,17 +256,19 @@ async def pipeline(config: Config, clock: FakeClock) -> AsyncIterator[Services]:
     fetcher = PoliteFetcher(http, clock=clock, sleep=clock.sleep, wall_clock=wall, rand=lambda: 0.5)
     fetcher.load_state({url: state for url, (state, _) in (await store.fetch_state()).items()})
     outbox = Outbox(store, visible_parts=100)
+    services = Services(
+        config=config,
+        store=store,
+        http=http,
+        outbox=outbox,
+        fetcher=fetcher,
+        search=ArxivSearch(fetcher, base=config.arxiv_api_url),
+    )
     try:
-        yield Services(
-            config=config,
-            store=store,
-            http=http,
-            outbox=outbox,
-            fetcher=fetcher,
-            search=ArxivSearch(fetcher, base=config.arxiv_api_url),
-        )
+        yield services
     finally:
         await http.aclose()
+        await asyncio.to_thread(services.drafting.close)
         await store.close()
 
 

@@ -5,7 +5,9 @@ and a digest that reads only what was written since the chat's previous one."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import closing
@@ -103,7 +105,7 @@ async def test_digests_started_together_are_composed_in_a_few_batches_each_its_o
     assert sum(reads) == len(CHATS)
     assert len(reads) <= 3
     for chat_id in CHATS:
-        texts = await services.store.last_digest_texts(chat_id)
+        texts = await services.outbox.last_digest_texts(chat_id)
         assert texts == await expected_texts(services, chat_id, expected[chat_id])
         assert await pending_hits(services, chat_id, NOW) == []
 
@@ -131,7 +133,7 @@ async def test_a_chat_whose_digest_cannot_be_made_fails_alone(
     for chat_id in CHATS:
         chat = await services.store.get_chat(chat_id)
         assert chat is not None
-        composed = await services.store.last_digest_texts(chat_id)
+        composed = await services.outbox.last_digest_texts(chat_id)
         if chat_id == broken:
             assert composed == []
             assert chat.last_digest_at == yesterday
@@ -155,7 +157,7 @@ async def test_a_full_disk_fails_every_digest_of_the_batch_and_records_none(
     results = await compose_all(services, CHATS, daily=True)
     assert all(isinstance(result, LedgerUnavailable) for result in results)
     for chat_id in CHATS:
-        assert await services.store.last_digest_texts(chat_id) == []
+        assert await services.outbox.last_digest_texts(chat_id) == []
         assert await pending_hits(services, chat_id, NOW)
 
 
@@ -187,3 +189,35 @@ async def test_a_digest_reads_what_came_since_and_all_again_when_the_chat_change
     assert (await compose_all(services, [chat_id]))[0] == 0
     after = (await services.store.digest_inputs([chat_id]))[chat_id]
     assert after.read_for != changed.read_for
+
+
+async def test_a_big_batch_is_drafted_in_the_worker_process_its_later_pages_held(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chats due together above the threshold are ranked and rendered in the worker process;
+    a digest's pages after the visible ones are queued without their text, and rendered from
+    what they hold they are the pages the chat's digest would have had."""
+    long_papers = [
+        dataclasses.replace(paper(n), abstract=f"We study {WORDS[n % 5]} at length. " * 60)
+        for n in range(41, 61)
+    ]
+    await services.store.add_papers(long_papers)
+    await after_poll(services, NOW)
+    expected = {chat_id: await pending_hits(services, chat_id, NOW) for chat_id in CHATS}
+    monkeypatch.setattr(composer, "PROCESS_FROM", 1)
+    services.outbox.visible_parts = 1
+    sizes = await compose_all(services, CHATS)
+    assert sizes == [len(expected[chat_id]) for chat_id in CHATS]
+    worker = services.drafting.pid()
+    assert worker is not None
+    assert worker != os.getpid()
+    held = 0
+    for chat_id in CHATS:
+        parts = await services.store.last_digest_parts(chat_id)
+        assert parts[0][0]
+        assert parts[0][1] is None
+        assert all(text == "" and recipe is not None for text, recipe in parts[1:])
+        held += len(parts) - 1
+        texts = await services.outbox.last_digest_texts(chat_id)
+        assert texts == await expected_texts(services, chat_id, expected[chat_id])
+    assert held > len(CHATS)

@@ -9,26 +9,30 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.arxiv.calendar import days_label
 from bot.delivery.paper_block import (
     MAX_MESSAGE_LENGTH,
+    block_length,
     clean,
     format_paper,
     measured_block,
     telegram_length,
 )
 from bot.i18n import texts
-from bot.i18n.translate import ENGLISH_TEXTS, Translator
-from bot.models import Hit
+from bot.i18n.translate import ENGLISH_TEXTS, Translator, translator
+from bot.models import Hit, Match, Paper
 
 __all__ = [
     "MAX_MESSAGE_LENGTH",
     "DigestPart",
     "format_paper",
+    "held_ids",
     "render_digest",
+    "render_held",
     "render_parts",
     "split_blocks",
     "telegram_length",
@@ -109,10 +113,12 @@ def _digest_header(
 
 @dataclass(frozen=True, slots=True)
 class DigestPart:
-    """One message of a digest and the ids of the papers it carries."""
+    """One message of a digest and the ids of the papers it carries. A part held for later
+    has no text yet, but `held`: what `render_held` makes its text from when it is released."""
 
     text: str
     arxiv_ids: tuple[str, ...]
+    held: str | None = None
 
 
 def render_parts(
@@ -122,12 +128,16 @@ def render_parts(
     limit: int = MAX_MESSAGE_LENGTH,
     days: Sequence[dt.date] | None = None,
     tr: Translator = ENGLISH_TEXTS,
+    rendered: int | None = None,
 ) -> list[DigestPart]:
     """The hits as numbered papers under a header with dates and count, split into messages.
 
     The header names `days` when given (the days since the chat's last digest, "Fri 8 Mar –
     Mon 11 Mar 2024"), else the range of the papers' announcement days. Headings, dates and
-    marks are in the language of `tr`; `heading` defaults to its "arXiv digest".
+    marks are in the language of `tr`; `heading` defaults to its "arXiv digest". Only the
+    first `rendered` messages (None: all; the first always) get their text; the others are
+    held (`render_held` gives the same text later: most of a long digest's pages are never
+    asked for, and building them was most of the cost of composing).
     """  # noqa: RUF002 - the en dash is the typographic range sign the header uses
     if not hits:
         return []
@@ -137,15 +147,63 @@ def render_parts(
     head_room = max(telegram_length(header), telegram_length(_continuation(len(hits), len(hits))))
     gap = telegram_length(_BLOCK_SEPARATOR)
     room = limit - head_room - gap
-    blocks, lengths = zip(
-        *(measured_block(hit, index, room, tr) for index, hit in enumerate(hits, 1)), strict=True
-    )
+    # The packing needs every block's length, but only the rendered messages their text.
+    lengths = [block_length(hit, index, room, tr) for index, hit in enumerate(hits, 1)]
     groups = _pack(telegram_length(header), lengths, limit, gap)
-    messages = _assemble(header, blocks, groups, _BLOCK_SEPARATOR)
-    return [
-        DigestPart(text, tuple(hits[index].paper.arxiv_id for index in group))
-        for text, group in zip(messages, groups, strict=True)
-    ]
+    heads = [header] + [_continuation(number, len(groups)) for number in range(2, len(groups) + 1)]
+    parts = []
+    for number, (head, group) in enumerate(zip(heads, groups, strict=True), 1):
+        ids = tuple(hits[index].paper.arxiv_id for index in group)
+        if rendered is not None and number > max(1, rendered):  # the header's is always made
+            held = _held(number, len(groups), [(index + 1, hits[index]) for index in group])
+            parts.append(DigestPart("", ids, json.dumps(dict(held, lang=tr.language, room=room))))
+            continue
+        blocks = [measured_block(hits[index], index + 1, room, tr)[0] for index in group]
+        parts.append(DigestPart(_BLOCK_SEPARATOR.join([head, *blocks]), ids))
+    return parts
+
+
+def _held(number: int, total: int, hits: Sequence[tuple[int, Hit]]) -> dict[str, object]:
+    """What a held message is rendered from: its place, and each paper's number, id and
+    matches (the chat's queries that matched it; its keywords when they are other words)."""
+    papers: list[list[object]] = []
+    for index, hit in hits:
+        matches = [[match.query, list(match.fields)] for match in hit.matches]
+        entry: list[object] = [index, hit.paper.arxiv_id, matches]
+        if list(hit.keywords) != [match.query for match in hit.matches]:
+            entry.append(list(hit.keywords))
+        papers.append(entry)
+    return {"part": [number, total], "papers": papers}
+
+
+def held_ids(held: str) -> list[str]:
+    """The papers a held message needs, by arXiv id."""
+    return [str(entry[1]) for entry in json.loads(held)["papers"]]
+
+
+def render_held(held: str, papers: Mapping[str, Paper], limit: int = MAX_MESSAGE_LENGTH) -> str:
+    """A held message's text, from `render_parts`'s `held` and its papers as stored now: the
+    text it would have had, unless a paper changed since (a revision) or is gone (pruned)."""
+    recipe = json.loads(held)
+    tr = translator(recipe["lang"])
+    hits = []
+    for index, arxiv_id, matches, *keywords in recipe["papers"]:
+        paper = papers.get(arxiv_id)
+        if paper is None:
+            continue
+        found = tuple(Match(query, tuple(fields)) for query, fields in matches)
+        words = tuple(keywords[0]) if keywords else tuple(match.query for match in found)
+        hits.append((int(index), Hit(paper, words, found)))
+    head = _continuation(*recipe["part"])
+    room = int(recipe["room"])
+    blocks = [measured_block(hit, index, room, tr)[0] for index, hit in hits]
+    text = _BLOCK_SEPARATOR.join([head, *blocks])
+    if blocks and telegram_length(text) > limit:  # a paper grew since: they share the room
+        gap = telegram_length(_BLOCK_SEPARATOR)
+        share = (limit - telegram_length(head)) // len(blocks) - gap
+        blocks = [measured_block(hit, index, share, tr)[0] for index, hit in hits]
+        text = _BLOCK_SEPARATOR.join([head, *blocks])
+    return text
 
 
 def render_digest(

@@ -34,7 +34,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPrevie
 from telegram.constants import ParseMode
 from telegram.error import ChatMigrated, TelegramError
 
-from bot.delivery.digest import DigestPart
+from bot.delivery.digest import DigestPart, held_ids, render_held
 from bot.delivery.ledger import Ledger
 from bot.delivery.limiter_stats import RateLimiterStats
 from bot.delivery.notices import Target, channel_lost, tell_owner
@@ -136,8 +136,7 @@ class Outbox:
     async def enqueue(self, chat_id: int, parts: Sequence[DigestPart]) -> int:
         """Queue a digest (its papers now count as delivered); returns its id. Raises
         LedgerUnavailable when the ledger cannot be written."""
-        record = ComposedDigest(chat_id, [(part.text, part.arxiv_ids) for part in parts])
-        return (await self.enqueue_runs([record]))[chat_id]
+        return (await self.enqueue_runs([composed_digest(chat_id, parts)]))[chat_id]
 
     async def enqueue_runs(self, digests: Sequence[ComposedDigest]) -> dict[int, int]:
         """Queue many chats' digests and record their runs in one transaction (their papers
@@ -210,13 +209,31 @@ class Outbox:
     async def more(self, bot: Bot, digest_id: int, chat_id: int) -> int:
         """Release and send the next page of a digest held behind its "More" button."""
         try:
-            released = await self._store.release_held_parts(digest_id, chat_id, self.visible_parts)
+            held = await self._store.held_parts(digest_id, chat_id, self.visible_parts)
+            released = await self._store.release_held_parts(
+                digest_id, chat_id, await self._rendered(held)
+            )
         except DatabaseError as exc:
             self.ledger.failed(exc)
             raise
         if released:
             await self.flush_chat(bot, chat_id)
         return released
+
+    async def _rendered(self, parts: Sequence[tuple[int, str | None]]) -> dict[int, str | None]:
+        """Held parts' texts by part number, rendered now for those held without one."""
+        needed = [arxiv_id for _, held in parts if held is not None for arxiv_id in held_ids(held)]
+        papers = await self._store.papers_by_id(needed) if needed else {}
+        return {
+            part_no: None if held is None else render_held(held, papers) for part_no, held in parts
+        }
+
+    async def last_digest_texts(self, chat_id: int) -> list[str]:
+        """The messages of the chat's most recent digest, in order, whatever their status
+        (held ones rendered as they would be released now)."""
+        parts = await self._store.last_digest_parts(chat_id)
+        texts = await self._rendered([(number, held) for number, (_, held) in enumerate(parts)])
+        return [texts[number] or text for number, (text, _) in enumerate(parts)]
 
     def backoff_delay(self, failures: int) -> float:
         """Seconds to wait after the `failures`-th failed try: full jitter, capped."""
@@ -355,6 +372,23 @@ class Outbox:
             dropped,
         )
         return Outcome.GONE
+
+
+def composed_digest(
+    chat_id: int,
+    parts: Sequence[DigestPart],
+    *,
+    read: tuple[int, str] | None = None,
+    daily_at: dt.datetime | None = None,
+) -> ComposedDigest:
+    """A digest's parts as the outbox records them: held ones (always the last) without text."""
+    return ComposedDigest(
+        chat_id,
+        [(part.text, part.arxiv_ids) for part in parts if part.held is None],
+        read=read,
+        daily_at=daily_at,
+        held=[(part.held, part.arxiv_ids) for part in parts if part.held is not None],
+    )
 
 
 async def deliver(bot: Bot, store: Store, chat_id: int, parts: Sequence[DigestPart]) -> Outcome:

@@ -24,14 +24,13 @@ from zoneinfo import ZoneInfo
 from bot.arxiv.calendar import covered_days
 from bot.arxiv.categories import covers
 from bot.delivery.digest import DigestPart, render_parts
-from bot.delivery.outbox import LedgerUnavailable
+from bot.delivery.outbox import LedgerUnavailable, composed_digest
 from bot.i18n.translate import Translator, translator
 from bot.index.runs import before_digests
 from bot.matching.ranking import broken_queries, rank
 from bot.models import Chat, Hit, Match, Paper
 from bot.ops.batches import Coalescer
 from bot.services import Services
-from bot.storage.deliveries import ComposedDigest
 from bot.storage.digest_runs import DigestInputs, PendingBatch, PendingRead
 from bot.storage.index import mask_fields
 
@@ -40,8 +39,12 @@ from bot.storage.index import mask_fields
 # the day) is shared by many chats.
 BATCH_LIMIT = 500
 # Batches composed at once: one reads or writes the database (in SQLite's thread, without
-# the GIL) while the other ranks and renders.
+# the GIL) while the other ranks and renders (in the worker process).
 WORKERS = 2
+# Batches of at least this many chats are ranked and rendered in the worker process
+# (bot.ops.processes), on the other core; smaller ones (a /digest, a few chats due at the
+# same minute) in a thread, which costs no process start and no copying.
+PROCESS_FROM = 50
 _BATCHES = "digests"
 
 
@@ -100,11 +103,13 @@ async def _compose(
 ) -> list[int | BaseException]:
     plans, batch = await _read(services, requests)
     # Ranking and rendering thousands of papers is CPU work: off the event loop, in one go.
-    drafts = await asyncio.to_thread(_draft_all, list(plans.values()), batch)
+    drafting = services.drafting.run if len(plans) >= PROCESS_FROM else asyncio.to_thread
+    visible = services.outbox.visible_parts
+    drafts = await drafting(_draft_all, list(plans.values()), batch, visible)
     records = [
-        ComposedDigest(
+        composed_digest(
             chat_id,
-            [(part.text, part.arxiv_ids) for part in parts],
+            parts,
             read=(batch.run, plans[chat_id].fingerprint),
             daily_at=plans[chat_id].request.now if plans[chat_id].request.daily else None,
         )
@@ -176,10 +181,11 @@ def read_fingerprint(
 
 
 def _draft_all(
-    plans: Sequence[_Plan], batch: PendingBatch
+    plans: Sequence[_Plan], batch: PendingBatch, visible: int
 ) -> dict[int, list[DigestPart] | BaseException]:
-    """Each chat's digest as messages (none: nothing pending), or why it could not be made:
-    one chat's failure is its own (CPU work, for a worker thread)."""
+    """Each chat's digest as messages (none: nothing pending), the first `visible` with their
+    text and the others held, or why it could not be made: one chat's failure is its own (CPU
+    work, for a worker thread)."""
     drafts: dict[int, list[DigestPart] | BaseException] = {}
     memo: dict[Any, object] = {}  # what the batch's chats share: coverage, match objects
     for plan in plans:
@@ -189,7 +195,9 @@ def _draft_all(
             days = digest_days(
                 plan.inputs.chat, plan.inputs.last_composed, plan.request.now, plan.lookback_days
             )
-            drafts[chat_id] = render_parts(hits, days=days, tr=plan.tr) if hits else []
+            drafts[chat_id] = (
+                render_parts(hits, days=days, tr=plan.tr, rendered=visible) if hits else []
+            )
         except Exception as exc:  # the chat's caller raises it; the others go on
             drafts[chat_id] = exc
     return drafts

@@ -44,7 +44,7 @@ _RECORD_DELIVERIES = (
 
 def _json(rows: Sequence[Sequence[object]]) -> str:
     """Rows as one JSON parameter, for a statement to read with json_each."""
-    return json.dumps(rows, separators=(",", ":"))
+    return json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +57,24 @@ class ComposedDigest:
     parts: Sequence[tuple[str, Sequence[str]]]
     read: tuple[int, str] | None = None
     daily_at: dt.datetime | None = None
+    # Parts after `parts`, held without their text: what they are rendered from on release
+    # (bot.delivery.digest.render_held), and their arxiv ids.
+    held: Sequence[tuple[str, Sequence[str]]] = ()
 
     @property
     def papers(self) -> list[str]:
-        return sorted({arxiv_id for _, found in self.parts for arxiv_id in found})
+        every = [*self.parts, *self.held]
+        return sorted({arxiv_id for _, found in every for arxiv_id in found})
+
+    def rows(self, visible: int) -> list[tuple[int, str, Sequence[str], str | None, bool]]:
+        """Its outbox rows: part number, text, arxiv ids, what a held part is rendered
+        from, whether the part is held (after the first `visible`)."""
+        rendered = [(text, found, None) for text, found in self.parts]
+        later = [("", found, held) for held, found in self.held]
+        return [
+            (number, text, found, held, number > visible)
+            for number, (text, found, held) in enumerate([*rendered, *later], start=1)
+        ]
 
 
 class DeliveryStore(StoreBase):
@@ -111,7 +125,7 @@ class DeliveryStore(StoreBase):
         the first `visible` of a digest are held behind a "More" button. Returns each queued
         digest's id by chat."""
         now = timestamp(self._clock())
-        queued = [digest for digest in digests if digest.parts]
+        queued = [digest for digest in digests if digest.parts or digest.held]
         if len({digest.chat_id for digest in digests}) < len(digests):
             raise ValueError("one digest run per chat at a time")
         # Each statement takes its rows as one JSON parameter: binding thousands of rows one
@@ -123,7 +137,10 @@ class DeliveryStore(StoreBase):
             await self._db.execute(
                 "INSERT INTO digests (chat_id, created_at, parts_total, papers)"
                 f" SELECT {_at('r', 0)}, ?, {_at('r', 1)}, {_at('r', 2)} FROM json_each(?) AS r",
-                (now, _json([[d.chat_id, len(d.parts), len(d.papers)] for d in queued])),
+                (
+                    now,
+                    _json([[d.chat_id, len(d.parts) + len(d.held), len(d.papers)] for d in queued]),
+                ),
             )
             # The rows after `before` are these: one writer, inside its transaction.
             rows = await self._fetchall(
@@ -134,25 +151,29 @@ class DeliveryStore(StoreBase):
                 int(chat_id): int(digest_id)
                 for chat_id, digest_id in json.loads(rows[0][0]).items()
             }
-            # A few rows a digest, but long: as rows (in JSON, each column would be parsed
-            # out of its row's text again).
-            await self._db.executemany(
-                "INSERT INTO outbox"
-                " (digest_id, part_no, chat_id, text, arxiv_ids, status, queued_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        ids[digest.chat_id],
-                        number,
-                        digest.chat_id,
-                        text,
-                        json.dumps(list(found)),
-                        "pending" if number <= visible else "held",
-                        now if number <= visible else None,
-                    )
-                    for digest in queued
-                    for number, (text, found) in enumerate(digest.parts, start=1)
-                ],
+            columns = "digest_id, part_no, chat_id, text, arxiv_ids, status, queued_at, held"
+            await self._db.execute(
+                f"INSERT INTO outbox ({columns})"
+                f" SELECT {', '.join(_at('p', index) for index in range(8))}"
+                " FROM json_each(?) AS p",
+                (
+                    _json(
+                        [
+                            [
+                                ids[digest.chat_id],
+                                number,
+                                digest.chat_id,
+                                text,
+                                json.dumps(list(found)),
+                                "held" if is_held else "pending",
+                                None if is_held else now,
+                                held,
+                            ]
+                            for digest in queued
+                            for number, text, found, held, is_held in digest.rows(visible)
+                        ]
+                    ),
+                ),
             )
             await self._db.execute(
                 _RECORD_DELIVERIES,
@@ -226,21 +247,37 @@ class DeliveryStore(StoreBase):
             )
         return len(rows)
 
-    async def release_held_parts(self, digest_id: int, chat_id: int, count: int) -> int:
-        """Queue the next `count` held parts of a digest (a press on its "More" button)."""
+    async def held_parts(
+        self, digest_id: int, chat_id: int, count: int
+    ) -> list[tuple[int, str | None]]:
+        """The next `count` held parts of a digest: part number, and what it is rendered
+        from (None: its text is stored)."""
+        rows = await self._fetchall(
+            "SELECT part_no, held FROM outbox"
+            " WHERE digest_id = ? AND chat_id = ? AND status = 'held'"
+            " ORDER BY part_no LIMIT ?",
+            (digest_id, chat_id, count),
+        )
+        return [(int(row[0]), row[1]) for row in rows]
+
+    async def release_held_parts(
+        self, digest_id: int, chat_id: int, texts: dict[int, str | None]
+    ) -> int:
+        """Queue these held parts of a digest (a press on its "More" button), by part
+        number, with their rendered text (None: the one stored); parts released already
+        are left as they are. Returns how many were released."""
+        stamp = timestamp(self._clock())
         async with self._transaction():
-            rows = await self._fetchall(
-                "SELECT part_no FROM outbox"
-                " WHERE digest_id = ? AND chat_id = ? AND status = 'held'"
-                " ORDER BY part_no LIMIT ?",
-                (digest_id, chat_id, count),
-            )
-            await self._db.executemany(
-                "UPDATE outbox SET status = 'pending', queued_at = ?"
-                " WHERE digest_id = ? AND part_no = ?",
-                [(timestamp(self._clock()), digest_id, row[0]) for row in rows],
-            )
-        return len(rows)
+            released = 0
+            for part_no, text in sorted(texts.items()):
+                cursor = await self._db.execute(
+                    "UPDATE outbox SET status = 'pending', queued_at = ?,"
+                    " text = COALESCE(?, text), held = NULL"
+                    " WHERE digest_id = ? AND chat_id = ? AND part_no = ? AND status = 'held'",
+                    (stamp, text, digest_id, chat_id, part_no),
+                )
+                released += cursor.rowcount
+        return released
 
     # Parts that end unsent -------------------------------------------------------------
 
@@ -325,14 +362,15 @@ class DeliveryStore(StoreBase):
         )
         return dt.datetime.fromisoformat(rows[0][0]) if rows and rows[0][0] else None
 
-    async def last_digest_texts(self, chat_id: int) -> list[str]:
-        """The messages of the chat's most recent digest, in order, whatever their status."""
+    async def last_digest_parts(self, chat_id: int) -> list[tuple[str, str | None]]:
+        """The messages of the chat's most recent digest, in order, whatever their status:
+        each one's text, or what a held one is rendered from (bot.delivery.digest)."""
         rows = await self._fetchall(
-            "SELECT text FROM outbox WHERE digest_id ="
+            "SELECT text, held FROM outbox WHERE digest_id ="
             " (SELECT MAX(digest_id) FROM digests WHERE chat_id = ?) ORDER BY part_no",
             (chat_id,),
         )
-        return [str(row[0]) for row in rows]
+        return [(str(row[0]), row[1]) for row in rows]
 
     async def digest_chat(self, digest_id: int) -> int | None:
         """The chat a digest was composed for."""

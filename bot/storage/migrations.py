@@ -203,4 +203,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX papers_pending ON papers (seq, arxiv_id, version, updated_at,"
         " first_seen_at, first_announce_type, announce_type, withdrawn)",
     ),
+    # 11: a long digest's parts after the visible ones are held without their text, which is
+    # rendered when the "More" button releases them (bot.delivery.digest.render_held): `held`
+    # is what it is rendered from (NULL: the text is stored).
+    ("ALTER TABLE outbox ADD COLUMN held TEXT",),
 )

@@ -107,6 +107,16 @@ class PaperStore(StoreBase):
         )
         return paper_from_row(rows[0]) if rows else None
 
+    async def papers_by_id(self, arxiv_ids: Sequence[str]) -> dict[str, Paper]:
+        """The stored papers among these, by arXiv id."""
+        rows = await self._fetchall(
+            f"SELECT {PAPER_COLUMNS} FROM papers"
+            " WHERE arxiv_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(arxiv_ids)),),
+        )
+        papers = (paper_from_row(row) for row in rows)
+        return {paper.arxiv_id: paper for paper in papers}
+
     async def count_papers(self) -> int:
         rows = await self._fetchall("SELECT COUNT(*) FROM papers")
         return int(rows[0][0])

@@ -3,6 +3,7 @@ splitting."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import re
@@ -17,11 +18,14 @@ from bot.delivery.digest import (
     MAX_MESSAGE_LENGTH,
     DigestPart,
     format_paper,
+    held_ids,
     render_digest,
+    render_held,
     render_parts,
     split_blocks,
     telegram_length,
 )
+from bot.i18n.translate import translator
 from bot.models import Hit, Match, Paper
 
 # --- an independent checker of Telegram's HTML subset -----------------------------------------
@@ -530,3 +534,60 @@ def test_render_digest_messages_fit_and_keep_every_paper(hits: list[Hit], limit:
     if any(hit.paper.announced for hit in hits):
         last_day = max(hit.paper.announced for hit in hits if hit.paper.announced)
         assert str(last_day.year) in first.split("\n")[1]
+
+
+# --- held parts -------------------------------------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    hits=hits_strategy(),
+    limit=st.sampled_from([MAX_MESSAGE_LENGTH, 2000, 900]),
+    rendered=st.integers(0, 4),
+    language=st.sampled_from(["en", "zh"]),
+)
+def test_held_parts_render_later_exactly_as_they_would_have_been(
+    hits: list[Hit], limit: int, rendered: int, language: str
+) -> None:
+    """Parts after the first `rendered` are held without text; rendered from what they hold
+    and the papers as stored, each is the text the whole digest would have had."""
+    matched = [
+        Hit(hit.paper, hit.keywords, tuple(Match(k, ("title",)) for k in hit.keywords[:1]))
+        if index % 2
+        else hit
+        for index, hit in enumerate(hits)
+    ]
+    tr = translator(language)
+    whole = render_parts(matched, limit=limit, tr=tr)
+    parts = render_parts(matched, limit=limit, tr=tr, rendered=rendered)
+    assert [part.arxiv_ids for part in parts] == [part.arxiv_ids for part in whole]
+    papers = {hit.paper.arxiv_id: hit.paper for hit in hits}
+    for number, (part, full) in enumerate(zip(parts, whole, strict=True), 1):
+        if number <= max(1, rendered):  # the first, with the header, is always rendered
+            assert (part.text, part.held) == (full.text, None)
+            continue
+        assert part.text == ""
+        assert part.held is not None
+        assert held_ids(part.held) == list(part.arxiv_ids)
+        assert render_held(part.held, papers, limit) == full.text
+
+
+def test_a_held_part_whose_paper_grew_or_went_still_fits() -> None:
+    """A paper revised since (a longer abstract) shares the message's room with the others;
+    a paper pruned since is left out."""
+    hits = [make_hit(i, abstract="Short abstract. " * 40) for i in range(1, 9)]
+    parts = render_parts(hits, heading="Digest", rendered=1)
+    held = parts[1].held
+    assert held is not None
+    ids = held_ids(held)
+    papers = {hit.paper.arxiv_id: hit.paper for hit in hits}
+    grown = dict(papers)
+    for arxiv_id in ids:
+        grown[arxiv_id] = dataclasses.replace(papers[arxiv_id], abstract="Much longer. " * 150)
+    text = render_held(held, grown)
+    assert telegram_length(text) <= MAX_MESSAGE_LENGTH
+    assert check_message(text).hrefs == [f"https://arxiv.org/abs/{i}" for i in ids]
+    gone = {k: v for k, v in papers.items() if k != ids[0]}
+    assert check_message(render_held(held, gone)).hrefs == [
+        f"https://arxiv.org/abs/{i}" for i in ids[1:]
+    ]

@@ -53,14 +53,19 @@ async def test_compose_queues_parts_and_ledger_at_once(store: Store) -> None:
     assert len(await store.delivered_ids(1)) == 5
     await store.mark_part_sent(pending[0])
     assert [p.part_no for p in await store.pending_parts(1)] == [2, 3]
-    assert await store.release_held_parts(digest, 1, 3) == 2
+    held = await store.held_parts(digest, 1, 3)
+    assert held == [(4, None), (5, None)]  # their texts are stored
+    assert await store.release_held_parts(digest, 1, dict(held)) == 2
     assert [p.part_no for p in await store.pending_parts(1)] == [2, 3, 4, 5]
+    assert await store.release_held_parts(digest, 1, dict(held)) == 0  # released already
 
 
 async def test_release_needs_the_right_chat(store: Store) -> None:
     """Another chat cannot release a digest that is not its own."""
     digest = await store.compose_digest(1, [("a", ["2508.00001"]), ("b", [])], visible=1)
-    assert await store.release_held_parts(digest, 2, 3) == 0
+    assert await store.held_parts(digest, 2, 3) == []
+    assert await store.release_held_parts(digest, 2, {2: None}) == 0
+    assert await store.held_parts(digest, 1, 3) == [(2, None)]
 
 
 async def test_dropping_a_gone_chat_returns_its_papers_to_pending(store: Store) -> None:

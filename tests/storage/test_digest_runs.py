@@ -152,7 +152,7 @@ async def test_one_transaction_queues_every_digest_and_records_every_run(
         chat = await store.get_chat(chat_id)
         assert chat is not None
         assert chat.last_digest_at == last
-    assert await store.last_digest_texts(1) == ["one", "two"]
+    assert await store.last_digest_parts(1) == [("one", None), ("two", None)]
 
 
 async def test_a_failing_digest_run_records_nothing_for_any_chat(
