@@ -40,7 +40,7 @@ real code, with the database on disk:
 
 The "before" figures (the previous release, which matched at digest time) were measured on
 the same data with benchmarks/pipeline_before.py as of commit 809d6c7. Peak memory is the
-process's peak resident set size (ru_maxrss). The last line is
+process's peak resident set size (ru_maxrss) plus its drafting worker process's. The last line is
 
     pipeline_seconds=<s> compose_seconds=<s> latest_p95_ms=<ms> subscribe_s=<s> peak_mb=<MB>
     equal=<true|false>
@@ -456,7 +456,10 @@ async def run(chats: int, history: int, per_day: int, sample: int, seed: int) ->
             await asyncio.to_thread(services.drafting.close)
             await store.close()
     peak = peak_mb()
-    print(f"peak memory: {peak:.0f} MB (ru_maxrss: the whole process's peak resident set)")
+    print(
+        f"peak memory: {peak:.0f} MB (ru_maxrss: the process's peak resident set plus its"
+        " worker process's)"
+    )
     return (
         f"pipeline_seconds={ingest:.2f} compose_seconds={compose:.1f} latest_p95_ms={p95:.0f} "
         f"subscribe_s={subscribe:.2f} peak_mb={peak:.0f} equal={str(equal).lower()}"

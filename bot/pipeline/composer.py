@@ -1,6 +1,8 @@
 """Composing the digests of many chats at once: the chats due at the same minute are served
 together (`bot.ops.batches`), with one read of the database for all of them, the CPU work in
-one worker thread, and one transaction that queues every digest and records every run.
+the worker process (a thread for small batches), and one transaction that queues every digest
+and records every run. A digest's messages after the visible ones are held without their text
+(`bot.delivery.digest.render_held` makes it when "More" releases them).
 
 A chat's digest is its pending matches (read from the matches stored at ingest: nothing is
 matched here), in the chat's categories, ranked and rendered in its language under a header
@@ -185,7 +187,7 @@ def _draft_all(
 ) -> dict[int, list[DigestPart] | BaseException]:
     """Each chat's digest as messages (none: nothing pending), the first `visible` with their
     text and the others held, or why it could not be made: one chat's failure is its own (CPU
-    work, for a worker thread)."""
+    work, for the worker process or a thread)."""
     drafts: dict[int, list[DigestPart] | BaseException] = {}
     memo: dict[Any, object] = {}  # what the batch's chats share: coverage, match objects
     for plan in plans:
