@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from pathlib import Path
 
 import aiosqlite
@@ -40,6 +39,7 @@ class Checkpointer:
         self._due = asyncio.Event()
         self._failing = False
         self.passes = 0  # completed passes (tests wait on them)
+        self.failures = 0  # failed ones (logged once a streak); the next commit tries again
         self._task = asyncio.create_task(self._run(), name="wal-checkpoints")
 
     @classmethod
@@ -69,10 +69,11 @@ class Checkpointer:
             self._due.clear()
             try:
                 await self.checkpoint()
-            except sqlite3.Error as exc:  # a full disk: the writer's own checkpoint remains
+            except Exception as exc:  # a full disk: the writer's own checkpoint remains
                 if not self._failing:
                     log.warning("Background WAL checkpoint failed: %s", exc)
                 self._failing = True
+                self.failures += 1
             else:
                 self._failing = False
                 self.passes += 1

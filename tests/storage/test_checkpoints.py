@@ -4,8 +4,11 @@ beside the writer, and nothing is left of it once the store is closed."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from bot.models import Paper
 from bot.storage.checkpoints import WRITER_CHECKPOINT_PAGES
@@ -58,3 +61,30 @@ async def test_commits_are_checkpointed_beside_the_writer(tmp_path: Path) -> Non
         assert await reopened.count_papers() == 300
     finally:
         await reopened.close()
+
+
+async def test_a_failing_pass_is_logged_once_and_the_next_commit_tries_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pass that fails (a full disk) neither stops the checkpoints nor fills the log."""
+    store = await Store.open(tmp_path / "bot.sqlite3")
+    try:
+        checkpointer = store._checkpointer
+        assert checkpointer is not None
+        real = checkpointer.checkpoint
+
+        async def failing() -> tuple[int, int]:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(checkpointer, "checkpoint", failing)
+        for count in (1, 2):
+            await store.add_papers(papers(count))
+            await until(lambda count=count: checkpointer.failures >= count)
+        warnings = [r for r in caplog.records if "checkpoint failed" in r.getMessage()]
+        assert len(warnings) == 1
+        monkeypatch.setattr(checkpointer, "checkpoint", real)
+        passes = checkpointer.passes
+        await store.add_papers(papers(3))
+        await until(lambda: checkpointer.passes > passes)
+    finally:
+        await store.close()
