@@ -68,11 +68,16 @@ def _pack(header_length: int, lengths: Sequence[int], limit: int, gap: int) -> l
     ]
 
 
+def _heads(header: str, count: int) -> list[str]:
+    """What each of `count` messages starts with: the header, then "(k/n)" lines."""
+    return [header] + [_continuation(number, count) for number in range(2, count + 1)]
+
+
 def _assemble(
     header: str, blocks: Sequence[str], groups: Sequence[range], separator: str
 ) -> list[str]:
     """The messages: header or "(k/n)" line, then the group's blocks."""
-    heads = [header] + [_continuation(number, len(groups)) for number in range(2, len(groups) + 1)]
+    heads = _heads(header, len(groups))
     messages = []
     for head, group in zip(heads, groups, strict=True):
         parts = [blocks[index] for index in group]
@@ -150,13 +155,15 @@ def render_parts(
     # The packing needs every block's length, but only the rendered messages their text.
     lengths = [block_length(hit, index, room, tr) for index, hit in enumerate(hits, 1)]
     groups = _pack(telegram_length(header), lengths, limit, gap)
-    heads = [header] + [_continuation(number, len(groups)) for number in range(2, len(groups) + 1)]
     parts = []
-    for number, (head, group) in enumerate(zip(heads, groups, strict=True), 1):
+    for number, (head, group) in enumerate(
+        zip(_heads(header, len(groups)), groups, strict=True), 1
+    ):
         ids = tuple(hits[index].paper.arxiv_id for index in group)
         if rendered is not None and number > max(1, rendered):  # the header's is always made
             held = _held(number, len(groups), [(index + 1, hits[index]) for index in group])
-            parts.append(DigestPart("", ids, json.dumps(dict(held, lang=tr.language, room=room))))
+            recipe = dict(held, lang=tr.language, room=room, limit=limit)
+            parts.append(DigestPart("", ids, json.dumps(recipe)))
             continue
         blocks = [measured_block(hits[index], index + 1, room, tr)[0] for index in group]
         parts.append(DigestPart(_BLOCK_SEPARATOR.join([head, *blocks]), ids))
@@ -181,11 +188,12 @@ def held_ids(held: str) -> list[str]:
     return [str(entry[1]) for entry in json.loads(held)["papers"]]
 
 
-def render_held(held: str, papers: Mapping[str, Paper], limit: int = MAX_MESSAGE_LENGTH) -> str:
+def render_held(held: str, papers: Mapping[str, Paper]) -> str:
     """A held message's text, from `render_parts`'s `held` and its papers as stored now: the
     text it would have had, unless a paper changed since (a revision) or is gone (pruned)."""
     recipe = json.loads(held)
     tr = translator(recipe["lang"])
+    limit = int(recipe["limit"])
     hits = []
     for index, arxiv_id, matches, *keywords in recipe["papers"]:
         paper = papers.get(arxiv_id)

@@ -223,10 +223,18 @@ class Outbox:
     async def _rendered(self, parts: Sequence[tuple[int, str | None]]) -> dict[int, str | None]:
         """Held parts' texts by part number, rendered now for those held without one."""
         needed = [arxiv_id for _, held in parts if held is not None for arxiv_id in held_ids(held)]
-        papers = await self._store.papers_by_id(needed) if needed else {}
-        return {
-            part_no: None if held is None else render_held(held, papers) for part_no, held in parts
-        }
+        if not needed:
+            return {part_no: None for part_no, _ in parts}
+        papers = await self._store.papers_by_id(needed)
+
+        def render() -> dict[int, str | None]:
+            return {
+                part_no: None if held is None else render_held(held, papers)
+                for part_no, held in parts
+            }
+
+        # A page is a few papers, but a whole digest's pages are many: off the event loop.
+        return await asyncio.to_thread(render)
 
     async def last_digest_texts(self, chat_id: int) -> list[str]:
         """The messages of the chat's most recent digest, in order, whatever their status

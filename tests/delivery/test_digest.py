@@ -569,7 +569,7 @@ def test_held_parts_render_later_exactly_as_they_would_have_been(
         assert part.text == ""
         assert part.held is not None
         assert held_ids(part.held) == list(part.arxiv_ids)
-        assert render_held(part.held, papers, limit) == full.text
+        assert render_held(part.held, papers) == full.text
 
 
 def test_a_held_part_whose_paper_grew_or_went_still_fits() -> None:
