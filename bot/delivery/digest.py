@@ -33,6 +33,7 @@ __all__ = [
     "held_ids",
     "render_digest",
     "render_held",
+    "render_held_parts",
     "render_parts",
     "split_blocks",
     "telegram_length",
@@ -212,6 +213,13 @@ def render_held(held: str, papers: Mapping[str, Paper]) -> str:
         blocks = [measured_block(hit, index, share, tr)[0] for index, hit in hits]
         text = _BLOCK_SEPARATOR.join([head, *blocks])
     return text
+
+
+def render_held_parts(
+    parts: Sequence[tuple[int, str | None]], papers: Mapping[str, Paper]
+) -> dict[int, str | None]:
+    """`render_held` for each (part number, held) that is held (None: its text is stored)."""
+    return {number: None if held is None else render_held(held, papers) for number, held in parts}
 
 
 def render_digest(

@@ -34,7 +34,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPrevie
 from telegram.constants import ParseMode
 from telegram.error import ChatMigrated, TelegramError
 
-from bot.delivery.digest import DigestPart, held_ids, render_held
+from bot.delivery.digest import DigestPart, held_ids, render_held_parts
 from bot.delivery.ledger import Ledger
 from bot.delivery.limiter_stats import RateLimiterStats
 from bot.delivery.notices import Target, channel_lost, tell_owner
@@ -221,20 +221,11 @@ class Outbox:
         return released
 
     async def _rendered(self, parts: Sequence[tuple[int, str | None]]) -> dict[int, str | None]:
-        """Held parts' texts by part number, rendered now for those held without one."""
+        """Held parts' texts by part number, rendered now for those held without one (a
+        page is a few papers, but a whole digest's pages are many: off the event loop)."""
         needed = [arxiv_id for _, held in parts if held is not None for arxiv_id in held_ids(held)]
-        if not needed:
-            return {part_no: None for part_no, _ in parts}
-        papers = await self._store.papers_by_id(needed)
-
-        def render() -> dict[int, str | None]:
-            return {
-                part_no: None if held is None else render_held(held, papers)
-                for part_no, held in parts
-            }
-
-        # A page is a few papers, but a whole digest's pages are many: off the event loop.
-        return await asyncio.to_thread(render)
+        papers = await self._store.papers_by_id(needed) if needed else {}
+        return await asyncio.to_thread(render_held_parts, parts, papers)
 
     async def last_digest_texts(self, chat_id: int) -> list[str]:
         """The messages of the chat's most recent digest, in order, whatever their status
