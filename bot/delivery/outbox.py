@@ -42,7 +42,8 @@ from bot.delivery.refusals import Verdict, classify, describe, reason
 from bot.i18n import texts
 from bot.i18n.translate import ENGLISH_TEXTS, Translator, translator
 from bot.models import OutboxPart
-from bot.storage.deliveries import EXPIRED, REFUSED, ComposedDigest, DatabaseError
+from bot.storage.deliveries import EXPIRED, REFUSED, DatabaseError
+from bot.storage.digest_rows import ComposedDigest, DigestRows
 from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ class Outbox:
         LedgerUnavailable when the ledger cannot be written."""
         return (await self.enqueue_runs([composed_digest(chat_id, parts)]))[chat_id]
 
-    async def enqueue_runs(self, digests: Sequence[ComposedDigest]) -> dict[int, int]:
+    async def enqueue_runs(self, digests: Sequence[ComposedDigest] | DigestRows) -> dict[int, int]:
         """Queue many chats' digests and record their runs in one transaction (their papers
         now count as delivered); returns each queued digest's id by chat. Raises
         LedgerUnavailable when the ledger cannot be written (then nothing was queued)."""

@@ -33,6 +33,7 @@ from bot.matching.ranking import broken_queries, rank
 from bot.models import Chat, Hit, Match, Paper
 from bot.ops.batches import Coalescer
 from bot.services import Services
+from bot.storage.digest_rows import ComposedDigest, DigestRows, encode_digests
 from bot.storage.digest_runs import DigestInputs, PendingBatch, PendingRead
 from bot.storage.index import mask_fields
 
@@ -40,9 +41,10 @@ from bot.storage.index import mask_fields
 # chat) stays within tens of MB, and what is read and decoded once per batch (the papers of
 # the day) is shared by many chats.
 BATCH_LIMIT = 500
-# Batches composed at once: one reads or writes the database (in SQLite's thread, without
-# the GIL) while the other ranks and renders (in the worker process).
-WORKERS = 2
+# Batches composed at once: while one reads or writes the database (in SQLite's thread,
+# without the GIL), the others are ranked and rendered, in the worker process and, while it is
+# busy, in a thread of the bot's process (`WorkerProcess.run_balanced`): both cores work.
+WORKERS = 3
 # Batches of at least this many chats are ranked and rendered in the worker process
 # (bot.ops.processes), on the other core; smaller ones (a /digest, a few chats due at the
 # same minute) in a thread, which costs no process start and no copying.
@@ -105,24 +107,14 @@ async def _compose(
 ) -> list[int | BaseException]:
     plans, batch = await _read(services, requests)
     # Ranking and rendering thousands of papers is CPU work: off the event loop, in one go.
-    drafting = services.drafting.run if len(plans) >= PROCESS_FROM else asyncio.to_thread
+    drafting = services.drafting.run_balanced if len(plans) >= PROCESS_FROM else asyncio.to_thread
     visible = services.outbox.visible_parts
-    drafts = await drafting(_draft_all, list(plans.values()), batch, visible)
-    records = [
-        composed_digest(
-            chat_id,
-            parts,
-            read=(batch.run, plans[chat_id].fingerprint),
-            daily_at=plans[chat_id].request.now if plans[chat_id].request.daily else None,
-        )
-        for chat_id, parts in drafts.items()
-        if not isinstance(parts, BaseException)
-    ]
+    results, rows = await drafting(_composed, list(plans.values()), batch, visible)
     try:
-        await services.outbox.enqueue_runs(records)
+        await services.outbox.enqueue_runs(rows)
     except LedgerUnavailable as exc:  # nothing was queued, for any of them
-        drafts = {chat_id: exc for chat_id in drafts}
-    return [_result(drafts.get(request.chat_id, [])) for request in requests]
+        results = {chat_id: exc for chat_id in results}
+    return [results.get(request.chat_id, 0) for request in requests]
 
 
 async def _read(
@@ -148,10 +140,25 @@ async def plan_of(services: Services, request: DigestRequest) -> tuple[_Plan | N
     return plans.get(request.chat_id), batch
 
 
-def _result(draft: list[DigestPart] | BaseException) -> int | BaseException:
-    if isinstance(draft, BaseException):
-        return draft
-    return len({arxiv_id for part in draft for arxiv_id in part.arxiv_ids})
+def _composed(
+    plans: Sequence[_Plan], batch: PendingBatch, visible: int
+) -> tuple[dict[int, int | BaseException], DigestRows]:
+    """Each chat's result (the papers its digest carries, or why it could not be made) and
+    the rows that queue the digests made and record their runs, encoded for the transaction
+    (CPU work, for the worker process or a thread)."""
+    by_chat = {plan.inputs.chat.chat_id: plan for plan in plans}
+    records: list[ComposedDigest] = []
+    results: dict[int, int | BaseException] = {}
+    for chat_id, draft in _draft_all(plans, batch, visible).items():
+        if isinstance(draft, BaseException):
+            results[chat_id] = draft
+            continue
+        results[chat_id] = len({arxiv_id for part in draft for arxiv_id in part.arxiv_ids})
+        plan = by_chat[chat_id]
+        daily_at = plan.request.now if plan.request.daily else None
+        read = (batch.run, plan.fingerprint)
+        records.append(composed_digest(chat_id, draft, read=read, daily_at=daily_at))
+    return results, encode_digests(records, visible)
 
 
 def _plan(services: Services, request: DigestRequest, inputs: DigestInputs) -> _Plan:

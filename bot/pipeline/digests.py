@@ -3,6 +3,7 @@ chats due at the same time, `bot.pipeline.composer`), then sent."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 
@@ -69,4 +70,5 @@ async def pending_hits(
     """The chat's matching papers that it has not received yet, most relevant first, as its
     digest at `now` would read them (nothing is recorded)."""
     plan, batch = await plan_of(services, DigestRequest(chat_id, now or utcnow()))
-    return chat_hits(plan, batch) if plan is not None else []
+    # Decoding the read and ranking it is CPU work: off the event loop.
+    return await asyncio.to_thread(chat_hits, plan, batch) if plan is not None else []

@@ -37,6 +37,8 @@ class StoreBase:
         # (this process is the database's only writer).
         self._changes = {"papers": 0, "subscriptions": 0}
         self._clean_at = {"papers": -1, "subscriptions": -1}
+        # The queries followed, as of a count of subscription changes (queries_to_match).
+        self._followed: tuple[int, list[tuple[str, str]]] | None = None
         # Papers as digests read them, by index row (bot.storage.digest_runs).
         self._papers_by_seq: dict[int, Paper] = {}
         # Called after every commit (the background checkpoints: bot.storage.checkpoints).

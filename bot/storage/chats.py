@@ -132,16 +132,21 @@ class ChatStore(StoreBase):
                     (chat_id, key, keyword, stamp),
                 )
                 added += cursor.rowcount
+        # Again once committed: what was read and remembered in between is stale too.
+        self._changes["subscriptions"] += 1
         return added
 
     async def remove_subscription(self, chat_id: int, key: str) -> bool:
         removed = await self._write(
             "DELETE FROM subscriptions WHERE chat_id = ? AND keyword_key = ?", (chat_id, key)
         )
+        self._changes["subscriptions"] += 1
         return removed > 0
 
     async def remove_all_subscriptions(self, chat_id: int) -> int:
-        return await self._write("DELETE FROM subscriptions WHERE chat_id = ?", (chat_id,))
+        removed = await self._write("DELETE FROM subscriptions WHERE chat_id = ?", (chat_id,))
+        self._changes["subscriptions"] += 1
+        return removed
 
     # Forum topics and channels ---------------------------------------------------------
 
@@ -216,6 +221,7 @@ class ChatStore(StoreBase):
                     f"UPDATE {table} SET chat_id = ? WHERE chat_id = ?", (new_id, old_id)
                 )
             await self._db.execute("DELETE FROM chats WHERE chat_id = ?", (old_id,))
+        self._changes["subscriptions"] += 1
 
 
 def chat_from_row(row: Sequence[Any]) -> Chat:

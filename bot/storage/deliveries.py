@@ -12,10 +12,10 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from bot.models import OutboxPart
 from bot.storage.base import StoreBase, timestamp
+from bot.storage.digest_rows import ComposedDigest, DigestRows, as_json, encode_digests
 
 # What the database raises when it cannot be read or written (a full disk, a broken file).
 DatabaseError = sqlite3.Error
@@ -42,41 +42,6 @@ _RECORD_DELIVERIES = (
 )
 
 
-def _json(rows: Sequence[Sequence[object]]) -> str:
-    """Rows as one JSON parameter, for a statement to read with json_each."""
-    return json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
-
-
-@dataclass(frozen=True, slots=True)
-class ComposedDigest:
-    """A chat's digest to record: its parts (text, arxiv ids; none when nothing was pending,
-    and then only the marks are recorded), the run of matches and fingerprint it read with
-    (None: leave the chat's mark), and when its daily run was (None: not the daily run)."""
-
-    chat_id: int
-    parts: Sequence[tuple[str, Sequence[str]]]
-    read: tuple[int, str] | None = None
-    daily_at: dt.datetime | None = None
-    # Parts after `parts`, held without their text: what they are rendered from on release
-    # (bot.delivery.digest.render_held), and their arxiv ids.
-    held: Sequence[tuple[str, Sequence[str]]] = ()
-
-    @property
-    def papers(self) -> list[str]:
-        every = [*self.parts, *self.held]
-        return sorted({arxiv_id for _, found in every for arxiv_id in found})
-
-    def rows(self, visible: int) -> list[tuple[int, str, Sequence[str], str | None, bool]]:
-        """Its outbox rows: part number, text, arxiv ids, what a held part is rendered
-        from, whether the part is held (after the first `visible`)."""
-        rendered = [(text, found, None) for text, found in self.parts]
-        later = [("", found, held) for held, found in self.held]
-        return [
-            (number, text, found, held, number > visible)
-            for number, (text, found, held) in enumerate([*rendered, *later], start=1)
-        ]
-
-
 class DeliveryStore(StoreBase):
     """The delivery ledger, digests and the outbox."""
 
@@ -92,7 +57,7 @@ class DeliveryStore(StoreBase):
 
     async def _record_deliveries(self, chat_id: int, arxiv_ids: Sequence[str], stamp: str) -> None:
         await self._db.execute(
-            _RECORD_DELIVERIES, (stamp, _json([[chat_id, arxiv_id] for arxiv_id in arxiv_ids]))
+            _RECORD_DELIVERIES, (stamp, as_json([[chat_id, arxiv_id] for arxiv_id in arxiv_ids]))
         )
 
     async def _unrecord_deliveries(self, chat_id: int, arxiv_ids: Sequence[str]) -> None:
@@ -117,77 +82,56 @@ class DeliveryStore(StoreBase):
         return (await self.compose_digests([ComposedDigest(chat_id, parts)], visible))[chat_id]
 
     async def compose_digests(
-        self, digests: Sequence[ComposedDigest], visible: int
+        self, digests: Sequence[ComposedDigest] | DigestRows, visible: int = 0
     ) -> dict[int, int]:
         """Queue the digests' parts and record their papers in the ledger, and the chats'
         read marks and daily runs, in one transaction: either all of it happens or none (a
         digest's papers count as delivered exactly when its parts are queued). Parts after
-        the first `visible` of a digest are held behind a "More" button. Returns each queued
-        digest's id by chat."""
+        the first `visible` of a digest are held behind a "More" button (`digests` already
+        encoded: as they were encoded). Returns each queued digest's id by chat."""
+        rows = digests if isinstance(digests, DigestRows) else encode_digests(digests, visible)
         now = timestamp(self._clock())
-        queued = [digest for digest in digests if digest.parts or digest.held]
-        if len({digest.chat_id for digest in digests}) < len(digests):
-            raise ValueError("one digest run per chat at a time")
-        # Each statement takes its rows as one JSON parameter: binding thousands of rows one
-        # by one (executemany) takes the GIL back for every row, which beside a busy thread
-        # costs up to 5 ms each (bot.storage.digest_runs).
         async with self._transaction():
-            rows = await self._fetchall("SELECT COALESCE(MAX(digest_id), 0) FROM digests")
-            before = int(rows[0][0])
+            found = await self._fetchall("SELECT COALESCE(MAX(digest_id), 0) FROM digests")
+            before = int(found[0][0])
             await self._db.execute(
                 "INSERT INTO digests (chat_id, created_at, parts_total, papers)"
                 f" SELECT {_at('r', 0)}, ?, {_at('r', 1)}, {_at('r', 2)} FROM json_each(?) AS r",
-                (
-                    now,
-                    _json([[d.chat_id, len(d.parts) + len(d.held), len(d.papers)] for d in queued]),
-                ),
+                (now, rows.digests),
             )
-            # The rows after `before` are these: one writer, inside its transaction.
-            rows = await self._fetchall(
+            # The rows after `before` are these, one per chat: one writer, in its transaction.
+            found = await self._fetchall(
                 "SELECT json_group_object(chat_id, digest_id) FROM digests WHERE digest_id > ?",
                 (before,),
             )
             ids = {
                 int(chat_id): int(digest_id)
-                for chat_id, digest_id in json.loads(rows[0][0]).items()
+                for chat_id, digest_id in json.loads(found[0][0]).items()
             }
-            columns = "digest_id, part_no, chat_id, text, arxiv_ids, status, queued_at, held"
+            # json_extract gives the part's array of arxiv ids as JSON text, as stored.
             await self._db.execute(
-                f"INSERT INTO outbox ({columns})"
-                f" SELECT {', '.join(_at('p', index) for index in range(8))}"
-                " FROM json_each(?) AS p",
-                (
-                    _json(
-                        [
-                            [
-                                ids[digest.chat_id],
-                                number,
-                                digest.chat_id,
-                                text,
-                                json.dumps(list(found)),
-                                "held" if is_held else "pending",
-                                None if is_held else now,
-                                held,
-                            ]
-                            for digest in queued
-                            for number, text, found, held, is_held in digest.rows(visible)
-                        ]
-                    ),
-                ),
+                "INSERT INTO outbox"
+                " (digest_id, part_no, chat_id, text, arxiv_ids, status, queued_at, held)"
+                f" SELECT g.digest_id, {_at('p', 1)}, g.chat_id, {_at('p', 2)}, {_at('p', 3)},"
+                f" IIF({_at('p', 5)}, 'held', 'pending'), IIF({_at('p', 5)}, NULL, ?),"
+                f" {_at('p', 4)} FROM json_each(?) AS p"
+                # The digest just inserted, found by chat and time (digests_by_chat). CROSS
+                # JOIN keeps the parts the outer loop: the other way round reads them all for
+                # every digest.
+                f" CROSS JOIN digests g ON g.chat_id = {_at('p', 0)} AND g.created_at = ?"
+                " AND g.digest_id > ?",
+                (now, rows.parts, now, before),
             )
-            await self._db.execute(
-                _RECORD_DELIVERIES,
-                (now, _json([[d.chat_id, arxiv_id] for d in queued for arxiv_id in d.papers])),
-            )
+            await self._db.execute(_RECORD_DELIVERIES, (now, rows.papers))
             await self._db.execute(
                 f"UPDATE chats SET read_run = {_at('u', 1)}, read_for = {_at('u', 2)}"
                 f" FROM json_each(?) AS u WHERE chats.chat_id = {_at('u', 0)}",
-                (_json([[d.chat_id, *d.read] for d in digests if d.read is not None]),),
+                (rows.reads,),
             )
             await self._db.execute(
                 f"UPDATE chats SET last_digest_at = {_at('u', 1)}"
                 f" FROM json_each(?) AS u WHERE chats.chat_id = {_at('u', 0)}",
-                (_json([[d.chat_id, timestamp(d.daily_at)] for d in digests if d.daily_at]),),
+                (rows.daily,),
             )
         return ids
 

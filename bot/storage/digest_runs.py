@@ -19,7 +19,7 @@ import datetime as dt
 import itertools
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bot.models import Chat, Paper
@@ -56,14 +56,64 @@ class PendingRead:
     after_run: int = 0
 
 
-@dataclass(slots=True)
 class PendingBatch:
     """Pending matches of many chats: per chat (arxiv id, query as typed, field mask) rows in
-    no particular order, the papers they name, and the last run of matches read."""
+    no particular order (`matches`), the papers they name (`papers`), and the last run of
+    matches read.
 
-    run: int
-    matches: dict[int, list[tuple[str, str, int]]] = field(default_factory=dict)
-    papers: dict[str, Paper] = field(default_factory=dict)
+    It holds the rows as read (JSON) and the papers by index row, and decodes them when first
+    asked: where the digests are composed (the worker process), not in the bot's process,
+    which only reads and writes. Pickled as read.
+    """
+
+    __slots__ = ("_by_seq", "_chat_ids", "_decoded", "_texts", "run")
+
+    def __init__(
+        self,
+        run: int,
+        chat_ids: Sequence[int] = (),
+        texts: Sequence[str] = (),
+        papers_by_seq: dict[int, Paper] | None = None,
+    ) -> None:
+        self.run = run
+        self._chat_ids = list(chat_ids)
+        self._texts = list(texts)
+        self._by_seq = papers_by_seq or {}
+        self._decoded: tuple[dict[int, list[tuple[str, str, int]]], dict[str, Paper]] | None
+        self._decoded = None
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return self.run, self._chat_ids, self._texts, self._by_seq
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.run, self._chat_ids, self._texts, self._by_seq = state
+        self._decoded = None
+
+    @property
+    def matches(self) -> dict[int, list[tuple[str, str, int]]]:
+        return self._decode()[0]
+
+    @property
+    def papers(self) -> dict[str, Paper]:
+        return self._decode()[1]
+
+    def _decode(self) -> tuple[dict[int, list[tuple[str, str, int]]], dict[str, Paper]]:
+        """Each chat's rows and the papers by arxiv id (CPU work). The rows and the papers
+        were read together under the store's lock: a paper missing is a broken invariant,
+        raised, never a match dropped in silence."""
+        if self._decoded is None:
+            matches: dict[int, list[tuple[str, str, int]]] = {c: [] for c in self._chat_ids}
+            papers: dict[str, Paper] = {}
+            by_seq = self._by_seq
+            for text in self._texts:
+                for chat_id, arxiv_id, keyword, mask, seq in json.loads(text):
+                    paper = by_seq.get(seq)
+                    if paper is None:
+                        raise LookupError(f"paper {arxiv_id} (index row {seq}) vanished mid-read")
+                    papers[arxiv_id] = paper
+                    matches[chat_id].append((arxiv_id, keyword, mask))
+            self._decoded = matches, papers
+        return self._decoded
 
 
 class DigestRunStore(StoreBase):
@@ -124,16 +174,15 @@ class DigestRunStore(StoreBase):
         async with self._lock:
             rows = await self._fetchall("SELECT last FROM match_runs")
             run = int(rows[0][0])
-            texts = [
+            found = [
                 await self._pending_json(reads[start : start + _CHUNK])
                 for start in range(0, len(reads), _CHUNK)
             ]
-            found = await asyncio.to_thread(_decoded_matches, reads, texts)
             # A paper's text and row never change without a new index row (bot.storage.index),
             # so papers read before are kept by their row: most of a day's digests show the
             # same few thousand papers, decoded once.
             kept = self._papers_by_seq
-            needed = {seq for rows in found.values() for *_, seq in rows}
+            needed = {int(seq) for _, seqs in found for seq in json.loads(seqs)}
             papers = {seq: kept[seq] for seq in needed if seq in kept}
             if missing := sorted(needed - papers.keys()):
                 rows = await self._fetchall(
@@ -142,12 +191,12 @@ class DigestRunStore(StoreBase):
                     (json.dumps(missing),),
                 )
                 papers |= await asyncio.to_thread(_decoded_papers, str(rows[0][0]))
-        batch = await asyncio.to_thread(_assembled, run, found, papers)
         # Kept for the next batches only once this one holds its papers; the oldest go first.
         kept.update(papers)
         for seq in list(itertools.islice(kept, max(0, len(kept) - _KEPT_PAPERS))):
             del kept[seq]
-        return batch
+        chat_ids = [read.chat.chat_id for read in reads]
+        return PendingBatch(run, chat_ids, [text for text, _ in found], papers)
 
     async def _json(self, sql: str, params: Sequence[Any]) -> list[Any]:
         rows = await self._fetchall(sql, params)
@@ -155,7 +204,9 @@ class DigestRunStore(StoreBase):
         assert isinstance(found, list)
         return found
 
-    async def _pending_json(self, reads: Sequence[PendingRead]) -> str:
+    async def _pending_json(self, reads: Sequence[PendingRead]) -> tuple[str, str]:
+        """The reads' rows [chat id, arxiv id, query as typed, field mask, index row], and
+        the index rows they name, each as one JSON array."""
         values, params = [], []
         for read in reads:
             chat = read.chat
@@ -175,9 +226,8 @@ class DigestRunStore(StoreBase):
             ]
         rows = await self._fetchall(
             "WITH w (chat_id, low, stamp, new_type, cross_type, revisions, after_run) AS"
-            f" (VALUES {', '.join(values)})"
-            " SELECT json_group_array("
-            "  json_array(w.chat_id, m.arxiv_id, s.keyword, m.fields, m.seq))"
+            f" (VALUES {', '.join(values)}),"
+            " found AS MATERIALIZED (SELECT w.chat_id, m.arxiv_id, s.keyword, m.fields, m.seq"
             " FROM w JOIN subscriptions s ON s.chat_id = w.chat_id"
             " JOIN query_matches m ON m.query_key = s.keyword_key AND m.seq >= w.low"
             " JOIN papers p ON p.arxiv_id = m.arxiv_id AND p.seq = m.seq"  # the current text's
@@ -194,10 +244,12 @@ class DigestRunStore(StoreBase):
             "  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.chat_id = w.chat_id"
             "   AND d.arxiv_id = p.arxiv_id AND d.version >= p.version)"
             "  AND (p.withdrawn = 0 OR EXISTS (SELECT 1 FROM deliveries d"
-            "   WHERE d.chat_id = w.chat_id AND d.arxiv_id = p.arxiv_id))))",
+            "   WHERE d.chat_id = w.chat_id AND d.arxiv_id = p.arxiv_id)))))"
+            " SELECT (SELECT json_group_array(json_array(chat_id, arxiv_id, keyword, fields, seq))"
+            "  FROM found), (SELECT json_group_array(DISTINCT seq) FROM found)",
             params,
         )
-        return str(rows[0][0])
+        return str(rows[0][0]), str(rows[0][1])
 
     async def pending_matches(
         self, chat: Chat, since: dt.datetime
@@ -217,36 +269,6 @@ class DigestRunStore(StoreBase):
             (batch.papers[arxiv_id], [(keyword, mask) for _, keyword, mask in sorted(matched)])
             for arxiv_id, matched in found.items()
         ]
-
-
-def _decoded_matches(
-    reads: Sequence[PendingRead], texts: Sequence[str]
-) -> dict[int, list[tuple[str, str, int, int]]]:
-    """Each chat's pending (arxiv id, query, field mask, index row), from the reads' JSON (CPU
-    work, for a worker thread)."""
-    found: dict[int, list[tuple[str, str, int, int]]] = {read.chat.chat_id: [] for read in reads}
-    for text in texts:
-        for chat_id, arxiv_id, keyword, mask, seq in json.loads(text):
-            found[int(chat_id)].append((str(arxiv_id), str(keyword), int(mask), int(seq)))
-    return found
-
-
-def _assembled(
-    run: int, found: dict[int, list[tuple[str, str, int, int]]], papers: dict[int, Paper]
-) -> PendingBatch:
-    """The batch from each chat's rows and the papers by index row (CPU work, for a worker
-    thread). Both were read together under the lock: a paper missing is a broken invariant,
-    raised, never a match dropped in silence."""
-    batch = PendingBatch(run)
-    for chat_id, chat_rows in found.items():
-        matches = batch.matches[chat_id] = []
-        for arxiv_id, keyword, mask, seq in chat_rows:
-            paper = papers.get(seq)
-            if paper is None:
-                raise LookupError(f"paper {arxiv_id} (index row {seq}) vanished mid-read")
-            batch.papers[arxiv_id] = paper
-            matches.append((arxiv_id, keyword, mask))
-    return batch
 
 
 def _decoded_papers(text: str) -> dict[int, Paper]:

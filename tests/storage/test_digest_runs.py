@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.models import Chat
-from bot.storage.deliveries import ComposedDigest
+from bot.storage.digest_rows import ComposedDigest
 from bot.storage.digest_runs import PendingRead
 from bot.storage.index import FIELD_BITS
 from bot.storage.store import Store

@@ -484,3 +484,24 @@ async def test_pending_matches_of_a_chat_that_wants_nothing_new(store: Store) ->
     await store.add_subscriptions(5, [("k", "k")])
     assert await store.pending_matches(chat, START) == []
     assert await store.undelivered_papers(chat, START) == []
+
+
+async def test_the_queries_followed_are_read_again_after_every_change(store: Store) -> None:
+    """queries_to_match is remembered between indexing runs, but every change of the
+    subscriptions (added, removed, a chat moved) shows in the next answer."""
+    for chat_id in (1, 2):
+        await store.ensure_chat(chat_id, EIGHT, "UTC")
+    await store.add_subscriptions(1, [("gan", "GAN")])
+    assert await store.queries_to_match() == [("gan", "GAN")]
+    await store.add_subscriptions(2, [("diffusion", "diffusion")])
+    assert sorted(await store.queries_to_match()) == [("diffusion", "diffusion"), ("gan", "GAN")]
+    await store.remove_subscription(1, "gan")
+    assert await store.queries_to_match() == [("diffusion", "diffusion")]
+    await store.move_chat(2, 3)
+    await store.add_subscriptions(3, [("x", "x")])
+    assert sorted(await store.queries_to_match()) == [("diffusion", "diffusion"), ("x", "x")]
+    await store.remove_all_subscriptions(3)
+    assert await store.queries_to_match() == []
+    # Nothing changed: the same answer, without reading the subscriptions again.
+    await store._db.execute("DROP TABLE subscriptions")
+    assert await store.queries_to_match() == []

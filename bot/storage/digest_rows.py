@@ -1,0 +1,90 @@
+"""Composed digests as the transaction that queues them writes them (`bot.storage.deliveries`'s
+`compose_digests`): each table's rows as one JSON value.
+
+Encoding a morning's batch (~500 chats, ~11,000 outbox rows, ~9 MB of text) is CPU work, so
+it is done where the digests are composed (the worker process, `bot.pipeline.composer`): the
+bot's process then only hands the values to SQLite. One JSON value per statement, rather than
+rows bound one by one (executemany), because every bound row takes the GIL back, and beside a
+busy thread each of those waits up to the interpreter's switch interval (5 ms).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.storage.base import timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class ComposedDigest:
+    """A chat's digest to record: its parts (text, arxiv ids; none when nothing was pending,
+    and then only the marks are recorded), the run of matches and fingerprint it read with
+    (None: leave the chat's mark), and when its daily run was (None: not the daily run)."""
+
+    chat_id: int
+    parts: Sequence[tuple[str, Sequence[str]]]
+    read: tuple[int, str] | None = None
+    daily_at: dt.datetime | None = None
+    # Parts after `parts`, held without their text: what they are rendered from on release
+    # (bot.delivery.digest.render_held), and their arxiv ids.
+    held: Sequence[tuple[str, Sequence[str]]] = ()
+
+    @property
+    def papers(self) -> list[str]:
+        every = [*self.parts, *self.held]
+        return sorted({arxiv_id for _, found in every for arxiv_id in found})
+
+    def rows(self, visible: int) -> list[tuple[int, str, Sequence[str], str | None, bool]]:
+        """Its outbox rows: part number, text, arxiv ids, what a held part is rendered
+        from, whether the part is held (after the first `visible`)."""
+        rendered = [(text, found, None) for text, found in self.parts]
+        later = [("", found, held) for held, found in self.held]
+        return [
+            (number, text, found, held, number > visible)
+            for number, (text, found, held) in enumerate([*rendered, *later], start=1)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRows:
+    """A batch of digests as JSON arrays of rows, one per statement of the transaction."""
+
+    digests: str  # [chat id, parts in all, papers]: the digests queued (with a part)
+    parts: str  # [chat id, part number, text, [arxiv ids], held (JSON or null), is held]
+    papers: str  # [chat id, arxiv id]: the ledger's new entries
+    reads: str  # [chat id, run read up to, fingerprint]: the read marks recorded
+    daily: str  # [chat id, timestamp]: the daily runs recorded
+
+
+def encode_digests(digests: Sequence[ComposedDigest], visible: int) -> DigestRows:
+    """The batch's rows; parts after the first `visible` of a digest are held (behind a
+    "More" button). ValueError if a chat has two digests in it."""
+    if len({digest.chat_id for digest in digests}) < len(digests):
+        raise ValueError("one digest run per chat at a time")
+    queued = [digest for digest in digests if digest.parts or digest.held]
+    papers = {digest.chat_id: digest.papers for digest in queued}
+    return DigestRows(
+        digests=as_json(
+            [[d.chat_id, len(d.parts) + len(d.held), len(papers[d.chat_id])] for d in queued]
+        ),
+        parts=as_json(
+            [
+                [digest.chat_id, number, text, list(found), held, int(is_held)]
+                for digest in queued
+                for number, text, found, held, is_held in digest.rows(visible)
+            ]
+        ),
+        papers=as_json(
+            [[chat_id, arxiv_id] for chat_id, ids in papers.items() for arxiv_id in ids]
+        ),
+        reads=as_json([[d.chat_id, *d.read] for d in digests if d.read is not None]),
+        daily=as_json([[d.chat_id, timestamp(d.daily_at)] for d in digests if d.daily_at]),
+    )
+
+
+def as_json(rows: Sequence[object]) -> str:
+    """Rows as one JSON parameter, for a statement to read with json_each."""
+    return json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
