@@ -44,19 +44,6 @@ class WorkerProcess:
     def __init__(self) -> None:
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self.restarts = 0  # processes lost (tests, /metrics)
-        self.busy = 0  # calls in flight in the worker process
-        self.beside = 0  # calls in flight in a thread of this process (`run_balanced`)
-
-    async def run_balanced(self, function: Callable[..., _T], *args: object) -> _T:
-        """`function(*args)` in the worker process, or, while it is busy and no other call
-        runs beside it, in a thread of this process: then both cores work."""
-        if self.busy and not self.beside:
-            self.beside += 1
-            try:
-                return await asyncio.to_thread(function, *args)
-            finally:
-                self.beside -= 1
-        return await self.run(function, *args)
 
     async def run(self, function: Callable[..., _T], *args: object) -> _T:
         """`function(*args)` in the worker process (both picklable)."""
@@ -67,7 +54,6 @@ class WorkerProcess:
                 initializer=tune_collector,
             )
         pool = self._pool
-        self.busy += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
         except BrokenProcessPool:
@@ -79,8 +65,6 @@ class WorkerProcess:
                 self.restarts += 1
             pool.shutdown(wait=False, cancel_futures=True)
             return await asyncio.to_thread(function, *args)
-        finally:
-            self.busy -= 1
 
     def pid(self) -> int | None:
         """The worker's process id, None while none runs (tests)."""

@@ -41,10 +41,11 @@ from bot.storage.index import mask_fields
 # chat) stays within tens of MB, and what is read and decoded once per batch (the papers of
 # the day) is shared by many chats.
 BATCH_LIMIT = 500
-# Batches composed at once: while one reads or writes the database (in SQLite's thread,
-# without the GIL), the others are ranked and rendered, in the worker process and, while it is
-# busy, in a thread of the bot's process (`WorkerProcess.run_balanced`): both cores work.
-WORKERS = 3
+# Batches composed at once: one reads or writes the database (in SQLite's thread, without
+# the GIL) while the other is decoded, ranked and rendered (in the worker process). Drafting a
+# third in a thread of the bot beside the busy worker was ~15% faster, but each drafting
+# process holds a batch and the rendering caches (~160 MB more at the peak, over 1 GB).
+WORKERS = 2
 # Batches of at least this many chats are ranked and rendered in the worker process
 # (bot.ops.processes), on the other core; smaller ones (a /digest, a few chats due at the
 # same minute) in a thread, which costs no process start and no copying.
@@ -107,7 +108,7 @@ async def _compose(
 ) -> list[int | BaseException]:
     plans, batch = await _read(services, requests)
     # Ranking and rendering thousands of papers is CPU work: off the event loop, in one go.
-    drafting = services.drafting.run_balanced if len(plans) >= PROCESS_FROM else asyncio.to_thread
+    drafting = services.drafting.run if len(plans) >= PROCESS_FROM else asyncio.to_thread
     visible = services.outbox.visible_parts
     results, rows = await drafting(_composed, list(plans.values()), batch, visible)
     try:

@@ -114,7 +114,7 @@ class DeliveryStore(StoreBase):
                 " (digest_id, part_no, chat_id, text, arxiv_ids, status, queued_at, held)"
                 f" SELECT g.digest_id, {_at('p', 1)}, g.chat_id, {_at('p', 2)}, {_at('p', 3)},"
                 f" IIF({_at('p', 5)}, 'held', 'pending'), IIF({_at('p', 5)}, NULL, ?),"
-                f" {_at('p', 4)} FROM json_each(?) AS p"
+                f" {_at('p', 4)} FROM json_each(CAST(? AS TEXT)) AS p"  # UTF-8 bytes: text
                 # The digest just inserted, found by chat and time (digests_by_chat). CROSS
                 # JOIN keeps the parts the outer loop: the other way round reads them all for
                 # every digest.

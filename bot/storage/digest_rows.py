@@ -53,7 +53,10 @@ class DigestRows:
     """A batch of digests as JSON arrays of rows, one per statement of the transaction."""
 
     digests: str  # [chat id, parts in all, papers]: the digests queued (with a part)
-    parts: str  # [chat id, part number, text, [arxiv ids], held (JSON or null), is held]
+    # [chat id, part number, text, [arxiv ids], held (JSON or null), is held], in UTF-8: the
+    # messages' text is most of a batch, and as a str holding one character beyond the BMP (a
+    # mathematical letter in a title) each of its characters would take four bytes.
+    parts: bytes
     papers: str  # [chat id, arxiv id]: the ledger's new entries
     reads: str  # [chat id, run read up to, fingerprint]: the read marks recorded
     daily: str  # [chat id, timestamp]: the daily runs recorded
@@ -76,7 +79,7 @@ def encode_digests(digests: Sequence[ComposedDigest], visible: int) -> DigestRow
                 for digest in queued
                 for number, text, found, held, is_held in digest.rows(visible)
             ]
-        ),
+        ).encode(),
         papers=as_json(
             [[chat_id, arxiv_id] for chat_id, ids in papers.items() for arxiv_id in ids]
         ),

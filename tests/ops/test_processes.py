@@ -7,9 +7,7 @@ import asyncio
 import gc
 import os
 import signal
-import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -19,26 +17,6 @@ from bot.ops.processes import YOUNG_COLLECTION_THRESHOLD, WorkerProcess, tune_co
 def pid_and_threshold() -> tuple[int, int]:
     """Where the call ran, and its collector's young threshold (module level: pickled)."""
     return os.getpid(), gc.get_threshold()[0]
-
-
-def pid_once(gate: str) -> int:
-    """Where the call ran, once the file `gate` exists (at most a minute: a test that went
-    wrong fails instead of hanging)."""
-    deadline = time.monotonic() + 60
-    while not os.path.exists(gate):
-        if time.monotonic() > deadline:
-            raise TimeoutError(gate)
-        time.sleep(0.005)
-    return os.getpid()
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Let the event loop run until the condition holds."""
-    for _ in range(100_000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("the condition never held")
 
 
 @pytest.fixture
@@ -78,24 +56,3 @@ def test_tune_collector_keeps_the_older_generations() -> None:
         assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, *before[1:])
     finally:
         gc.set_threshold(*before)
-
-
-async def test_a_busy_worker_has_one_thread_beside_it(
-    worker: WorkerProcess, tmp_path: Path
-) -> None:
-    """run_balanced: while the process is busy, one call at a time runs in a thread of the
-    bot, so that both cores work; more calls queue for the process."""
-    gate = str(tmp_path / "go")
-    first = asyncio.create_task(worker.run_balanced(pid_once, gate))
-    await until(lambda: worker.busy == 1)
-    beside = asyncio.create_task(worker.run_balanced(pid_once, gate))
-    await until(lambda: worker.beside == 1)
-    third = asyncio.create_task(worker.run_balanced(pid_once, gate))
-    await until(lambda: worker.busy == 2)
-    await asyncio.to_thread(Path(gate).touch)
-    in_process, in_thread, queued = await asyncio.gather(first, beside, third)
-    assert in_thread == os.getpid()
-    assert in_process == queued == worker.pid() != os.getpid()
-    assert worker.busy == worker.beside == 0
-    # Idle again: the next call goes to the process.
-    assert await worker.run_balanced(pid_once, gate) == in_process
