@@ -198,6 +198,7 @@ def _draft_all(
     work, for the worker process or a thread)."""
     drafts: dict[int, list[DigestPart] | BaseException] = {}
     memo: dict[Any, object] = {}  # what the batch's chats share: coverage, match objects
+    batch.decode()  # here, once: a broken read fails the whole batch, not each chat in turn
     for plan in plans:
         chat_id = plan.inputs.chat.chat_id
         try:

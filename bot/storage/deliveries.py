@@ -82,13 +82,13 @@ class DeliveryStore(StoreBase):
         return (await self.compose_digests([ComposedDigest(chat_id, parts)], visible))[chat_id]
 
     async def compose_digests(
-        self, digests: Sequence[ComposedDigest] | DigestRows, visible: int = 0
+        self, digests: Sequence[ComposedDigest] | DigestRows, visible: int
     ) -> dict[int, int]:
         """Queue the digests' parts and record their papers in the ledger, and the chats'
         read marks and daily runs, in one transaction: either all of it happens or none (a
         digest's papers count as delivered exactly when its parts are queued). Parts after
-        the first `visible` of a digest are held behind a "More" button (`digests` already
-        encoded: as they were encoded). Returns each queued digest's id by chat."""
+        the first `visible` of a digest are held behind a "More" button (rows already encoded
+        by `encode_digests` were held then). Returns each queued digest's id by chat."""
         rows = digests if isinstance(digests, DigestRows) else encode_digests(digests, visible)
         now = timestamp(self._clock())
         async with self._transaction():

@@ -91,16 +91,16 @@ class PendingBatch:
 
     @property
     def matches(self) -> dict[int, list[tuple[str, str, int]]]:
-        return self._decode()[0]
+        return self.decode()[0]
 
     @property
     def papers(self) -> dict[str, Paper]:
-        return self._decode()[1]
+        return self.decode()[1]
 
-    def _decode(self) -> tuple[dict[int, list[tuple[str, str, int]]], dict[str, Paper]]:
-        """Each chat's rows and the papers by arxiv id (CPU work). The rows and the papers
-        were read together under the store's lock: a paper missing is a broken invariant,
-        raised, never a match dropped in silence."""
+    def decode(self) -> tuple[dict[int, list[tuple[str, str, int]]], dict[str, Paper]]:
+        """Each chat's rows and the papers by arxiv id, decoded once (CPU work). The rows and
+        the papers were read together under the store's lock: a paper missing is a broken
+        invariant, raised (LookupError), never a match dropped in silence."""
         if self._decoded is None:
             matches: dict[int, list[tuple[str, str, int]]] = {c: [] for c in self._chat_ids}
             papers: dict[str, Paper] = {}

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from bot.models import Chat
 from bot.storage.digest_rows import ComposedDigest, encode_digests
-from bot.storage.digest_runs import PendingRead
+from bot.storage.digest_runs import PendingBatch, PendingRead
 from bot.storage.index import FIELD_BITS
 from bot.storage.store import Store
 from tests.storage.test_index import START, Clock, index_all, paper
@@ -292,3 +292,15 @@ async def test_a_read_holds_every_paper_it_names_however_few_are_kept_between_re
     batch = await store.pending_for([PendingRead(chat, WEEK_AGO)])
     assert len(batch.matches[1]) == 6
     assert len(batch.papers) == 6
+
+
+def test_a_read_naming_a_paper_it_did_not_read_is_refused_whole() -> None:
+    """The matches and the papers are read together: a row whose paper is missing is a broken
+    invariant, raised when the batch is decoded, never a match dropped in silence."""
+    rows = '[[1, "2508.00001", "gan", 1, 5], [2, "2508.00002", "gan", 1, 6]]'
+    batch = PendingBatch(3, [1, 2], [rows], {5: paper(1)})
+    with pytest.raises(LookupError, match=r"2508\.00002 \(index row 6\)"):
+        batch.decode()
+    whole = PendingBatch(3, [1, 2, 9], [rows], {5: paper(1), 6: paper(2)})
+    assert whole.matches == {1: [("2508.00001", "gan", 1)], 2: [("2508.00002", "gan", 1)], 9: []}
+    assert whole.papers == {"2508.00001": paper(1), "2508.00002": paper(2)}
