@@ -139,7 +139,7 @@ def _parse_error(query: str) -> QueryError | None:
     try:
         parse_query(query)
     except QueryError as error:
-        return error
+        return error.with_traceback(None)  # kept: its frames need not be
     return None
 
 
