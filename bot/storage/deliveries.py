@@ -15,7 +15,17 @@ from collections.abc import Iterable, Sequence
 
 from bot.models import OutboxPart
 from bot.storage.base import StoreBase, timestamp
-from bot.storage.digest_rows import ComposedDigest, DigestRows, as_json, encode_digests
+from bot.storage.digest_rows import (
+    PART_HELD,
+    PART_IDS,
+    PART_IS_HELD,
+    PART_NUMBER,
+    PART_TEXT,
+    ComposedDigest,
+    DigestRows,
+    as_json,
+    encode_digests,
+)
 
 # What the database raises when it cannot be read or written (a full disk, a broken file).
 DatabaseError = sqlite3.Error
@@ -112,15 +122,15 @@ class DeliveryStore(StoreBase):
             await self._db.execute(
                 "INSERT INTO outbox"
                 " (digest_id, part_no, chat_id, text, arxiv_ids, status, queued_at, held)"
-                f" SELECT g.digest_id, {_at('p', 1)}, g.chat_id, {_at('p', 2)}, {_at('p', 3)},"
-                f" IIF({_at('p', 5)}, 'held', 'pending'), IIF({_at('p', 5)}, NULL, ?),"
-                f" {_at('p', 4)} FROM json_each(CAST(? AS TEXT)) AS p"  # UTF-8 bytes: text
+                f" SELECT g.digest_id, {PART_NUMBER}, g.chat_id, {PART_TEXT}, {PART_IDS},"
+                f" IIF({PART_IS_HELD}, 'held', 'pending'), IIF({PART_IS_HELD}, NULL, ?3),"
+                f" {PART_HELD} FROM json_each(?1) AS p"
                 # The digest just inserted, found by chat and time (digests_by_chat). CROSS
                 # JOIN keeps the parts the outer loop: the other way round reads them all for
                 # every digest.
-                f" CROSS JOIN digests g ON g.chat_id = {_at('p', 0)} AND g.created_at = ?"
-                " AND g.digest_id > ?",
-                (now, rows.parts, now, before),
+                " CROSS JOIN digests g ON g.chat_id = json_extract(p.value, '$[0]')"
+                " AND g.created_at = ?3 AND g.digest_id > ?4",
+                (rows.parts, rows.texts, now, before),
             )
             await self._db.execute(_RECORD_DELIVERIES, (now, rows.papers))
             await self._db.execute(
