@@ -221,24 +221,11 @@ def chat_hits(plan: _Plan, batch: PendingBatch, memo: dict[Any, object] | None =
     memo = {} if memo is None else memo
     if plan.read is None:
         return []
-    order = {keyword: index for index, (_, keyword) in enumerate(plan.inputs.keywords)}
-    found: dict[str, list[tuple[int, str, int]]] = {}
-    for arxiv_id, keyword, mask in batch.matches.get(plan.inputs.chat.chat_id, ()):
-        found.setdefault(arxiv_id, []).append((order.get(keyword, len(order)), keyword, mask))
     hits = []
-    for arxiv_id, matches in found.items():
-        paper = batch.papers[arxiv_id]
-        if not _covered(memo, plan.categories, paper):
-            continue
-        if len(matches) > 1:
-            matches.sort()
-        hits.append(
-            Hit(
-                paper,
-                tuple(keyword for _, keyword, _ in matches),
-                tuple(_match(memo, keyword, mask) for _, keyword, mask in matches),
-            )
-        )
+    for paper, found in batch.pending.get(plan.inputs.chat.chat_id, ()):
+        if _covered(memo, plan.categories, paper):
+            keywords = tuple(query for query, _ in found)
+            hits.append(Hit(paper, keywords, tuple(_match(memo, q, mask) for q, mask in found)))
     return rank(hits)
 
 

@@ -304,10 +304,16 @@ async def test_a_read_holds_every_paper_it_names_however_few_are_kept_between_re
 def test_a_read_naming_a_paper_it_did_not_read_is_refused_whole() -> None:
     """The matches and the papers are read together: a row whose paper is missing is a broken
     invariant, raised when the batch is decoded, never a match dropped in silence."""
-    rows = '[[1, "2508.00001", "gan", 1, 5], [2, "2508.00002", "gan", 1, 6]]'
-    batch = PendingBatch(3, [1, 2], [rows], {5: paper(1)})
-    with pytest.raises(LookupError, match=r"2508\.00002 \(index row 6\)"):
+    # chat, index row, queries matching, then each one's row and fields
+    rows = "[1,5,1,70,1, 2,6,2,80,1,81,2]"
+    queries = '[[1,70,"gan",1],[2,80,"GAN",2],[2,81,"diffusion",1]]'  # chat, row, query, place
+    batch = PendingBatch(3, [1, 2], [(rows, queries)], {5: paper(1)})
+    with pytest.raises(LookupError, match=r"index row 6"):
         batch.decode()
-    whole = PendingBatch(3, [1, 2, 9], [rows], {5: paper(1), 6: paper(2)})
-    assert whole.matches == {1: [("2508.00001", "gan", 1)], 2: [("2508.00002", "gan", 1)], 9: []}
+    whole = PendingBatch(3, [1, 2, 9], [(rows, queries)], {5: paper(1), 6: paper(2)})
+    assert whole.pending == {
+        1: [(paper(1), (("gan", 1),))],
+        2: [(paper(2), (("diffusion", 2), ("GAN", 1)))],  # in the chat's order
+        9: [],
+    }
     assert whole.papers == {"2508.00001": paper(1), "2508.00002": paper(2)}
