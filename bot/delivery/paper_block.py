@@ -256,6 +256,7 @@ class _Localized:
     authors: _Line  # "Ada Lovelace, Alan Turing, Grace Hopper et al."
     mark: _Line  # "cross-list from math.ST"
     length: int  # the block's Telegram length without its number and categories/matched line
+    categories_length: int  # what the categories add to that line: their text and line break
 
 
 # Keyed on the translator as well: a paper shown in both languages takes two entries, which
@@ -275,7 +276,9 @@ def _localized(paper: Paper, tr: Translator) -> _Localized:
         _line("mark", _announce_mark(paper, tr)),
         shown.abstract,
     )
-    return _Localized(shown, fields.authors, fields.mark, fields.length(""))
+    categories = shown.categories
+    categories_length = categories.units + 1 if categories.plain else 0
+    return _Localized(shown, fields.authors, fields.mark, fields.length(""), categories_length)
 
 
 # --- one paper --------------------------------------------------------------------------------
@@ -356,9 +359,11 @@ def block_length(hit: Hit, index: int | None, max_length: int, tr: Translator) -
     """The Telegram length of `measured_block`'s block, without building it (as good as
     always: only a block too long for `max_length` is built, to be shortened)."""
     paper = _localized(hit.paper, tr)
-    number = f"{index}. " if index is not None else ""
-    meta = _meta(paper.shown.categories, _matched(hit.matches, hit.keywords, tr))
-    length = len(number) + paper.length + meta.length
+    matched = _matched(hit.matches, hit.keywords, tr)
+    # `_meta`'s line: a line break before each of its two texts that is not empty.
+    length = paper.length + paper.categories_length + (matched.units + 1 if matched.plain else 0)
+    if index is not None:
+        length += len(str(index)) + 2  # "3. "
     return length if length <= max_length else measured_block(hit, index, max_length, tr)[1]
 
 

@@ -197,7 +197,7 @@ def _draft_all(
     text and the others held, or why it could not be made: one chat's failure is its own (CPU
     work, for the worker process or a thread)."""
     drafts: dict[int, list[DigestPart] | BaseException] = {}
-    memo: dict[Any, object] = {}  # what the batch's chats share: coverage, match objects
+    memo: dict[Any, object] = {}  # what the batch's chats share: which papers they cover
     batch.decode()  # here, once: a broken read fails the whole batch, not each chat in turn
     for plan in plans:
         chat_id = plan.inputs.chat.chat_id
@@ -225,7 +225,7 @@ def chat_hits(plan: _Plan, batch: PendingBatch, memo: dict[Any, object] | None =
     for paper, found in batch.pending.get(plan.inputs.chat.chat_id, ()):
         if _covered(memo, plan.categories, paper):
             keywords = tuple(query for query, _ in found)
-            hits.append(Hit(paper, keywords, tuple(_match(memo, q, mask) for q, mask in found)))
+            hits.append(Hit(paper, keywords, tuple(_match(query, mask) for query, mask in found)))
     return rank(hits)
 
 
@@ -238,14 +238,12 @@ def _covered(memo: dict[Any, object], categories: tuple[str, ...], paper: Paper)
     return bool(known)
 
 
-def _match(memo: dict[Any, object], query: str, mask: int) -> Match:
-    """The match of a query in the fields of `mask`, one object per batch (chats share them)."""
-    key = (query, mask)
-    known = memo.get(key)
-    if known is None:
-        known = memo[key] = Match(query, mask_fields(mask))
-    assert isinstance(known, Match)
-    return known
+# The same object for the same match, in every batch of the process: rendering's caches are
+# keyed by matches, and find them by identity.
+@functools.lru_cache(maxsize=1 << 16)
+def _match(query: str, mask: int) -> Match:
+    """The match of a query in the fields of `mask`."""
+    return Match(query, mask_fields(mask))
 
 
 def digest_days(
