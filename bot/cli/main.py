@@ -35,6 +35,7 @@ from bot.storage.store import Store
 PROGRAM = "arxiv-digest-bot"
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE = 0, 1, 2
 MAX_WIDTH = 100
+MIN_WIDTH = 20  # narrower, a paper's block is a column of single words
 
 
 class CommandError(Exception):
@@ -72,7 +73,9 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     preview.add_argument("query", help='e.g. "diffusion" or "diffusion -medical, GAN"')
     preview.add_argument("--feed", help="an arXiv feed file, or a feed URL")
     preview.add_argument(
-        "--width", type=int, help="wrap lines to this many columns (0: do not wrap)"
+        "--width",
+        type=int,
+        help=f"wrap lines to this many columns, at least {MIN_WIDTH} (0: do not wrap)",
     )
 
 
@@ -128,6 +131,8 @@ async def _export(options: argparse.Namespace) -> int:
     until: dt.date = options.until or dt.datetime.now(dt.UTC).date()
     if options.since > until:
         raise CommandError(f"--since {options.since} is after --until {until}", EXIT_USAGE)
+    if options.output is not None:
+        await asyncio.to_thread(_check_output, options.output)
     config = _config()
     if not await asyncio.to_thread(config.database_path.exists):
         raise CommandError(
@@ -149,13 +154,31 @@ async def _export(options: argparse.Namespace) -> int:
         language=options.lang,
     )
     if options.output is not None:
-        await asyncio.to_thread(options.output.write_text, document, encoding="utf-8")
+        try:
+            await asyncio.to_thread(options.output.write_text, document, encoding="utf-8")
+        except OSError as exc:  # a full disk, no permission: said in one line
+            raise CommandError(
+                f"cannot write {options.output}: {exc.strerror}", EXIT_USAGE
+            ) from None
         print(f"{len(hits)} papers written to {options.output}", file=sys.stderr)
     else:
         _utf8_stdout()
         sys.stdout.write(document)
         print(f"{len(hits)} papers of {scanned} announced in the period", file=sys.stderr)
     return EXIT_OK
+
+
+def _check_output(path: Path) -> None:
+    """Refuse, before any work, an --output that names a folder or lies in a missing one."""
+    if path.is_dir():
+        raise CommandError(
+            f"--output {path} is a folder: give a file name, e.g. {path / 'export.md'}", EXIT_USAGE
+        )
+    if not path.parent.is_dir():
+        raise CommandError(
+            f"--output {path}: the folder {path.parent} does not exist (create it first)",
+            EXIT_USAGE,
+        )
 
 
 async def _export_hits(
@@ -187,7 +210,9 @@ async def _feed_bytes(config: Config, feed: str | None) -> tuple[bytes, str]:
         try:
             result = await fetcher.fetch(url, validate=check_is_feed, conditional=False)
         except FeedError as exc:
-            raise CommandError(f"could not fetch the feed: {exc}", EXIT_UNAVAILABLE) from None
+            # Without network (or without arXiv), a saved feed still shows what a query finds.
+            hint = "" if feed else "; without network, give a saved feed file with --feed FILE"
+            raise CommandError(f"could not fetch the feed: {exc}{hint}", EXIT_UNAVAILABLE) from None
     return result.body, url
 
 
@@ -198,8 +223,12 @@ def _read_feed_file(name: str) -> bytes:
     data = path.read_bytes()
     try:
         check_is_feed(data, "", name)
-    except FeedError as exc:
-        raise CommandError(str(exc), EXIT_UNAVAILABLE) from None
+    except FeedError:
+        raise CommandError(
+            f"{name} is not an RSS or Atom feed: give an arXiv feed saved from"
+            " https://rss.arxiv.org/rss/<category> (e.g. cs.AI), or a feed URL",
+            EXIT_USAGE,
+        ) from None
     return data
 
 
@@ -211,6 +240,11 @@ def _terminal() -> tuple[bool, int]:
 
 async def _preview(options: argparse.Namespace) -> int:
     queries = _queries(options.query)
+    if options.width is not None and options.width != 0 and options.width < MIN_WIDTH:
+        raise CommandError(
+            f"--width {options.width}: give 0 (no wrapping) or at least {MIN_WIDTH} columns",
+            EXIT_USAGE,
+        )
     config = _config()
     data, source = await _feed_bytes(config, options.feed)
     parsed = await asyncio.to_thread(parse_feed, data)

@@ -5,6 +5,7 @@ server standing in for arXiv."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from pathlib import Path
 
 from bot.arxiv.feeds import parse_feed
@@ -119,6 +120,32 @@ async def test_export_refuses_bad_input_and_a_missing_database(tmp_path: Path) -
     assert "Traceback" not in err
 
 
+def one_line(err: str) -> bool:
+    """An error told in one line on stderr, with no traceback."""
+    return err.endswith("\n") and err.count("\n") == 1 and "Traceback" not in err
+
+
+async def test_export_into_a_missing_folder_or_onto_a_folder_is_one_line_before_any_work(
+    tmp_path: Path,
+) -> None:
+    """--output in a folder that does not exist, or naming a folder: status 2 and one line,
+    before the database is even looked for; nothing is created."""
+    env = cli_env(tmp_path)
+    missing = tmp_path / "no" / "such" / "out.md"
+    code, out, err = await run_cli(
+        env, "export", "--query", "x", "--since", "2024-03-08", "--output", str(missing)
+    )
+    assert (code, out, one_line(err)) == (2, "", True)
+    assert f"the folder {missing.parent} does not exist" in err
+    code, out, err = await run_cli(
+        env, "export", "--query", "x", "--since", "2024-03-08", "--output", str(tmp_path)
+    )
+    assert (code, out, one_line(err)) == (2, "", True)
+    assert "is a folder: give a file name" in err
+    assert not (tmp_path / "no").exists()
+    assert not (tmp_path / "bot.sqlite3").exists()
+
+
 # --- preview ----------------------------------------------------------------------------------
 
 
@@ -196,6 +223,48 @@ async def test_preview_of_a_feed_url_and_what_goes_wrong(tmp_path: Path) -> None
     code, out, _ = await run_cli(env, "preview", "diffusion", "--feed", str(empty))
     assert (code, out) == (0, "No paper of this feed matches diffusion.\n")
     assert "Traceback" not in err
+
+
+async def test_preview_refuses_a_width_it_cannot_lay_out(tmp_path: Path) -> None:
+    """A negative width, or one narrower than 20 columns, is status 2 in one line (it printed
+    hundreds of one-word lines); 0 (no wrapping) and 20 are laid out."""
+    env = cli_env(tmp_path)
+    feed = str(TRUNCATED_ATOM)
+    for width in ("-5", "1", "19"):
+        code, out, err = await run_cli(
+            env, "preview", "diffusion", "--feed", feed, "--width", width
+        )
+        assert (code, out, one_line(err)) == (2, "", True), width
+        assert "give 0 (no wrapping) or at least 20 columns" in err
+    for width in ("0", "20"):
+        code, out, err = await run_cli(
+            env, "preview", "diffusion", "--feed", feed, "--width", width
+        )
+        assert (code, "GaitCrafter:" in out) == (0, True), err
+
+
+async def test_preview_of_a_file_that_is_not_a_feed_is_a_usage_error(tmp_path: Path) -> None:
+    """A file that is not a feed (the README) is the caller's mistake: status 2, one line
+    worded for a file, not for an HTTP response."""
+    code, out, err = await run_cli(cli_env(tmp_path), "preview", "diffusion", "--feed", "README.md")
+    assert (code, out, one_line(err)) == (2, "", True)
+    assert "README.md is not an RSS or Atom feed" in err
+    assert "response" not in err
+
+
+async def test_preview_without_network_suggests_a_saved_feed(tmp_path: Path) -> None:
+    """No --feed and the configured feed unreachable (nothing listens): status 1, the error in
+    one line, which says how to preview without network."""
+    with socket.socket() as probe:  # a loopback port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = cli_env(tmp_path, ARXIV_RSS_BASE=f"http://127.0.0.1:{port}/atom/")
+    code, out, err = await run_cli(env, "preview", "diffusion")
+    *retries, error = err.splitlines()  # a warning at each retry says why it waits
+    assert (code, out, "Traceback" in err) == (1, "", False)
+    assert all("attempt" in line for line in retries)
+    assert error.startswith("arxiv-digest-bot preview: could not fetch the feed: ")
+    assert error.endswith("; without network, give a saved feed file with --feed FILE")
 
 
 async def test_help_lists_the_commands(tmp_path: Path) -> None:
