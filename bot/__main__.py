@@ -1,4 +1,5 @@
-"""`python -m bot`: load the configuration, then run the bot with long polling until stopped.
+"""`python -m bot` (or the installed `arxiv-digest-bot`): load the configuration, then run the
+bot with long polling until stopped.
 
 `python -m bot export ...` and `python -m bot preview ...` show the bot's output without
 Telegram (bot/cli/); `python -m bot --help` lists them.
@@ -26,7 +27,7 @@ from telegram.ext import Application
 
 from bot.app import build_application, stop_arxiv
 from bot.cli import main as cli
-from bot.config import Config, ConfigError, load_config
+from bot.config import VERSION, Config, ConfigError, load_config
 from bot.ops.lock import AlreadyRunning, instance_lock
 from bot.ops.logs import log_uncaught, setup_early_logging, setup_logging, token_secrets
 from bot.ops.processes import tune_collector
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bot",
         description="The arXiv digest Telegram bot. Without a command it runs the bot.",
     )
+    parser.add_argument("--version", action="version", version=f"arxiv-digest-bot {VERSION}")
     cli.add_commands(parser)
     options = parser.parse_args(argv)
     if options.command is not None:

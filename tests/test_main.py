@@ -6,7 +6,9 @@ import asyncio
 import json
 import re
 import signal
+import sys
 import time
+import tomllib
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
+from bot.config import VERSION
 from bot.ops.healthcheck import check
 from tests import process
 from tests.conftest import TOKEN, TRUNCATED_ATOM, free_port
@@ -37,6 +40,32 @@ async def test_missing_token_explains_and_exits_2(tmp_path: Path) -> None:
     assert "BOT_TOKEN" in output
     assert "@BotFather" in output
     assert "Traceback" not in output
+
+
+async def test_version_is_printed_without_a_token_by_both_ways_to_run_the_bot(
+    tmp_path: Path,
+) -> None:
+    """`python -m bot --version` and the installed `arxiv-digest-bot --version` print the
+    package's version (pyproject's) and exit 0; no token needed, no bot started."""
+    version = tomllib.loads((process.ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert version == VERSION
+    env = bot_env(tmp_path)
+    code, out, err = await process.run_to_end(env, "--version")
+    assert (code, out, err) == (0, f"arxiv-digest-bot {version}\n", "")
+    script = Path(sys.executable).parent / "arxiv-digest-bot"  # pyproject's console script
+    installed = await asyncio.create_subprocess_exec(
+        script, "--version", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    printed, _ = await asyncio.wait_for(installed.communicate(), 60)
+    assert (installed.returncode, printed.decode()) == (0, f"arxiv-digest-bot {version}\n")
+    assert not (tmp_path / "bot.sqlite3").exists()
+
+
+def test_the_license_is_the_mit_license_pyproject_names() -> None:
+    assert (
+        tomllib.loads((process.ROOT / "pyproject.toml").read_text())["project"]["license"] == "MIT"
+    )
+    assert (process.ROOT / "LICENSE").read_text().startswith("MIT License\n")
 
 
 async def test_malformed_setting_names_the_key_and_exits_2(tmp_path: Path) -> None:
