@@ -55,7 +55,8 @@ class ComposedDigest:
 
 @dataclass(frozen=True, slots=True)
 class DigestRows:
-    """A batch of digests as JSON arrays of rows, one per statement of the transaction."""
+    """A batch of digests as JSON arrays of rows, one per statement of the transaction, and
+    the outbox rows' texts beside them."""
 
     digests: str  # [chat id, parts in all, papers]: the digests queued (with a part)
     # [chat id, part number, [arxiv ids], is held, text at, text length, held at, held

@@ -98,19 +98,6 @@ class PendingBatch:
     def pending(self) -> dict[int, list[PendingPaper]]:
         return self.decode()
 
-    @property
-    def matches(self) -> dict[int, list[tuple[str, str, int]]]:
-        """The same as (arxiv id, query as typed, field mask) rows per chat."""
-        return {
-            chat_id: [(paper.arxiv_id, *match) for paper, found in papers for match in found]
-            for chat_id, papers in self.decode().items()
-        }
-
-    @property
-    def papers(self) -> dict[str, Paper]:
-        """The papers pending for any of the chats, by arxiv id."""
-        return {paper.arxiv_id: paper for papers in self.decode().values() for paper, _ in papers}
-
     def decode(self) -> dict[int, list[PendingPaper]]:
         """Each chat's pending papers, decoded once (CPU work). The matches and the papers
         were read together under the store's lock: a paper missing is a broken invariant,

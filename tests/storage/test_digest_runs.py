@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.models import Chat
+from bot.models import Chat, Paper
 from bot.storage.digest_rows import (
     PART_HELD,
     PART_IDS,
@@ -62,6 +62,19 @@ async def chat_following(store: Store, chat_id: int, *queries: str) -> Chat:
     return chat
 
 
+def matches_of(batch: PendingBatch) -> dict[int, list[tuple[str, str, int]]]:
+    """The batch's pending matches as (arxiv id, query as typed, field mask) rows per chat."""
+    return {
+        chat_id: [(paper.arxiv_id, *match) for paper, found in papers for match in found]
+        for chat_id, papers in batch.pending.items()
+    }
+
+
+def papers_of(batch: PendingBatch) -> dict[str, Paper]:
+    """The papers pending for any of the batch's chats, by arxiv id."""
+    return {paper.arxiv_id: paper for papers in batch.pending.values() for paper, _ in papers}
+
+
 async def test_every_write_of_matches_takes_a_later_run(store: Store, tmp_path: Path) -> None:
     await store.add_papers([paper(1), paper(2)])
     await index_all(store, [(KEY, "2508.00001", TITLE)])
@@ -79,15 +92,18 @@ async def test_a_read_after_a_run_sees_only_the_matches_written_since(store: Sto
     await index_all(store, [(KEY, "2508.00001", TITLE)])
     first = await store.pending_for([PendingRead(chat, WEEK_AGO)])
     assert first.run == 1
-    assert first.matches == {1: [("2508.00001", KEY, TITLE)]}
-    assert set(first.papers) == {"2508.00001"}
+    assert matches_of(first) == {1: [("2508.00001", KEY, TITLE)]}
+    assert set(papers_of(first)) == {"2508.00001"}
     await store.add_papers([paper(3)])
     await index_all(store, [(KEY, "2508.00003", ABSTRACT)])
     later = await store.pending_for([PendingRead(chat, WEEK_AGO, after_run=first.run)])
     assert later.run == 2
-    assert later.matches == {1: [("2508.00003", KEY, ABSTRACT)]}
+    assert matches_of(later) == {1: [("2508.00003", KEY, ABSTRACT)]}
     whole = await store.pending_for([PendingRead(chat, WEEK_AGO)])
-    assert sorted(whole.matches[1]) == [("2508.00001", KEY, TITLE), ("2508.00003", KEY, ABSTRACT)]
+    assert sorted(matches_of(whole)[1]) == [
+        ("2508.00001", KEY, TITLE),
+        ("2508.00003", KEY, ABSTRACT),
+    ]
 
 
 async def test_many_chats_are_read_at_once_each_by_its_own_rules(store: Store) -> None:
@@ -100,13 +116,13 @@ async def test_many_chats_are_read_at_once_each_by_its_own_rules(store: Store) -
     batch = await store.pending_for(
         [PendingRead(chat, WEEK_AGO) for chat in (everything, no_cross, nothing)]
     )
-    assert batch.matches == {
+    assert matches_of(batch) == {
         1: [("2508.00002", KEY, TITLE)],
         2: [("2508.00001", KEY, TITLE)],
         3: [],
     }
-    assert set(batch.papers) == {"2508.00001", "2508.00002"}
-    assert batch.papers["2508.00002"] == paper(2, announce_type="cross")
+    assert set(papers_of(batch)) == {"2508.00001", "2508.00002"}
+    assert papers_of(batch)["2508.00002"] == paper(2, announce_type="cross")
 
 
 async def test_inputs_of_many_chats_come_in_one_read(store: Store, clock: Clock) -> None:
@@ -289,16 +305,16 @@ async def test_a_read_holds_every_paper_it_names_however_few_are_kept_between_re
     await index_all(store, [(KEY, f"2508.{n:05d}", TITLE) for n in range(1, 6)])
     for _ in range(3):
         batch = await store.pending_for([PendingRead(chat, WEEK_AGO)])
-        assert sorted(arxiv_id for arxiv_id, _, _ in batch.matches[1]) == [
+        assert sorted(arxiv_id for arxiv_id, _, _ in matches_of(batch)[1]) == [
             f"2508.{n:05d}" for n in range(1, 6)
         ]
-        assert set(batch.papers) == {f"2508.{n:05d}" for n in range(1, 6)}
-        assert batch.papers["2508.00003"] == paper(3)
+        assert set(papers_of(batch)) == {f"2508.{n:05d}" for n in range(1, 6)}
+        assert papers_of(batch)["2508.00003"] == paper(3)
     await store.add_papers([paper(6)])
     await index_all(store, [(KEY, "2508.00006", TITLE)])
     batch = await store.pending_for([PendingRead(chat, WEEK_AGO)])
-    assert len(batch.matches[1]) == 6
-    assert len(batch.papers) == 6
+    assert len(matches_of(batch)[1]) == 6
+    assert len(papers_of(batch)) == 6
 
 
 def test_a_read_naming_a_paper_it_did_not_read_is_refused_whole() -> None:
@@ -316,4 +332,4 @@ def test_a_read_naming_a_paper_it_did_not_read_is_refused_whole() -> None:
         2: [(paper(2), (("diffusion", 2), ("GAN", 1)))],  # in the chat's order
         9: [],
     }
-    assert whole.papers == {"2508.00001": paper(1), "2508.00002": paper(2)}
+    assert papers_of(whole) == {"2508.00001": paper(1), "2508.00002": paper(2)}
