@@ -27,7 +27,7 @@ from telegram.ext import Application
 
 from bot.app import build_application, stop_arxiv
 from bot.cli import main as cli
-from bot.config import VERSION, Config, ConfigError, load_config
+from bot.config import DEFAULT_CONFIG_FILE, VERSION, Config, ConfigError, load_config
 from bot.ops.lock import AlreadyRunning, instance_lock
 from bot.ops.logs import log_uncaught, setup_early_logging, setup_logging, token_secrets
 from bot.ops.processes import tune_collector
@@ -83,6 +83,7 @@ def _run(started: list[bool]) -> int:
         log.error("arxiv-digest-bot: configuration error: %s", exc)
         return EXIT_CONFIG
     setup_logging(config.log_level, token_secrets(config.bot_token), config.log_format)
+    _log_settings_file(config)
     lock = instance_lock(config.database_path)
     try:
         lock.acquire()
@@ -121,6 +122,17 @@ def _run(started: list[bool]) -> int:
             stopper.cancel()
         lock.release()
     return 0
+
+
+def _log_settings_file(config: Config) -> None:
+    if config.config_file is not None:
+        log.info("Settings read from %s, then the environment", config.config_file)
+    else:
+        log.info(
+            "No settings file (BOT_CONFIG is unset and there is no %s in the working folder):"
+            " defaults and the environment",
+            DEFAULT_CONFIG_FILE,
+        )
 
 
 def _refused(config: Config, error: TelegramError) -> int:

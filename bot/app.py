@@ -87,6 +87,7 @@ COMMAND_HANDLERS = (
     ("export", papers.export),
     ("channel", groups.channel),
     ("lang", settings.lang),
+    ("id", basics.show_ids),
     ("stats", admin.stats),  # admins only, and not in the command menu
 )
 
@@ -199,6 +200,8 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
         config.feed_url,
         config.database_path,
     )
+    # What a new operator does next: the bot only answers, so someone has to write first.
+    log.info("Open https://t.me/%s in Telegram and send /start", app.bot.username)
     await start_health_server(app)
 
 

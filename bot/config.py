@@ -83,6 +83,9 @@ class Config:
     health_start_grace_minutes: float = 30.0
     health_outbox_grace_minutes: float = 60.0
     log_format: str = "text"  # or "json": one JSON object per line
+    # The settings file that was read (BOT_CONFIG, else config/bot.toml in the working
+    # folder), or None when there was none: the start-up log says which.
+    config_file: Path | None = field(default=None, compare=False)
 
     @property
     def feed_url(self) -> str:
@@ -97,7 +100,7 @@ class Config:
 def load_config(environ: Mapping[str, str] | None = None, *, require_token: bool = True) -> Config:
     """Read the config file (BOT_CONFIG or config/bot.toml), then apply environment overrides."""
     env = os.environ if environ is None else environ
-    values = _read_file(env)
+    config_file, values = _read_file(env)
     for key in _PARSERS:
         raw = env.get(_env_name(key))
         if raw is not None:
@@ -111,7 +114,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, require_token: bool
     if not token and require_token:
         raise ConfigError(TOKEN_HELP)
     parsed["bot_token"] = token
-    config = Config(**parsed)
+    config = Config(**parsed, config_file=config_file)
     if config.paper_retention_days < config.digest_lookback_days:
         raise ConfigError(
             f"PAPER_RETENTION_DAYS ({config.paper_retention_days}) must be at least"
@@ -125,16 +128,18 @@ def _env_name(key: str) -> str:
     return key.upper()
 
 
-def _read_file(env: Mapping[str, str]) -> dict[str, Any]:
+def _read_file(env: Mapping[str, str]) -> tuple[Path | None, dict[str, Any]]:
+    """The settings file and its values: BOT_CONFIG if set (it must exist), else
+    config/bot.toml relative to the working folder if it is there, else none."""
     explicit = env.get("BOT_CONFIG")
     path = Path(explicit) if explicit else DEFAULT_CONFIG_FILE
     if not path.exists():
         if explicit:
             raise ConfigError(f"BOT_CONFIG: file {explicit!r} does not exist")
-        return {}
+        return None, {}
     try:
         with path.open("rb") as handle:
-            return dict(tomllib.load(handle))
+            return path, dict(tomllib.load(handle))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"BOT_CONFIG: {path} is not valid TOML: {exc}") from exc
 

@@ -42,6 +42,28 @@ def test_file_values_are_read(config_file: Path) -> None:
     assert config.admin_ids == frozenset({42})
 
 
+def test_the_file_read_is_remembered(config_file: Path) -> None:
+    """The configuration says which file it was read from, for the start-up log."""
+    config = load_config({"BOT_TOKEN": TOKEN, "BOT_CONFIG": str(config_file)})
+    assert config.config_file == config_file
+
+
+def test_without_a_file_the_defaults_are_used_and_no_file_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without BOT_CONFIG, config/bot.toml is looked for in the working folder; where there is
+    none the defaults and the environment are used, and no file is named."""
+    monkeypatch.chdir(tmp_path)
+    config = load_config({"BOT_TOKEN": TOKEN, "DIGEST_TIME": "06:30"})
+    assert config.config_file is None
+    assert config.digest_time == dt.time(6, 30)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "bot.toml").write_text('digest_time = "07:45"\n')
+    config = load_config({"BOT_TOKEN": TOKEN})
+    assert config.config_file == Path("config/bot.toml")
+    assert config.digest_time == dt.time(7, 45)
+
+
 def test_environment_overrides_file(config_file: Path) -> None:
     """Each documented environment variable overrides the file."""
     env = {

@@ -20,7 +20,7 @@ from bot.config import VERSION
 from bot.ops.healthcheck import check
 from tests import process
 from tests.conftest import TOKEN, TRUNCATED_ATOM, free_port
-from tests.fakes import FakeBotAPI, FeedServer
+from tests.fakes import BOT_USERNAME, FakeBotAPI, FeedServer
 from tests.fakes.feed_server import Answer
 from tests.process import bot_env, bot_process, live_env
 
@@ -128,6 +128,9 @@ async def test_full_run_answers_stops_on_sigterm_and_never_logs_the_token(
     assert TOKEN.split(":", 1)[1] not in output
     assert "<redacted>" in output
     assert api.violations == []
+    # What a new operator needs to read in the log: which settings file, and what to do next.
+    assert f"Settings read from {env['BOT_CONFIG']}, then the environment" in output
+    assert f"Open https://t.me/{BOT_USERNAME} in Telegram and send /start" in output
 
 
 async def test_second_instance_exits_3_and_a_restart_after_sigkill_is_not_blocked(

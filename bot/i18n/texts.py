@@ -41,6 +41,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("export", N_("Markdown file of your papers: /export [days]")),
     ("channel", N_("Post your digests in a channel you run: /channel @name")),
     ("lang", N_("Language: English or 中文")),
+    ("id", N_("Your Telegram user id and this chat's id")),
     ("help", N_("How to use this bot")),
     ("start", N_("Welcome")),
 )
@@ -77,6 +78,7 @@ HELP = N_(
     "/timezone <i>Area/City</i> — its time zone, e.g. <code>Europe/Berlin</code>\n"
     "/settings — which announcements your digest carries (new, cross-lists, revisions)\n"
     "/lang — my language: English or 中文 (Simplified Chinese)\n"
+    "/id — your Telegram user id and this chat's id\n"
     "/help — this list; /start — the welcome message\n\n"
     "<b>Queries</b>\n"
     'Words and <code>"quoted phrases"</code> in titles and abstracts, all required; '
@@ -89,6 +91,18 @@ HELP = N_(
     '<i>GAN</i> never matches "organ".\n'
     "New papers and cross-lists are sent once; revisions only if you turn them on in "
     "/settings."
+)
+
+ID_USER = N_("Your Telegram user id: <code>{user_id}</code>")
+ID_ANONYMOUS = N_(
+    "You wrote on behalf of a chat, so Telegram does not tell me your own user id: "
+    "send /id to me in a private chat to see it."
+)
+ID_CHAT = N_("This chat's id: <code>{chat_id}</code>")
+ID_TOPIC = N_("This topic's id: <code>{topic_id}</code>")
+ID_ADMINS = N_(
+    "Whoever runs this bot gives it the user ids of its admins in <code>ADMIN_IDS</code> "
+    "(they can then use /stats)."
 )
 
 SUBSCRIBE_USAGE = N_(

@@ -1,6 +1,6 @@
 """What every chat meets, whatever it asks: track_chat, which runs before every handler
 (registers the chat, wakes it up, follows a group that became a supergroup), /start and
-/help, the answers to unknown commands and plain text, and the error handler."""
+/help, /id, the answers to unknown commands and plain text, and the error handler."""
 
 from __future__ import annotations
 
@@ -82,6 +82,27 @@ async def help_command(update: Update, context: Context) -> None:
         )
         + tr(texts.HELP_GROUPS),
     )
+
+
+async def show_ids(update: Update, context: Context) -> None:
+    """/id: the user's Telegram id (what ADMIN_IDS wants) and the chat's, and the topic's."""
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None:
+        return
+    tr = await chat_translator(update, context)
+    user = update.effective_user
+    if message.sender_chat is not None or user is None or user.is_bot:
+        # Sent on behalf of a chat (an anonymous group admin, a channel): Telegram does not
+        # tell the bot who wrote it.
+        lines = [tr(texts.ID_ANONYMOUS)]
+    else:
+        lines = [tr(texts.ID_USER, user_id=user.id)]
+    if chat.type != TelegramChat.PRIVATE:
+        lines.append(tr(texts.ID_CHAT, chat_id=chat.id))
+    if message.is_topic_message and message.message_thread_id is not None:
+        lines.append(tr(texts.ID_TOPIC, topic_id=message.message_thread_id))
+    lines.append(tr(texts.ID_ADMINS))
+    await reply(update, "\n".join(lines))
 
 
 async def unknown_command(update: Update, context: Context) -> None:

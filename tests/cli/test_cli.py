@@ -268,11 +268,12 @@ async def test_preview_without_network_suggests_a_saved_feed(tmp_path: Path) -> 
 
 
 async def test_help_lists_the_commands(tmp_path: Path) -> None:
-    """`python -m bot --help` names both commands and exits 0 (and starts no bot)."""
+    """`python -m bot --help` names every command and exits 0 (and starts no bot)."""
     code, out, _ = await run_cli(cli_env(tmp_path), "--help")
     assert code == 0
     assert "export" in out
     assert "preview" in out
+    assert "backup" in out
 
 
 async def test_preview_carries_what_a_new_chats_digest_would(tmp_path: Path) -> None:
