@@ -289,13 +289,21 @@ def _matched(matches: tuple[Match, ...], keywords: tuple[str, ...], tr: Translat
     """Why the paper is here: "matched: diffusion — title" (cached: many of a chat's papers
     match the same of its queries in the same fields, and chats render one after another)."""
     if matches:
-        reasons = "; ".join(
-            f"{clean(m.query)} — {', '.join(m.fields)}" if m.fields else clean(m.query)
+        reasons = tr(texts.REASON_SEPARATOR).join(
+            tr(texts.MATCHED_IN, query=clean(m.query), fields=_field_names(m.fields, tr))
+            if m.fields
+            else clean(m.query)
             for m in matches
         )
     else:
         reasons = ", ".join(filter(None, map(clean, keywords)))
     return _text(tr(texts.MATCHED, reasons=reasons) if reasons else "")
+
+
+def _field_names(fields: Sequence[str], tr: Translator) -> str:
+    """A match's fields in the chat's language ("title, abstract"); a new one as it is."""
+    names = (tr(texts.MATCHED_FIELDS[f]) if f in texts.MATCHED_FIELDS else f for f in fields)
+    return tr(texts.FIELD_SEPARATOR).join(names)
 
 
 def _meta(categories: _Text, matched: _Text) -> _Line:

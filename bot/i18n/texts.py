@@ -168,6 +168,16 @@ PAPERS = NP_("{count} paper", "{count} papers")
 MORE_BUTTON = N_("More ({page}/{pages})")
 ET_AL = N_("{authors} et al.")
 MATCHED = N_("matched: {reasons}")
+# "matched: diffusion — title, abstract; GAN — title": where each query matched, by field.
+MATCHED_IN = N_("{query} — {fields}")
+MATCHED_FIELDS = {
+    "title": N_("title"),
+    "abstract": N_("abstract"),
+    "authors": N_("authors"),
+    "categories": N_("categories"),
+}
+FIELD_SEPARATOR = N_(", ")  # between the fields of one query
+REASON_SEPARATOR = N_("; ")  # between queries
 CROSS_LIST = N_("cross-list")
 CROSS_LIST_FROM = N_("cross-list from {category}")
 REVISED = N_("revised")

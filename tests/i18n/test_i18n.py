@@ -95,7 +95,7 @@ def test_texts_are_translated_and_filled_in_chinese_and_left_alone_in_english() 
         "Daily digest at 08:00 (UTC)."
     )
     assert translator(CHINESE)(texts.DIGEST_AT, time="08:00", timezone="UTC") == (
-        "每日摘要时间：08:00（UTC）。"
+        "每日推送时间：08:00（UTC）。"
     )
     assert translator(CHINESE).plural(texts.PAPERS, 2) == "2 篇论文"
     assert translator(ENGLISH).plural(texts.PAPERS, 1) == "1 paper"
@@ -163,9 +163,9 @@ def test_chinese_digest_header_names_the_days_and_count_in_chinese() -> None:
     ]
     [part] = render_parts(hits, days=days, tr=translator(CHINESE))
     header = part.text.split("\n")[:2]
-    assert header == ["<b>arXiv 摘要</b>", "2024年3月8日周五 \u2013 3月11日周一 · 2 篇论文"]
+    assert header == ["<b>arXiv 论文速递</b>", "2024年3月8日周五 \u2013 3月11日周一 · 2 篇论文"]
     assert "A. One, B. Two, C. Three 等" in part.text
-    assert "交叉列表，来自 cs.LG" in part.text
+    assert "从 cs.LG 交叉列出" in part.text
     assert "修订版 v2" in part.text
     assert "匹配：diffusion" in part.text
 
@@ -203,7 +203,7 @@ async def test_chinese_user_gets_chinese_replies(bot: BotUnderTest) -> None:
     """A user whose Telegram speaks zh-hans gets /start, /help, /subscribe (its usage error
     too), /list and the /settings buttons in Chinese."""
     (welcome,) = await bot.ask("/start", **ZH)
-    assert "欢迎使用 arXiv 摘要" in welcome.plain_text
+    assert "欢迎使用 arXiv 论文速递" in welcome.plain_text
     assert "08:00（UTC）" in welcome.plain_text
     (help_text,) = await bot.ask("/help", **ZH)
     assert help_text.plain_text.startswith("命令\n")
@@ -219,8 +219,8 @@ async def test_chinese_user_gets_chinese_replies(bot: BotUnderTest) -> None:
     (listing,) = await bot.ask("/list", **ZH)
     assert listing.plain_text.startswith("你关注了 1 个关键词：\n1. diffusion")
     (settings,) = await bot.ask("/settings", **ZH)
-    assert settings.plain_text.startswith("摘要中包含哪些公告？")
-    assert [b["text"] for b in settings.buttons] == ["✅ 新论文", "✅ 交叉列表", "⬜ 修订版"]
+    assert settings.plain_text.startswith("推送中包含哪些公告？")
+    assert [b["text"] for b in settings.buttons] == ["✅ 新论文", "✅ 交叉列出", "⬜ 修订版"]
     (error,) = await bot.ask("/subscribe diffusion, (flow", **ZH)
     unbalanced = "在“(flow”中：括号不成对：第 1 个字符处的 ( 没有闭合。"
     assert error.plain_text.startswith(unbalanced + "\n用法：")
@@ -236,9 +236,9 @@ async def test_chinese_digest_and_more_button(start_bot: StartBot) -> None:
         bot.telegram.user_sends(USER, "/digest", **ZH)
         messages = await bot.settle()
         everything = await bot.press_more()
-    digest = [m for m in messages if m.plain_text.startswith("arXiv 摘要\n")]
+    digest = [m for m in messages if m.plain_text.startswith("arXiv 论文速递\n")]
     assert digest
-    assert re.match(r"arXiv 摘要\n\d{4}年\d+月\d+日周. · \d+ 篇论文", digest[0].plain_text)
+    assert re.match(r"arXiv 论文速递\n\d{4}年\d+月\d+日周. · \d+ 篇论文", digest[0].plain_text)
     with_button = [m for m in messages if m.callback_data]
     assert with_button
     assert re.fullmatch(r"更多（2/\d+）", with_button[-1].buttons[0]["text"])
@@ -300,7 +300,7 @@ async def test_scheduled_digest_uses_the_stored_language(bot: BotUnderTest) -> N
     await bot.run_job(f"digest:{USER}")
     digest = (await bot.settle())[before:]
     assert digest
-    assert digest[0].plain_text.startswith("arXiv 摘要\n")
+    assert digest[0].plain_text.startswith("arXiv 论文速递\n")
 
 
 async def test_settings_button_answers_and_redraws_in_chinese(bot: BotUnderTest) -> None:
