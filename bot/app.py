@@ -45,7 +45,9 @@ from bot.ops.metrics import Metrics
 from bot.schedule import (
     follow_moved_chat,
     missed_digest,
+    save_counts,
     schedule_catch_up,
+    schedule_counts,
     schedule_digest,
     schedule_outbox,
     schedule_polls,
@@ -186,6 +188,7 @@ async def on_startup(app: Application) -> None:  # type: ignore[type-arg]
         await index_papers(services_mod.get(app.bot_data))
     schedule_polls(job_queue, config)
     schedule_outbox(job_queue)
+    schedule_counts(job_queue)
     schedule_retention(job_queue)
     chats = await store.active_chats()
     now = utcnow()
@@ -210,6 +213,7 @@ async def on_shutdown(app: Application) -> None:  # type: ignore[type-arg]
     await stop_health_server(app)
     services = services_mod.detach(app.bot_data)
     if services is not None:
+        await save_counts(services)  # the application has stopped: nothing more is noted
         await services.http.aclose()
         await asyncio.to_thread(services.drafting.close)
         await services.store.close()

@@ -1,7 +1,8 @@
 """When the pipeline runs, on python-telegram-bot's JobQueue: the chain of feed polls (each
 plans the next: shortly after arXiv's midnight rebuild, or a retry) and its watchdog, each
 chat's daily digest at its own time in its own time zone (and its catch-up after the bot was
-down), the outbox flush every minute, and retention once a day. The jobs call `bot.pipeline`
+down), the outbox flush every minute, the saving of the day's 429 and retry counts every
+minute, and retention once a day. The jobs call `bot.pipeline`
 and `bot.index`; nothing here fetches, matches or composes.
 
 The wall clock may jump (an NTP step, a host suspend): the scheduler then wakes up to find a
@@ -26,6 +27,7 @@ from bot.index.retention import prune
 from bot.models import Chat
 from bot.pipeline.digests import daily_digest
 from bot.pipeline.polls import PollPlan, run_poll
+from bot.services import Services
 from bot.storage.store import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -34,10 +36,12 @@ POLL_JOB = "poll"
 WATCHDOG_JOB = "poll-watchdog"
 OUTBOX_JOB = "outbox"
 RETENTION_JOB = "retention"
+COUNTS_JOB = "counts"
 # Retention runs at noon UTC: after arXiv's rebuild (05:00 UTC or so) and the morning digests
 # of Europe, away from most chats' digest times.
 RETENTION_TIME = dt.time(12, 0, tzinfo=dt.UTC)
 OUTBOX_INTERVAL = 60.0
+COUNTS_INTERVAL = 60.0  # a crash loses at most this many seconds of 429 and retry counts
 # How often the watchdog looks for a planned poll (seconds).
 WATCHDOG_INTERVAL = 300.0
 # APScheduler drops a job found more than a second late as "missed" (its default grace):
@@ -183,6 +187,27 @@ async def outbox_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     outcomes = await services.outbox.flush(context.bot)
     if outcomes:
         log.info("Outbox flush: %s", dict((k.value, v) for k, v in outcomes.items()))
+
+
+# --- the day's 429 and retry counts -----------------------------------------------------------
+
+
+def schedule_counts(job_queue: JobQueue[Any], every: float = COUNTS_INTERVAL) -> None:
+    """Save the 429 and retry counts noted in memory to the database every minute."""
+    job_queue.run_repeating(counts_job, every, first=every, name=COUNTS_JOB, job_kwargs=LATE_RUNS)
+
+
+async def counts_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    await save_counts(services_mod.get(context.bot_data))
+
+
+async def save_counts(services: Services) -> None:
+    """Write the counts not saved yet (each minute, and at shutdown); should the database
+    refuse, they stay in memory for the next try."""
+    try:
+        await services.outbox.stats.flush(services.store)
+    except Exception:
+        log.exception("Cannot save the 429 and retry counts; kept in memory for the next try")
 
 
 # --- retention --------------------------------------------------------------------------------

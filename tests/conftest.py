@@ -272,6 +272,13 @@ async def pipeline(config: Config, clock: FakeClock) -> AsyncIterator[Services]:
         await store.close()
 
 
+def noon_zone() -> str:
+    """A time zone where it is about noon now (Etc/GMT+N is N hours behind UTC): a figure of
+    "today" in /stats counts the same whenever within a few seconds the test runs."""
+    behind = (dt.datetime.now(dt.UTC).hour - 1) % 24 - 11  # -11..12 hours: zones that exist
+    return f"Etc/GMT{behind:+d}"
+
+
 def free_port() -> int:
     """A loopback TCP port nobody listens on right now (for the health endpoint)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

@@ -240,13 +240,14 @@ STATS = N_(
     "Chats: {chats} ({active_chats} active)\n"
     "Subscriptions: {subscriptions}\n"
     "Papers stored: {papers}\n"
-    "Last 24 h: {digests} digests, {messages} messages sent\n"
-    "Last 24 h: {too_many} answers 429, {retries} retries\n"
-    "Outbox: {pending_parts} parts pending, {held_parts} behind a More button"
+    "Outbox: {pending_parts} parts pending, {held_parts} behind a More button\n"
+    "<b>Today</b> (since 00:00 {timezone}):\n"
+    "{digests} digests, {messages} messages sent\n"
+    "{too_many} answers 429, {retries} retries"
 )
 STATS_ENDED = N_(
-    "Last 24 h: {refused} digest messages refused by Telegram, {expired} given up unsent after "
-    "{hours} h (their papers wait for the next digest)"
+    "{refused} digest messages refused by Telegram, {expired} given up unsent after {hours} h "
+    "(their papers wait for the next digest)"
 )
 STATS_PAUSED = N_("Sending is paused: the database cannot be written ({error})")
 

@@ -207,4 +207,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # rendered when the "More" button releases them (bot.delivery.digest.render_held): `held`
     # is what it is rendered from (NULL: the text is stored).
     ("ALTER TABLE outbox ADD COLUMN held TEXT",),
+    # 12: the 429s and retries the sender met, per kind and quarter hour (UTC), for /stats:
+    # they survive a restart, and "today" counts from midnight in any time zone.
+    (
+        """
+        CREATE TABLE event_counts (
+            bucket TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            events INTEGER NOT NULL,
+            PRIMARY KEY (bucket, kind)
+        ) WITHOUT ROWID
+        """,
+    ),
 )

@@ -5,9 +5,10 @@ leaves the storage package. `Store` gathers the table families, each in its own 
 `bot.storage.chats` (chats, subscriptions, settings, channel links), `bot.storage.papers`
 (papers and fetch state), `bot.storage.index` (the full-text index of the papers' normal
 forms, the queries' matches, a chat's pending matches), `bot.storage.feed_sizes` (papers per
-category in the last feeds) and `bot.storage.deliveries` (delivery ledger, digests, outbox),
-on the connection and transactions of `bot.storage.base`; `bot.storage.probes` holds what
-/healthz asks. Figures that span every table stay here.
+category in the last feeds), `bot.storage.event_counts` (the 429s and retries per quarter
+hour) and `bot.storage.deliveries` (delivery ledger, digests, outbox), on the connection and
+transactions of `bot.storage.base`; `bot.storage.probes` holds what /healthz asks. Figures
+that span every table stay here.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.storage.chats import ChatStore
 from bot.storage.checkpoints import WRITER_CHECKPOINT_PAGES, Checkpointer
 from bot.storage.deliveries import DeliveryStore
 from bot.storage.digest_runs import DigestRunStore
+from bot.storage.event_counts import EventCountStore
 from bot.storage.feed_sizes import FeedSizeStore
 from bot.storage.index import IndexStore
 from bot.storage.migrations import MIGRATIONS
@@ -38,7 +40,14 @@ def utcnow() -> dt.datetime:
 
 
 class Store(
-    ChatStore, PaperStore, IndexStore, DigestRunStore, FeedSizeStore, DeliveryStore, ProbeStore
+    ChatStore,
+    PaperStore,
+    IndexStore,
+    DigestRunStore,
+    FeedSizeStore,
+    EventCountStore,
+    DeliveryStore,
+    ProbeStore,
 ):
     """The bot's database. Open with `await Store.open(path)`, close with `await close()`."""
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from zoneinfo import ZoneInfo
 
 from telegram import Update
 
-from bot.delivery.ratelimit import TelegramRateLimiter
 from bot.i18n import texts
+from bot.i18n.translate import Translator
+from bot.services import Services
 from bot.storage.deliveries import EXPIRED, REFUSED
 from bot.storage.store import utcnow
 from bot.telegram.basics import unknown_command
@@ -23,18 +25,36 @@ async def stats(update: Update, context: Context) -> None:
     if user is None or user.id not in services.config.admin_ids:
         await unknown_command(update, context)
         return
-    since = utcnow() - dt.timedelta(hours=24)
-    counts = await services.store.counts(since)
-    ended = await services.store.count_ended_parts(since)
-    limiter = getattr(context.bot, "rate_limiter", None)
-    recent = limiter.stats.recent() if isinstance(limiter, TelegramRateLimiter) else {}
+    chat = update.effective_chat
+    stored = await services.store.get_chat(chat.id) if chat is not None else None
     tr = await chat_translator(update, context)
+    zone = stored.timezone if stored is not None else "UTC"
+    await reply(update, await stats_text(services, tr, zone, utcnow()))
+
+
+def local_midnight(now: dt.datetime, zone: str) -> dt.datetime:
+    """When today began in `zone` (its 00:00, or the first moment of the day if a clock
+    change skips 00:00), as of `now`."""
+    tz = ZoneInfo(zone)
+    midnight = dt.datetime.combine(now.astimezone(tz).date(), dt.time(0), tzinfo=tz)
+    # A 00:00 that a clock change skipped maps (fold 0) to the change itself: the day's start.
+    return midnight.astimezone(dt.UTC)
+
+
+async def stats_text(services: Services, tr: Translator, zone: str, now: dt.datetime) -> str:
+    """The figures: the totals now, and today's since 00:00 in the admin's time zone `zone`."""
+    since = local_midnight(now, zone)
+    store = services.store
+    counts = await store.counts(since)
+    ended = await store.count_ended_parts(since)
+    daily = await services.outbox.stats.daily_counts(store, since)
     lines = [
         tr(
             texts.STATS,
             **counts,
-            too_many=recent.get("too_many", 0),
-            retries=recent.get("retries", 0) + recent.get("network_retries", 0),
+            timezone=html.escape(zone),
+            too_many=daily["too_many"],
+            retries=daily["retries"] + daily["network_retries"],
         ),
         tr(
             texts.STATS_ENDED,
@@ -46,4 +66,4 @@ async def stats(update: Update, context: Context) -> None:
     error = services.outbox.ledger.error
     if error is not None:
         lines.append(tr(texts.STATS_PAUSED, error=html.escape(error)))
-    await reply(update, "\n".join(lines))
+    return "\n".join(lines)

@@ -19,7 +19,15 @@ from bot.delivery.outbox import Outbox, Outcome
 from bot.models import Chat
 from bot.schedule import due_since, missed_digest
 from bot.storage.store import Store, utcnow
-from tests.conftest import TOKEN, USER, BotUnderTest, StartBot, eventually, ids_in
+from tests.conftest import (
+    TOKEN,
+    USER,
+    BotUnderTest,
+    StartBot,
+    eventually,
+    ids_in,
+    noon_zone,
+)
 from tests.fakes import FakeBotAPI
 from tests.papers import numbered_paper
 
@@ -141,7 +149,9 @@ async def test_5xx_and_dropped_connections_are_retried_in_the_same_flush(
     assert len(telegram.calls_to("sendMessage")) == 4
     assert sleeps.delays == [1.0, 2.0, 4.0]
     assert stats.network_retries == 3
-    assert stats.recent()["network_retries"] == 3
+    assert (await stats.daily_counts(store, utcnow() - dt.timedelta(hours=1)))[
+        "network_retries"
+    ] == 3
     assert await store.pending_parts() == []
     assert "retry 1 of 3 in 1.0 s" in caplog.text
     assert "Bad Gateway" in caplog.text
@@ -354,10 +364,13 @@ async def test_real_flood_limits_are_respected_end_to_end(
 
 
 async def test_stats_for_admins_only(start_bot: StartBot, telegram: FakeBotAPI) -> None:
-    """/stats shows the figures to an admin; anyone else gets 'unknown command', no hint."""
+    """/stats shows the figures to an admin, today's since 00:00 in the time zone of the
+    admin's chat; anyone else gets 'unknown command', no hint."""
     admin = 777
+    zone = noon_zone()
     async with start_bot(admin_ids=frozenset({admin})) as bot:
         await bot.wait_for_papers(86)
+        await bot.ask(f"/timezone {zone}", chat_id=admin, user_id=admin)
         await bot.ask("/subscribe diffusion")
         await bot.ask("/digest")
         await bot.settle()
@@ -368,7 +381,7 @@ async def test_stats_for_admins_only(start_bot: StartBot, telegram: FakeBotAPI) 
     assert "Chats: 2 (2 active)" in text
     assert "Subscriptions: 1" in text
     assert "Papers stored: 86" in text
-    assert "Last 24 h: 1 digests" in text
+    assert f"Today (since 00:00 {zone}):\n1 digests, " in text
     assert "0 answers 429" in text
     assert "Outbox: 0 parts pending" in text
     menu = [c["command"] for c in telegram.commands_for()]
@@ -526,6 +539,7 @@ async def test_5xx_storm_is_retried_at_once_and_shown_in_stats(
     admin = 777
     async with start_bot(admin_ids=frozenset({admin}), telegram_retry_backoff=0.05) as bot:
         await bot.wait_for_papers(86)
+        await bot.ask(f"/timezone {noon_zone()}", chat_id=admin, user_id=admin)
         await bot.ask("/subscribe diffusion")
         before = len(telegram.messages_to(USER))
         sends_before = len(telegram.calls_to("sendMessage"))

@@ -32,7 +32,7 @@ from bot.delivery.outbox import Outbox, Outcome
 from bot.delivery.refusals import Verdict, classify
 from bot.i18n import texts
 from bot.storage.store import Store
-from tests.conftest import TOKEN, USER, BotUnderTest, StartBot, free_port, ids_in
+from tests.conftest import TOKEN, USER, BotUnderTest, StartBot, free_port, ids_in, noon_zone
 from tests.fakes import FakeBotAPI
 from tests.fakes.clock import FakeClock
 from tests.papers import numbered_paper
@@ -151,6 +151,7 @@ async def test_a_group_that_restricted_the_bot_does_not_block_its_later_digests(
     port = free_port()
     async with start_bot(admin_ids=frozenset({ADMIN}), health_port=port) as bot:
         await bot.wait_for_papers(86)
+        await bot.ask(f"/timezone {noon_zone()}", chat_id=ADMIN, user_id=ADMIN)
         telegram.set_member(GROUP, ADMIN, "administrator")
         await in_group(bot, "/subscribe diffusion")
         store = bot.services.store
@@ -166,7 +167,7 @@ async def test_a_group_that_restricted_the_bot_does_not_block_its_later_digests(
         ]
         assert ended >= 1
         (figures,) = await bot.ask("/stats", chat_id=ADMIN, user_id=ADMIN)
-        assert f"Last 24 h: {ended} digest messages refused by Telegram" in figures.plain_text
+        assert f"\n{ended} digest messages refused by Telegram" in figures.plain_text
         metrics = (await get(f"http://127.0.0.1:{port}/metrics")).text
         assert sample(metrics, "arxiv_bot_digest_parts_ended_total", reason="refused") == ended
 
