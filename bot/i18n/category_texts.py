@@ -1,6 +1,7 @@
 """The texts of /categories: a chat's categories, a refused name with what was probably meant,
-and arXiv's taxonomy. Marked and translated as those of `bot.i18n.texts` (see its docstring);
-arXiv's own names of archives and categories stay in English, as arXiv gives them."""
+and arXiv's taxonomy. Marked and translated as those of `bot.i18n.texts` (see its docstring),
+arXiv's names of archives and categories too (marked in `bot.arxiv.categories`); the codes
+(cs.LG, hep-th) stay as arXiv spells them."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ ARCHIVES_HEADING = N_(
 )
 SINGLE_CATEGORY_ARCHIVES = N_("Single-category archives:")
 NOT_AN_ARCHIVE = N_("{archive} is not an archive.")
+ARCHIVE_LINE = N_("<code>{archive}</code> {name} ({count})")
+LIST_SEPARATOR = N_(", ")
 
 
 def chat_categories(
@@ -33,14 +36,15 @@ def chat_categories(
     lead: str = "",
     tr: Translator = ENGLISH_TEXTS,
 ) -> str:
-    """The chat's categories with their names; `lead` is a (translated) sentence put before."""
+    """The chat's categories with their names in the chat's language; `lead` is a
+    (translated) sentence put before."""
     which = tr(CATEGORIES_DEFAULT) if chosen is None else tr(CATEGORIES_OWN)
     lines = [f"{lead} " * bool(lead) + which]
-    lines += [f"• {html.escape(arxiv_categories.describe(c))}" for c in chosen or default]
+    lines += [f"• {html.escape(arxiv_categories.describe(c, tr))}" for c in chosen or default]
     if chosen is None:
         lines.append(tr(CATEGORIES_CHOOSE))
     else:
-        lines.append(tr(CATEGORIES_BACK, default=html.escape(", ".join(default))))
+        lines.append(tr(CATEGORIES_BACK, default=html.escape(tr(LIST_SEPARATOR).join(default))))
     return "\n".join(lines)
 
 
@@ -51,7 +55,7 @@ def unknown_category(
     parts = [tr(NOT_A_CATEGORY, given=html.escape(error.given[:40]))]
     close = arxiv_categories.close_matches(error.given, limit=3)
     if close:
-        parts.append(tr(DID_YOU_MEAN, names=", ".join(map(html.escape, close))))
+        parts.append(tr(DID_YOU_MEAN, names=tr(LIST_SEPARATOR).join(map(html.escape, close))))
     archive = arxiv_categories.guess_archive(error.given)
     if archive is not None:
         parts.append(tr(LIST_ARCHIVE, archive=archive))
@@ -61,24 +65,29 @@ def unknown_category(
 
 
 def taxonomy(archive: str | None, tr: Translator = ENGLISH_TEXTS) -> str:
-    """arXiv's archives, or the categories of one, with their names."""
+    """arXiv's archives, or the categories of one, with their names in the chat's language."""
     found = arxiv_categories.lookup(archive) if archive else None
     if found is not None and found in arxiv_categories.ARCHIVES:
-        lines = [f"<b>{html.escape(arxiv_categories.describe(found))}</b>"]
+        lines = [f"<b>{html.escape(arxiv_categories.describe(found, tr))}</b>"]
         lines += [
-            f"<code>{name}</code> {html.escape(arxiv_categories.name_of(name))}"
+            f"<code>{name}</code> {html.escape(arxiv_categories.name_of(name, tr))}"
             for name in arxiv_categories.members(found)
         ]
         return "\n".join(lines)
     lines = [tr(ARCHIVES_HEADING)]
     lines += [
-        f"<code>{name}</code> {html.escape(title)} ({len(arxiv_categories.members(name))})"
-        for name, title in arxiv_categories.ARCHIVES.items()
+        tr(
+            ARCHIVE_LINE,
+            archive=name,
+            name=html.escape(arxiv_categories.name_of(name, tr)),
+            count=len(arxiv_categories.members(name)),
+        )
+        for name in arxiv_categories.ARCHIVES
     ]
     lines.append(tr(SINGLE_CATEGORY_ARCHIVES))
     lines.append(
-        ", ".join(
-            f"<code>{name}</code> {html.escape(arxiv_categories.name_of(name))}"
+        tr(LIST_SEPARATOR).join(
+            f"<code>{name}</code> {html.escape(arxiv_categories.name_of(name, tr))}"
             for name in arxiv_categories.CATEGORIES
             if "." not in name
         )

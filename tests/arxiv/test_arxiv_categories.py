@@ -7,6 +7,7 @@ import pytest
 from bot.arxiv import categories as taxonomy
 from bot.arxiv.categories import UnknownCategory, in_categories
 from bot.arxiv.fetcher import CATEGORY_RE
+from bot.i18n.translate import CHINESE, ENGLISH, translator
 from bot.models import Paper
 
 
@@ -118,6 +119,18 @@ def test_describe_names_categories_and_archives() -> None:
     assert taxonomy.describe("cs.LG") == "cs.LG (Machine Learning)"
     assert taxonomy.describe("math") == "math (Mathematics: all its categories)"
     assert taxonomy.name_of("nope") == ""
+
+
+def test_names_are_said_in_the_language_of_a_translator() -> None:
+    """name_of and describe say arXiv's names through the chat's translator (the codes as
+    they are); an unknown code has no name in any language, never the catalog's header."""
+    chinese = translator(CHINESE)
+    assert taxonomy.name_of("cs.LG", chinese) == "机器学习"
+    assert taxonomy.describe("cs.LG", chinese) == "cs.LG（机器学习）"
+    assert taxonomy.describe("math", chinese) == "math（数学：所有分类）"
+    assert taxonomy.describe("math", translator(ENGLISH)) == taxonomy.describe("math")
+    assert taxonomy.name_of("nope", chinese) == ""
+    assert taxonomy.describe("nope", chinese) == "nope"
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from bot.arxiv.categories import ARCHIVES, CATEGORIES
+from bot.arxiv.categories import ARCHIVES, CATEGORIES, UnknownCategory, suggestions
 from bot.delivery.digest import render_parts
+from bot.i18n import category_texts
 from bot.i18n.translate import CHINESE, translator
 from bot.models import Hit, Match, Paper
 from tests.i18n.test_i18n import TAG, zh_catalog
@@ -139,3 +140,36 @@ def test_a_chinese_digest_shows_no_english_beyond_the_papers() -> None:
     assert "arXiv 论文速递" in text
     links = re.compile(r'<a href="[^"]*">')
     assert english_words(links.sub(" ", text)) == []
+
+
+def test_categories_in_chinese_name_every_category_and_archive_in_chinese() -> None:
+    """/categories in a Chinese chat — the default and a chosen list with an archive, arXiv's
+    archives, each archive's categories, unknown names — names every arXiv category and
+    archive in Chinese, in full-width brackets; only the codes stay as arXiv spells them."""
+    tr = translator(CHINESE)
+    default = category_texts.chat_categories(None, ("cs.AI", "cs.CL"), tr=tr)
+    assert "• cs.AI（人工智能）\n• cs.CL（计算与语言）" in default
+    chosen = category_texts.chat_categories(("cs.CV", "math", "hep-th"), ("cs.AI",), "完成。", tr)
+    assert "• cs.CV（计算机视觉与模式识别）" in chosen
+    assert "• math（数学：所有分类）" in chosen
+    assert "• hep-th（高能物理—理论）" in chosen
+    archives = category_texts.taxonomy(None, tr)
+    assert "<code>cs</code> 计算机科学（40）" in archives
+    assert "<code>hep-th</code> 高能物理—理论、<code>math-ph</code> 数学物理" in archives
+    physics = category_texts.taxonomy("physics", tr)
+    assert physics.startswith("<b>physics（物理学：所有分类）</b>")
+    assert "<code>physics.optics</code> 光学" in physics
+    computer_science = category_texts.taxonomy("cs", tr)
+    assert "<code>cs.LG</code> 机器学习" in computer_science
+    refused = {
+        given: category_texts.unknown_category(UnknownCategory(given, suggestions(given)), tr)
+        for given in ("cs.ML", "hep-tj", "astro")
+    }
+    assert refused["cs.ML"].startswith("<b>cs.ML</b> 不是 arXiv 分类。 你是指 stat.ML、cs.MS、")
+    listings = [category_texts.taxonomy(archive, tr) for archive in (*ARCHIVES, "量子")]
+    shown = [default, chosen, archives, *listings]
+    shown += [text.replace(f"<b>{given}</b>", "") for given, text in refused.items()]  # as typed
+    for text in shown:
+        assert english_words(text) == [], text
+    everything = "\n".join(listings)
+    assert all(f"<code>{code}</code> " in everything for code in CATEGORIES if "." in code)

@@ -283,6 +283,24 @@ async def test_english_user_is_unaffected(bot: BotUnderTest) -> None:
     assert not has_chinese(again.plain_text.replace("中文", ""))
 
 
+async def test_categories_names_arxivs_categories_in_chinese(bot: BotUnderTest) -> None:
+    """After /lang zh, /categories names the chat's categories and an archive in Chinese,
+    and /categories list names arXiv's archives and a chosen archive's categories so."""
+    await bot.ask("/lang zh")
+    (chosen,) = await bot.ask("/categories cs.lg math")
+    assert "• cs.LG（机器学习）\n• math（数学：所有分类）" in chosen.plain_text
+    (shown,) = await bot.ask("/categories")
+    assert "你自选的分类" in shown.plain_text
+    assert "• cs.LG（机器学习）" in shown.plain_text
+    (archives,) = await bot.ask("/categories list")
+    assert "cs 计算机科学（40）" in archives.plain_text
+    assert "hep-th 高能物理—理论" in archives.plain_text
+    (physics,) = await bot.ask("/categories list physics")
+    assert physics.plain_text.startswith("physics（物理学：所有分类）\n")
+    assert "physics.optics 光学" in physics.plain_text
+    assert "Physics" not in physics.plain_text
+
+
 async def test_search_errors_are_in_the_chats_language(bot: BotUnderTest) -> None:
     """/search explains a query arXiv cannot run in Chinese to a Chinese chat, in English to
     an English one."""
