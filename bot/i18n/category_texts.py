@@ -28,6 +28,7 @@ SINGLE_CATEGORY_ARCHIVES = N_("Single-category archives:")
 NOT_AN_ARCHIVE = N_("{archive} is not an archive.")
 ARCHIVE_LINE = N_("<code>{archive}</code> {name} ({count})")
 LIST_SEPARATOR = N_(", ")
+_FULL_WIDTH_ENDS = ("。", "\uff01", "？", "：", "；", "）")  # \uff01: the full-width "!"
 
 
 def chat_categories(
@@ -39,7 +40,7 @@ def chat_categories(
     """The chat's categories with their names in the chat's language; `lead` is a
     (translated) sentence put before."""
     which = tr(CATEGORIES_DEFAULT) if chosen is None else tr(CATEGORIES_OWN)
-    lines = [f"{lead} " * bool(lead) + which]
+    lines = [sentences([lead, which]) if lead else which]
     lines += [f"• {html.escape(arxiv_categories.describe(c, tr))}" for c in chosen or default]
     if chosen is None:
         lines.append(tr(CATEGORIES_CHOOSE))
@@ -61,7 +62,16 @@ def unknown_category(
         parts.append(tr(LIST_ARCHIVE, archive=archive))
     else:
         parts.append(tr(LIST_ARCHIVES))
-    return " ".join(parts)
+    return sentences(parts)
+
+
+def sentences(parts: Sequence[str]) -> str:
+    """Sentences one after another: a space after a Latin full stop, none after a Chinese
+    one ("完成。你的推送…", not "完成。 你的推送…")."""
+    joined = parts[0] if parts else ""
+    for part in parts[1:]:
+        joined += ("" if joined.endswith(_FULL_WIDTH_ENDS) else " ") + part
+    return joined
 
 
 def taxonomy(archive: str | None, tr: Translator = ENGLISH_TEXTS) -> str:

@@ -150,6 +150,7 @@ def test_categories_in_chinese_name_every_category_and_archive_in_chinese() -> N
     default = category_texts.chat_categories(None, ("cs.AI", "cs.CL"), tr=tr)
     assert "• cs.AI（人工智能）\n• cs.CL（计算与语言）" in default
     chosen = category_texts.chat_categories(("cs.CV", "math", "hep-th"), ("cs.AI",), "完成。", tr)
+    assert chosen.startswith("完成。你的推送和 /latest 读取你自选的分类：\n")
     assert "• cs.CV（计算机视觉与模式识别）" in chosen
     assert "• math（数学：所有分类）" in chosen
     assert "• hep-th（高能物理—理论）" in chosen
@@ -165,7 +166,7 @@ def test_categories_in_chinese_name_every_category_and_archive_in_chinese() -> N
         given: category_texts.unknown_category(UnknownCategory(given, suggestions(given)), tr)
         for given in ("cs.ML", "hep-tj", "astro")
     }
-    assert refused["cs.ML"].startswith("<b>cs.ML</b> 不是 arXiv 分类。 你是指 stat.ML、cs.MS、")
+    assert refused["cs.ML"].startswith("<b>cs.ML</b> 不是 arXiv 分类。你是指 stat.ML、cs.MS、")
     listings = [category_texts.taxonomy(archive, tr) for archive in (*ARCHIVES, "量子")]
     shown = [default, chosen, archives, *listings]
     shown += [text.replace(f"<b>{given}</b>", "") for given, text in refused.items()]  # as typed
