@@ -9,7 +9,7 @@ import datetime as dt
 import os
 import re
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,17 @@ USER = 1001
 # Upper bound on waiting for a condition (never a pause): generous, for a slow, shared machine.
 WAIT = 30.0
 TEST_USER_AGENT = "arxiv-digest-bot/0.1.0 (tests; mailto:tests@example.org)"
+
+
+@pytest.fixture
+def shell_umask() -> Iterator[int]:
+    """The process's umask set to 022, a shell's usual one, for the test and restored after
+    (child processes inherit it): a file created without a mode of its own is 0644."""
+    before = os.umask(0o022)
+    try:
+        yield 0o022
+    finally:
+        os.umask(before)
 
 
 @pytest.fixture

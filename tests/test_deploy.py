@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bot import config as config_mod
@@ -13,6 +17,10 @@ from tests.conftest import TOKEN
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 ENV_EXAMPLE = DEPLOY / "arxiv-digest-bot.env.example"
+UNIT = DEPLOY / "arxiv-digest-bot.service"
+README = DEPLOY.parent / "README.md"
+# systemd-analyze's scale: 0 (locked down) to 10 (everything allowed); "OK" is 2.0 to 4.9.
+MAX_EXPOSURE = 2.5
 SETTING_RE = re.compile(r"^#? ?([A-Z][A-Z0-9_]*)=(.*)$")
 
 
@@ -65,12 +73,14 @@ def test_compose_file_uses_the_env_file_a_volume_and_loopback_health_port() -> N
 
 
 def test_dockerfile_is_slim_non_root_with_a_data_volume_and_health_check() -> None:
-    """The image runs as a non-root user, keeps the database on /app/data, enables the health
+    """The image runs as a non-root user, keeps the database on /app/data (0700, the bot's
+    own), enables the health
     endpoint, and its HEALTHCHECK runs a module that exists."""
     text = (DEPLOY / "Dockerfile").read_text()
     final = text.rsplit("\nFROM ", 1)[1]
     assert final.startswith("python:3.11-slim")
     assert "USER bot" in final
+    assert "install -d -m 700 -o bot -g bot /app/data" in final
     assert 'VOLUME ["/app/data"]' in final
     assert "DATABASE_URL=sqlite:////app/data/bot.sqlite3" in final
     assert "HEALTH_PORT=8080" in final
@@ -92,3 +102,120 @@ def test_systemd_unit_reads_the_env_file_and_may_write_the_database() -> None:
     assert settings["RestartPreventExitStatus"].split() == ["2", "3"]
     database = Path(settings["WorkingDirectory"]) / Config(bot_token="").database_path
     assert str(database.parent) == settings["ReadWritePaths"]
+
+
+def unit_settings() -> list[tuple[str, str]]:
+    """The unit's Key=value lines in order; a key may come more than once."""
+    found = []
+    for line in UNIT.read_text().splitlines():
+        if re.match(r"^[A-Z]\w*=", line):
+            key, value = line.split("=", 1)
+            found.append((key, value))
+    return found
+
+
+def test_systemd_unit_is_hardened() -> None:
+    """The unit sets each hardening the deployment relies on: files private to the bot's user,
+    no devices, no kernel settings, logs or modules, no capabilities, Internet and local
+    sockets only, no namespaces, no writable and executable memory, the system calls of an
+    ordinary service; and none that would cut the bot off (no IP deny list, no private
+    network, nothing that forbids starting the worker process from the venv's python)."""
+    settings = unit_settings()
+    single = dict(settings)
+    required = {
+        "UMask": "0077",
+        "NoNewPrivileges": "true",
+        "ProtectSystem": "strict",
+        "ProtectHome": "true",
+        "PrivateTmp": "true",
+        "PrivateDevices": "true",
+        "ProtectKernelTunables": "true",
+        "ProtectKernelModules": "true",
+        "ProtectKernelLogs": "true",
+        "ProtectControlGroups": "true",
+        "ProtectClock": "true",
+        "ProtectHostname": "true",
+        "RestrictNamespaces": "true",
+        "RestrictRealtime": "true",
+        "RestrictSUIDSGID": "true",
+        "LockPersonality": "true",
+        "MemoryDenyWriteExecute": "true",
+        "SystemCallArchitectures": "native",
+        "CapabilityBoundingSet": "",
+        "AmbientCapabilities": "",
+    }
+    assert {key: single.get(key) for key in required} == required
+    assert set(single["RestrictAddressFamilies"].split()) == {"AF_INET", "AF_INET6", "AF_UNIX"}
+    filters = [value for key, value in settings if key == "SystemCallFilter"]
+    assert filters[0] == "@system-service"
+    assert all(value.startswith("~") for value in filters[1:])
+    for cut_off in ("IPAddressDeny", "PrivateNetwork", "NoExecPaths", "ExecPaths"):
+        assert cut_off not in single, cut_off
+
+
+STATED_RE = r"[\s#]+".join(
+    [
+        re.escape("`systemd-analyze security --offline=true deploy/arxiv-digest-bot.service`"),
+        r"\(systemd",
+        r"(\d+)\)",
+        "rates",
+        "(?:this|the)",
+        "unit",
+        r"(\d+\.\d+)",
+        "OK",
+    ]
+)
+
+
+def stated_exposure() -> list[tuple[int, float]]:
+    """The (systemd version, exposure) that the unit's header and the README state."""
+    found = []
+    for text in (UNIT.read_text(), README.read_text()):
+        found += [(int(v), float(e)) for v, e in re.findall(STATED_RE, text)]
+    return found
+
+
+def test_unit_header_and_readme_state_one_exposure_within_the_goal() -> None:
+    """The unit's header and the README give the same command, systemd version and exposure,
+    2.5 or lower."""
+    [(version, exposure), other] = stated_exposure()
+    assert other == (version, exposure)
+    assert exposure <= MAX_EXPOSURE
+
+
+def _overall_exposure(output: str) -> float:
+    match = re.search(r"Overall exposure level for [\w.@-]+: (\d+\.\d+) ", output)
+    assert match is not None, output
+    return float(match.group(1))
+
+
+def _analyze(*args: str) -> subprocess.CompletedProcess[str]:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed here (it comes with systemd)")
+    return subprocess.run(
+        [analyze, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SYSTEMD_COLORS": "0"},
+        check=False,
+    )
+
+
+def test_systemd_analyze_rates_the_unit_exposure_at_most_2_5() -> None:
+    """`systemd-analyze security --offline=true` on the unit file, the README's command, gives
+    an overall exposure of 2.5 or lower; with the systemd version the README names, exactly
+    the figure it states (another version may weigh the settings differently)."""
+    result = _analyze("security", "--offline=true", "--no-pager", str(UNIT))
+    if result.returncode != 0 and "offline" in result.stderr:
+        pytest.skip(
+            f"this systemd-analyze has no --offline (systemd 250 or later): {result.stderr}"
+        )
+    assert result.returncode == 0, result.stderr
+    exposure = _overall_exposure(result.stdout)
+    assert exposure <= MAX_EXPOSURE, result.stdout
+    [(version, stated), _] = stated_exposure()
+    installed = re.match(r"systemd (\d+)", _analyze("--version").stdout)
+    if installed is not None and int(installed.group(1)) == version:
+        assert exposure == stated, result.stdout

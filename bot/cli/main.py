@@ -170,7 +170,7 @@ async def _export(options: argparse.Namespace) -> int:
     )
     if options.output is not None:
         try:
-            await asyncio.to_thread(options.output.write_text, document, encoding="utf-8")
+            await asyncio.to_thread(_write_private, options.output, document)
         except OSError as exc:  # a full disk, no permission: said in one line
             raise CommandError(
                 f"cannot write {options.output}: {exc.strerror}", EXIT_USAGE
@@ -209,6 +209,14 @@ def _backup(options: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write the export to `path`. A new file is its owner's only (0600), whatever the umask:
+    it tells what someone follows. An existing file is replaced in place and keeps its mode."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def _check_output(path: Path) -> None:

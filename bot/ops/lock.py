@@ -9,8 +9,10 @@ same small interface with a session-level advisory lock.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import stat
 from pathlib import Path
 from typing import Protocol
 
@@ -28,7 +30,8 @@ class InstanceLock(Protocol):
 
 
 class FileLock:
-    """An exclusive, non-blocking flock on `<database>.lock`, holding the owner's pid."""
+    """An exclusive, non-blocking flock on `<database>.lock`, holding the owner's pid; the
+    file is its owner's only (0600), like the database's, and so is a folder it creates."""
 
     def __init__(self, database: Path) -> None:
         self.database = database
@@ -38,8 +41,8 @@ class FileLock:
     def acquire(self) -> None:
         if self._fd is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -52,6 +55,10 @@ class FileLock:
         except BaseException:
             os.close(fd)
             raise
+        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+            # Made by an earlier version, 0644: private like the rest; another user's stays.
+            with contextlib.suppress(PermissionError):
+                os.fchmod(fd, 0o600)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd

@@ -7,12 +7,14 @@ leaves the storage package. `Store` gathers the table families, each in its own 
 forms, the queries' matches, a chat's pending matches), `bot.storage.feed_sizes` (papers per
 category in the last feeds), `bot.storage.event_counts` (the 429s and retries per quarter
 hour) and `bot.storage.deliveries` (delivery ledger, digests, outbox), on the connection and
-transactions of `bot.storage.base`; `bot.storage.probes` holds what /healthz asks. Figures
-that span every table stay here.
+transactions of `bot.storage.base`; `bot.storage.probes` holds what /healthz asks;
+`bot.storage.files` keeps the database's files private (0600). Figures that span every table
+stay here.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -27,6 +29,7 @@ from bot.storage.deliveries import DeliveryStore
 from bot.storage.digest_runs import DigestRunStore
 from bot.storage.event_counts import EventCountStore
 from bot.storage.feed_sizes import FeedSizeStore
+from bot.storage.files import prepare_database_file
 from bot.storage.index import IndexStore
 from bot.storage.migrations import MIGRATIONS
 from bot.storage.papers import PaperStore
@@ -58,8 +61,9 @@ class Store(
 
     @classmethod
     async def open(cls, path: Path, *, clock: Callable[[], dt.datetime] = utcnow) -> Store:
-        """Open (creating it if needed) the database, in WAL mode, with migrations applied."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Open (creating it if needed) the database, in WAL mode, with migrations applied.
+        Its files are its owner's only: created so, or tightened (`bot.storage.files`)."""
+        await asyncio.to_thread(prepare_database_file, path)
         db = await aiosqlite.connect(path)
         store = cls(db, clock)
         try:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import stat
 from pathlib import Path
+
+import pytest
 
 from bot.arxiv.feeds import parse_feed
 from bot.models import Paper
@@ -101,6 +104,25 @@ async def test_export_writes_a_file_with_chinese_headings(tmp_path: Path) -> Non
     text = target.read_text(encoding="utf-8")
     assert text.splitlines()[0] == "# 2024-03-08--2024-03-11 diffusion 论文概览"
     assert text.count("\n## ") == 2
+
+
+@pytest.mark.usefixtures("shell_umask")
+async def test_export_file_is_created_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """Run from a shell with umask 022, --output creates the file 0600 (it tells what someone
+    follows); a file that exists already is rewritten and keeps its mode."""
+    await _database_with(tmp_path, excerpt_papers())
+    target = tmp_path / "out.md"
+    args = ("export", "--query", "diffusion", "--since", "2024-03-08", "--until", "2024-03-11")
+    code, _, err = await run_cli(cli_env(tmp_path), *args, "--output", str(target))
+    assert code == 0, err
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    shared = tmp_path / "shared.md"
+    shared.write_text("old")
+    shared.chmod(0o644)
+    code, _, err = await run_cli(cli_env(tmp_path), *args, "--output", str(shared))
+    assert code == 0, err
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o644
+    assert shared.read_text(encoding="utf-8") == target.read_text(encoding="utf-8")
 
 
 async def test_export_refuses_bad_input_and_a_missing_database(tmp_path: Path) -> None:
