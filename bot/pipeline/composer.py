@@ -6,9 +6,9 @@ and records every run. A digest's messages after the visible ones are held witho
 
 A chat's digest is its pending matches (read from the matches stored at ingest: nothing is
 matched here), in the chat's categories, ranked and rendered in its language under a header
-naming the days since its previous digest. A chat whose queries, settings, categories and
-lookback are those its previous digest read with reads only the matches written since
-(`bot.storage.digest_runs`).
+naming the arXiv announcement days since its previous digest. A chat whose queries,
+settings, categories and lookback are those its previous digest read with reads only the
+matches written since (`bot.storage.digest_runs`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from bot.arxiv.calendar import covered_days
+from bot.arxiv.calendar import (
+    announced_through,
+    covered_days,
+    eastern_date,
+    last_announcement_day,
+)
 from bot.arxiv.categories import covers
 from bot.delivery.digest import DigestPart, render_parts
 from bot.delivery.outbox import LedgerUnavailable, composed_digest
@@ -73,6 +77,8 @@ class _Plan:
     categories: tuple[str, ...]
     lookback_days: int
     tr: Translator
+    through: dt.date  # the newest announcement day whose papers are in
+    covered: dt.date | None  # the last one the chat's previous digest named (None: none)
 
 
 def digest_batches(services: Services) -> Coalescer[DigestRequest, int]:
@@ -126,8 +132,9 @@ async def _read(
     store = services.store
     await before_digests(services, min(request.now for request in requests))
     inputs = await store.digest_inputs([request.chat_id for request in requests])
+    feed_day = await store.newest_feed_day()  # one for the batch
     plans = {
-        request.chat_id: _plan(services, request, inputs[request.chat_id])
+        request.chat_id: _plan(services, request, inputs[request.chat_id], feed_day)
         for request in requests
         if request.chat_id in inputs
     }
@@ -158,11 +165,15 @@ def _composed(
         plan = by_chat[chat_id]
         daily_at = plan.request.now if plan.request.daily else None
         read = (batch.run, plan.fingerprint)
-        records.append(composed_digest(chat_id, draft, read=read, daily_at=daily_at))
+        records.append(
+            composed_digest(chat_id, draft, read=read, daily_at=daily_at, through=plan.through)
+        )
     return results, encode_digests(records, visible)
 
 
-def _plan(services: Services, request: DigestRequest, inputs: DigestInputs) -> _Plan:
+def _plan(
+    services: Services, request: DigestRequest, inputs: DigestInputs, feed_day: dt.date | None
+) -> _Plan:
     chat = inputs.chat
     categories = services.categories_of(chat)
     lookback = services.config.digest_lookback_days
@@ -173,7 +184,26 @@ def _plan(services: Services, request: DigestRequest, inputs: DigestInputs) -> _
         after = inputs.read_run if inputs.read_for == fingerprint else 0
         read = PendingRead(chat, request.now - dt.timedelta(days=lookback), after)
     language = translator(inputs.language)
-    return _Plan(request, inputs, fingerprint, read, categories, lookback, language)
+    through = announced_through(request.now, feed_day)
+    return _Plan(
+        request,
+        inputs,
+        fingerprint,
+        read,
+        categories,
+        lookback,
+        language,
+        through,
+        covered_before(inputs),
+    )
+
+
+def covered_before(inputs: DigestInputs) -> dt.date | None:
+    """The last announcement day the chat's previous digest named (None: it had none). A
+    digest composed before digests recorded it named the last one on or before its day."""
+    if inputs.last_through is None and inputs.last_composed is not None:
+        return last_announcement_day(eastern_date(inputs.last_composed))
+    return inputs.last_through
 
 
 def read_fingerprint(
@@ -203,9 +233,7 @@ def _draft_all(
         chat_id = plan.inputs.chat.chat_id
         try:
             hits = chat_hits(plan, batch, memo)
-            days = digest_days(
-                plan.inputs.chat, plan.inputs.last_composed, plan.request.now, plan.lookback_days
-            )
+            days = digest_days(plan.covered, plan.through, hits, plan.lookback_days)
             drafts[chat_id] = (
                 render_parts(hits, days=days, tr=plan.tr, rendered=visible) if hits else []
             )
@@ -247,10 +275,10 @@ def _match(query: str, mask: int) -> Match:
 
 
 def digest_days(
-    chat: Chat, last_digest: dt.datetime | None, now: dt.datetime, max_days: int
+    covered: dt.date | None, through: dt.date, hits: Sequence[Hit], max_days: int
 ) -> list[dt.date]:
-    """The days a digest sent `now` covers, in the chat's time zone: every day since its last
-    digest (after a weekend or a holiday, several), at most `max_days`."""
-    zone = ZoneInfo(chat.timezone)
-    last = last_digest.astimezone(zone).date() if last_digest is not None else None
-    return covered_days(last, now.astimezone(zone).date(), max_days=max(1, max_days))
+    """The announcement days a digest names: those since the one its chat's previous digest
+    named last (`covered`) up to `through`, at most `max_days` days' worth, and its papers'
+    (`bot.arxiv.calendar.covered_days`)."""
+    announced = [hit.paper.announced for hit in hits if hit.paper.announced is not None]
+    return covered_days(covered, through, announced, max_days=max(1, max_days))

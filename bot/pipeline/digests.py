@@ -42,7 +42,8 @@ async def send_digest(
 ) -> int:
     """Send the chat its pending digest now; returns how many papers it carried (0: none).
 
-    Its header names the days since the chat's previous digest ("Fri 8 Mar – Mon 11 Mar").
+    Its header names the arXiv announcement days since the chat's previous digest ("Fri 8
+    Mar – Mon 11 Mar").
     """  # noqa: RUF002 - the en dash is the typographic range sign the header uses
     async with services.digest_locks[chat_id]:
         papers = await compose_digest(services, chat_id, now=now, daily=daily)

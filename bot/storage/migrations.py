@@ -207,4 +207,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # rendered when the "More" button releases them (bot.delivery.digest.render_held): `held`
     # is what it is rendered from (NULL: the text is stored).
     ("ALTER TABLE outbox ADD COLUMN held TEXT",),
+    # 12: the last arXiv announcement day (a US/Eastern date) each digest named, so that the
+    # next one names the announcement days since (NULL for earlier digests: the last
+    # announcement day on or before the day they were composed).
+    ("ALTER TABLE digests ADD COLUMN through_day TEXT",),
 )
