@@ -340,3 +340,84 @@ async def test_a_digest_from_before_the_upgrade_counts_as_naming_its_day(week: W
     await week.feed(monday, announced(1, monday))
     assert await week.run(1, eastern(monday)) == 1
     assert (await week.queued(1))[-1].split("\n")[1] == "Fri 8 Mar \u2013 Mon 11 Mar 2024 · 1 paper"
+
+
+NOTE = "Nothing in arXiv's announcement of {} matched your keywords."
+
+
+async def test_the_line_that_nothing_matched_is_off_by_default_and_once_a_day(
+    week: Week, tmp_path: Path
+) -> None:
+    """A chat that turned the line on gets it on each announcement day its daily run finds
+    nothing: once a day (a second run, a restart: no second line), never on the weekend,
+    never from /digest; chats that did not turn it on, or follow nothing, get nothing."""
+    store = week.services.store
+    for chat_id in (1, 2, 3, 4):
+        await store.ensure_chat(chat_id, dt.time(8, 0), "UTC")
+    for chat_id in (1, 2, 4):
+        await follow(week.services, chat_id, "zebra crossing")
+    for chat_id in (2, 3, 4):
+        chat = await store.toggle_announcements(chat_id, "nomatch")
+        assert chat is not None
+        assert chat.tell_no_match
+    await store.set_language(4, "zh")
+    wednesday = dt.date(2025, 8, 20)
+    await week.feed(wednesday, announced(1, wednesday))
+    for chat_id in (1, 2, 3, 4):
+        assert await week.run(chat_id, eastern(wednesday, 8)) == 0
+    assert await week.queued(2) == [NOTE.format("Wed 20 Aug")]
+    assert await week.queued(4) == ["arXiv 8月20日周三的公告中没有与你的关键词匹配的论文。"]
+    assert await week.queued(1) == []
+    assert await week.queued(3) == []
+    assert await week.run(2, eastern(wednesday, 9)) == 0  # a catch-up, the same day
+    assert await week.run(2, eastern(wednesday, 10), daily=False) == 0  # /digest
+    assert len(await week.queued(2)) == 1
+    config = week.services.config
+    async with pipeline(config, week.clock) as restarted:
+        again = Week(restarted, week.clock)
+        assert await again.run(2, eastern(wednesday, 11)) == 0
+        assert len(await again.queued(2)) == 1
+        await restarted.store.ensure_chat(5, dt.time(8, 0), "UTC")  # turns it on on Sunday
+        await follow(restarted, 5, "zebra crossing")
+        await restarted.store.toggle_announcements(5, "nomatch")
+        for offset in range(1, 6):  # Thursday to Monday
+            day = wednesday + dt.timedelta(days=offset)
+            await again.feed(day)
+            for chat_id in (2, 5) if offset >= 4 else (2,):
+                await again.run(chat_id, eastern(day, 8))
+        days = ["Wed 20 Aug", "Thu 21 Aug", "Fri 22 Aug", "Mon 25 Aug"]
+        assert await again.queued(2) == [NOTE.format(day) for day in days]
+        assert await again.queued(5) == [NOTE.format("Mon 25 Aug")]
+
+
+async def test_no_line_for_the_empty_day_after_an_arxiv_holiday(week: Week) -> None:
+    """Thanksgiving evening has no announcement: the Friday after it, and the weekend, get
+    no line; the days around them do."""
+    store = week.services.store
+    await store.ensure_chat(1, dt.time(8, 0), "America/New_York")
+    await follow(week.services, 1, "zebra crossing")
+    await store.toggle_announcements(1, "nomatch")
+    wednesday = dt.date(2025, 11, 26)
+    for offset in range(6):  # Wednesday to Monday
+        day = wednesday + dt.timedelta(days=offset)
+        await week.feed(day)
+        await week.run(1, eastern(day, 8))
+    days = ["Wed 26 Nov", "Thu 27 Nov", "Mon 1 Dec"]
+    assert await week.queued(1) == [NOTE.format(day) for day in days]
+
+
+async def test_a_run_before_the_feed_gets_the_line_the_next_morning(week: Week) -> None:
+    """A chat whose run comes before arXiv's rebuild in New York sees each day's feed the
+    next morning: Thursday's line comes on Friday, Friday's on Saturday, and Sunday's and
+    Monday's runs (Monday's feed not in yet) have none; the line names the day it is about."""
+    store = week.services.store
+    await store.ensure_chat(1, dt.time(6, 5), "Europe/Berlin")
+    await follow(week.services, 1, "zebra crossing")
+    await store.toggle_announcements(1, "nomatch")
+    thursday = dt.date(2025, 8, 21)
+    await week.feed(thursday, announced(1, thursday))
+    for offset in (1, 2, 3, 4):  # the runs of Friday to Monday, at 00:05 in New York
+        day = thursday + dt.timedelta(days=offset)
+        await week.run(1, eastern(day, 0, 5))
+        await week.feed(day, at=eastern(day, 0, 10))  # then the poll
+    assert await week.queued(1) == [NOTE.format("Thu 21 Aug"), NOTE.format("Fri 22 Aug")]

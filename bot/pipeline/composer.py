@@ -9,6 +9,10 @@ matched here), in the chat's categories, ranked and rendered in its language und
 naming the arXiv announcement days since its previous digest. A chat whose queries,
 settings, categories and lookback are those its previous digest read with reads only the
 matches written since (`bot.storage.digest_runs`).
+
+A daily run that finds nothing for a chat that asked for it (`Chat.tell_no_match`) queues a
+one-line note instead, recorded as a digest of no papers naming the announcement day: once
+per announcement day, never for a day without one.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from bot.arxiv.calendar import (
 from bot.arxiv.categories import covers
 from bot.delivery.digest import DigestPart, render_parts
 from bot.delivery.outbox import LedgerUnavailable, composed_digest
+from bot.i18n import texts
 from bot.i18n.translate import Translator, translator
 from bot.index.runs import before_digests
 from bot.matching.ranking import broken_queries, rank
@@ -67,6 +72,15 @@ class DigestRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Composed:
+    """What a request queued: its digest's papers (0: no digest), or (`note`) the line
+    saying that nothing matched the announcement."""
+
+    papers: int = 0
+    note: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class _Plan:
     """What a chat's digest is made of, but its matches."""
 
@@ -81,23 +95,22 @@ class _Plan:
     covered: dt.date | None  # the last one the chat's previous digest named (None: none)
 
 
-def digest_batches(services: Services) -> Coalescer[DigestRequest, int]:
-    """The services' digest coalescer: each request's result is the papers its digest
-    carries (0: nothing queued)."""
+def digest_batches(services: Services) -> Coalescer[DigestRequest, Composed]:
+    """The services' digest coalescer: each request's result is what it queued."""
     found = services.batches.get(_BATCHES)
     if found is None:
         serve = functools.partial(compose_batch, services)
         found = Coalescer(serve, limit=BATCH_LIMIT, workers=WORKERS)
         services.batches[_BATCHES] = found
-    coalescer: Coalescer[DigestRequest, int] = found
+    coalescer: Coalescer[DigestRequest, Composed] = found
     return coalescer
 
 
 async def compose_batch(
     services: Services, requests: Sequence[DigestRequest]
-) -> list[int | BaseException]:
-    """Compose the requested digests into the outbox; per request, the papers it carries or
-    the exception its caller gets. A chat asked for twice is composed twice, in turn."""
+) -> list[Composed | BaseException]:
+    """Compose the requested digests into the outbox; per request, what it queued or the
+    exception its caller gets. A chat asked for twice is composed twice, in turn."""
     first_of: dict[int, DigestRequest] = {}
     for request in requests:
         first_of.setdefault(request.chat_id, request)
@@ -111,7 +124,7 @@ async def compose_batch(
 
 async def _compose(
     services: Services, requests: Sequence[DigestRequest]
-) -> list[int | BaseException]:
+) -> list[Composed | BaseException]:
     plans, batch = await _read(services, requests)
     # Ranking and rendering thousands of papers is CPU work: off the event loop, in one go.
     drafting = services.drafting.run if len(plans) >= PROCESS_FROM else asyncio.to_thread
@@ -121,7 +134,7 @@ async def _compose(
         await services.outbox.enqueue_runs(rows)
     except LedgerUnavailable as exc:  # nothing was queued, for any of them
         results = {chat_id: exc for chat_id in results}
-    return [results.get(request.chat_id, 0) for request in requests]
+    return [results.get(request.chat_id, Composed()) for request in requests]
 
 
 async def _read(
@@ -150,25 +163,47 @@ async def plan_of(services: Services, request: DigestRequest) -> tuple[_Plan | N
 
 def _composed(
     plans: Sequence[_Plan], batch: PendingBatch, visible: int
-) -> tuple[dict[int, int | BaseException], DigestRows]:
-    """Each chat's result (the papers its digest carries, or why it could not be made) and
-    the rows that queue the digests made and record their runs, encoded for the transaction
-    (CPU work, for the worker process or a thread)."""
+) -> tuple[dict[int, Composed | BaseException], DigestRows]:
+    """Each chat's result (what it queued, or why its digest could not be made) and the
+    rows that queue the digests and notes made and record their runs, encoded for the
+    transaction (CPU work, for the worker process or a thread)."""
     by_chat = {plan.inputs.chat.chat_id: plan for plan in plans}
     records: list[ComposedDigest] = []
-    results: dict[int, int | BaseException] = {}
+    results: dict[int, Composed | BaseException] = {}
     for chat_id, draft in _draft_all(plans, batch, visible).items():
         if isinstance(draft, BaseException):
             results[chat_id] = draft
             continue
-        results[chat_id] = len({arxiv_id for part in draft for arxiv_id in part.arxiv_ids})
         plan = by_chat[chat_id]
+        note = not draft and _note_due(plan)
+        if note:
+            text = plan.tr(texts.NO_MATCH_NOTE, day=plan.tr.day(plan.through))
+            draft = [DigestPart(text, ())]
+        papers = len({arxiv_id for part in draft for arxiv_id in part.arxiv_ids})
+        results[chat_id] = Composed(papers, note)
         daily_at = plan.request.now if plan.request.daily else None
         read = (batch.run, plan.fingerprint)
         records.append(
             composed_digest(chat_id, draft, read=read, daily_at=daily_at, through=plan.through)
         )
     return results, encode_digests(records, visible)
+
+
+def _note_due(plan: _Plan) -> bool:
+    """Whether the chat's run, which found nothing, owes it the line that nothing matched:
+    its daily run, the chat asked for it and follows queries, and an announcement came
+    since its last digest (or note) that is today's or yesterday's (US/Eastern; a run
+    before the day's feed is in sees it the next day): once per announcement day, and
+    never on a day without one."""
+    chat = plan.inputs.chat
+    recent = plan.through >= eastern_date(plan.request.now) - dt.timedelta(days=1)
+    return (
+        plan.request.daily
+        and chat.tell_no_match
+        and plan.read is not None
+        and (plan.covered is None or plan.covered < plan.through)
+        and recent
+    )
 
 
 def _plan(

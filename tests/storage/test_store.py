@@ -252,7 +252,8 @@ async def test_papers_newest_first_pages_through_everything(store: Store) -> Non
 
 async def test_digests_from_before_migration_12_name_no_day(tmp_path: Path) -> None:
     """A database whose digests were composed before they recorded the day they named keeps
-    them, with no day (the pipeline then goes by when they were composed)."""
+    them, with no day (the pipeline then goes by when they were composed); its chats have
+    the line that nothing matched off."""
     path = tmp_path / "eleven.sqlite3"
     async with aiosqlite.connect(path) as db:
         await db.execute(
@@ -276,6 +277,7 @@ async def test_digests_from_before_migration_12_name_no_day(tmp_path: Path) -> N
         inputs = (await store.digest_inputs([5]))[5]
         assert inputs.last_composed == dt.datetime(2025, 8, 20, 8, 0, tzinfo=dt.UTC)
         assert inputs.last_through is None
+        assert not inputs.chat.tell_no_match
     finally:
         await store.close()
 
@@ -303,6 +305,7 @@ async def test_version_one_database_is_upgraded_in_place(tmp_path: Path) -> None
         chat = await store.get_chat(5)
         assert chat is not None
         assert (chat.want_new, chat.want_cross, chat.want_revisions) == (True, True, False)
+        assert not chat.tell_no_match
         pending = await store.undelivered_papers(chat, utcnow() - dt.timedelta(days=1))
         assert [p.arxiv_id for p in pending] == ["2508.00001"]
     finally:
@@ -366,6 +369,14 @@ async def test_fetch_state_round_trips_and_keeps_the_last_feed_day(store: Store)
     assert await store.fetch_state() == {
         url: (UrlState('"e2"', "Mon, 11 Mar 2024 04:00:00 GMT", "cd"), dt.date(2024, 3, 8))
     }
+
+
+async def test_a_line_that_nothing_matched_is_not_counted_as_a_digest(store: Store) -> None:
+    """/stats counts digests with papers; a chat's line that nothing matched has none."""
+    await store.add_papers([paper("2508.00001")])
+    await store.compose_digest(1, [("digest", ["2508.00001"])], visible=1)
+    await store.compose_digest(1, [("nothing matched", [])], visible=1)
+    assert (await store.counts(utcnow() - dt.timedelta(hours=1)))["digests"] == 1
 
 
 async def test_newest_feed_day_is_the_latest_of_any_feed(store: Store) -> None:
