@@ -79,6 +79,7 @@ from benchmarks.pipeline_data import (
     subscribe_argument,
 )
 from bot.arxiv.api import ArxivSearch
+from bot.arxiv.calendar import announced_through
 from bot.arxiv.categories import in_categories
 from bot.arxiv.fetcher import PoliteFetcher
 from bot.arxiv.http import make_http_client
@@ -97,7 +98,7 @@ from bot.matching.query import And, Not, Query, QueryError, Term, positive_terms
 from bot.matching.ranking import hit_of, rank
 from bot.models import Document, Hit, Paper
 from bot.ops.processes import tune_collector
-from bot.pipeline.composer import digest_days
+from bot.pipeline.composer import covered_before, digest_days
 from bot.pipeline.digests import compose_digest
 from bot.services import Services
 from bot.storage.store import Store
@@ -278,8 +279,9 @@ async def _expected(services: Services, naive: Naive, chat_id: int, now: dt.date
     hits = await asyncio.to_thread(naive.hits, papers, await store.subscriptions_for(chat_id))
     if not hits:
         return []
-    last = await store.last_digest_composed(chat_id)
-    days = digest_days(chat, last, now, services.config.digest_lookback_days)
+    covered = covered_before((await store.digest_inputs([chat_id]))[chat_id])
+    through = announced_through(now, await store.newest_feed_day())
+    days = digest_days(covered, through, hits, services.config.digest_lookback_days)
     tr = translator(await store.language_of(chat_id))
     return [part.text for part in render_parts(hits, days=days, tr=tr)]
 

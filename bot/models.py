@@ -66,6 +66,7 @@ class Chat:
     want_cross: bool = True
     want_revisions: bool = False
     categories: tuple[str, ...] | None = None  # None: the configured default categories
+    tell_no_match: bool = False  # a one-line note on an announcement day that matched nothing
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +19,7 @@ from bot.models import Chat
 from bot.ops.batches import Coalescer
 from bot.ops.metrics import Metrics
 from bot.ops.processes import WorkerProcess
-from bot.storage.store import Store
+from bot.storage.store import Store, utcnow
 
 _KEY = "services"
 
@@ -46,6 +48,8 @@ class Services:
     drafting: WorkerProcess = field(default_factory=WorkerProcess)
     # Counters for /metrics and the last successful poll for /healthz (the app's own).
     metrics: Metrics = field(default_factory=Metrics)
+    # The time the digests and /digest go by (tests set another day).
+    clock: Callable[[], dt.datetime] = utcnow
 
     def categories_of(self, chat: Chat) -> tuple[str, ...]:
         """The categories the chat's digests, /latest and exports draw from."""

@@ -186,11 +186,18 @@ def _paper(arxiv_id: str) -> Paper:
 
 
 async def test_settings_buttons_toggle_announcement_kinds(bot: BotUnderTest) -> None:
-    """/settings shows three toggles; a press flips one, redraws the buttons, and persists."""
+    """/settings shows three toggles of announcement kinds and the switch for a line when
+    nothing matched (off); a press flips one, redraws the buttons, and persists."""
     (menu,) = await bot.ask("/settings")
-    assert menu.callback_data == ["settings:new", "settings:cross", "settings:revisions"]
+    kinds = ["settings:new", "settings:cross", "settings:revisions"]
+    assert menu.callback_data == [*kinds, "settings:nomatch"]
     labels = [button["text"] for button in menu.buttons]
-    assert labels == ["✅ New papers", "✅ Cross-lists", "⬜ Revisions"]
+    assert labels == [
+        "✅ New papers",
+        "✅ Cross-lists",
+        "⬜ Revisions",
+        "⬜ Tell me when nothing matched",
+    ]
     bot.telegram.press_button(USER, menu.message_id, "settings:revisions")
     await bot.telegram.wait_for_call("editMessageReplyMarkup")
     redrawn = bot.telegram.messages_to(USER)[-1]

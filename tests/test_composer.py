@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -21,7 +22,7 @@ from bot.delivery.digest import render_parts
 from bot.delivery.outbox import LedgerUnavailable
 from bot.i18n.translate import translator
 from bot.index.runs import after_poll
-from bot.models import Hit, Paper
+from bot.models import Hit, Paper, UrlState
 from bot.pipeline import composer
 from bot.pipeline.digests import compose_digest, pending_hits
 from bot.services import Services
@@ -78,10 +79,9 @@ async def compose_all(
 
 
 async def expected_texts(services: Services, chat_id: int, hits: list[Hit]) -> list[str]:
-    """The chat's digest as rendered from its pending hits, one chat at a time."""
-    chat = await services.store.get_chat(chat_id)
-    assert chat is not None
-    days = composer.digest_days(chat, None, NOW, services.config.digest_lookback_days)
+    """The chat's first digest as rendered from its pending hits, one chat at a time."""
+    assert await services.store.get_chat(chat_id) is not None
+    days = composer.digest_days(None, NOW.date(), hits, services.config.digest_lookback_days)
     return [part.text for part in render_parts(hits, days=days, tr=translator(None))]
 
 
@@ -221,3 +221,203 @@ async def test_a_big_batch_is_drafted_in_the_worker_process_its_later_pages_held
         texts = await services.outbox.last_digest_texts(chat_id)
         assert texts == await expected_texts(services, chat_id, expected[chat_id])
     assert held > len(CHATS)
+
+
+# The days a header names, and the line that nothing matched -----------------------------------
+
+ET = ZoneInfo("America/New_York")
+FEED = "https://rss.arxiv.org/rss/cs.AI"
+
+
+def eastern(day: dt.date, hour: int = 4, minute: int = 0) -> dt.datetime:
+    """A moment on a day in New York (by default after arXiv's rebuild and the poll)."""
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=ET).astimezone(dt.UTC)
+
+
+class Week:
+    """A pipeline on a fake clock, its days driven by hand: each day's feed comes in (its
+    papers stored and matched, its day remembered as the poll does), then daily runs."""
+
+    def __init__(self, services: Services, clock: FakeClock) -> None:
+        self.services = services
+        self.clock = clock
+
+    async def feed(self, day: dt.date, *papers: Paper, at: dt.datetime | None = None) -> None:
+        now = at or eastern(day, 0, 10)
+        self.clock.now = now.timestamp()
+        await self.services.store.add_papers(list(papers))
+        await self.services.store.save_fetch_state(FEED, UrlState(), day)
+        await after_poll(self.services, now)
+
+    async def run(self, chat_id: int, now: dt.datetime, *, daily: bool = True) -> int:
+        """The chat's run at `now`; the papers its digest carries."""
+        self.clock.now = now.timestamp()
+        async with self.services.digest_locks[chat_id]:
+            return await compose_digest(self.services, chat_id, now=now, daily=daily)
+
+    async def queued(self, chat_id: int) -> list[str]:
+        """The texts queued for the chat (nothing is sent here), oldest first."""
+        return [part.text for part in await self.services.store.pending_parts(chat_id)]
+
+
+@pytest.fixture
+async def week(tmp_path: Path) -> AsyncIterator[Week]:
+    config = Config(bot_token=TOKEN, database_path=tmp_path / "week.sqlite3")
+    clock = FakeClock(eastern(dt.date(2024, 3, 4)).timestamp())
+    async with pipeline(config, clock) as built:
+        yield Week(built, clock)
+
+
+def announced(n: int, day: dt.date, topic: str = "diffusion") -> Paper:
+    """Paper n, about `topic`, announced on `day`."""
+    return dataclasses.replace(
+        paper(n), title=f"A {topic} paper {n}", abstract=f"We study {topic}.", announced=day
+    )
+
+
+async def test_monday_digest_names_friday_to_monday_like_the_example(week: Week) -> None:
+    """After Thursday's digest, a Friday that matched nothing and the weekend, Monday's
+    digest names Friday to Monday, as the example digest's heading does
+    ("2024-03-08--2024-03-11"), in English and in Chinese (arXiv's dates, whatever the
+    chat's time zone); a chat's first digest names the days of its papers."""
+    store = week.services.store
+    for chat_id, zone in ((1, "Europe/Berlin"), (2, "Asia/Shanghai")):
+        await store.ensure_chat(chat_id, dt.time(8, 0), zone)
+        await follow(week.services, chat_id, "diffusion")
+    await store.set_language(2, "zh")
+    thursday, friday, monday = (dt.date(2024, 3, day) for day in (7, 8, 11))
+    await week.feed(thursday, announced(1, thursday))
+    for chat_id in (1, 2):
+        assert await week.run(chat_id, eastern(thursday)) == 1
+    first = await week.queued(1)
+    assert first[0].startswith("<b>arXiv digest</b>\nThu 7 Mar 2024 · 1 paper")
+    await week.feed(friday, announced(2, friday, "optimizers"))
+    saturday, sunday = friday + dt.timedelta(days=1), friday + dt.timedelta(days=2)
+    for day in (friday, saturday, sunday):
+        if day != friday:
+            await week.feed(day)
+        for chat_id in (1, 2):
+            assert await week.run(chat_id, eastern(day)) == 0
+    await week.feed(monday, announced(3, monday))
+    for chat_id in (1, 2):
+        assert await week.run(chat_id, eastern(monday)) == 1
+    english = (await week.queued(1))[-1]
+    assert english.startswith("<b>arXiv digest</b>\nFri 8 Mar \u2013 Mon 11 Mar 2024 · 1 paper")
+    chinese = (await week.queued(2))[-1].split("\n")[1]
+    assert chinese == "2024年3月8日周五 \u2013 3月11日周一 · 1 篇论文"
+
+
+async def test_a_digest_before_the_days_feed_is_in_names_the_day_before(week: Week) -> None:
+    """A run after midnight in New York but before the poll took the new feed names the
+    day whose papers it has; the next names the new day only."""
+    store = week.services.store
+    await store.ensure_chat(1, dt.time(6, 5), "Europe/Berlin")
+    await follow(week.services, 1, "diffusion")
+    monday, tuesday = dt.date(2024, 3, 11), dt.date(2024, 3, 12)
+    await week.feed(monday, announced(1, monday))
+    assert await week.run(1, eastern(monday)) == 1
+    await store.add_papers([announced(2, monday)])  # a late paper, still Monday's
+    await after_poll(week.services, eastern(monday, 12))
+    assert await week.run(1, eastern(tuesday, 0, 5)) == 1
+    assert (await week.queued(1))[-1].split("\n")[1] == "Mon 11 Mar 2024 · 1 paper"
+    await week.feed(tuesday, announced(3, tuesday))
+    assert await week.run(1, eastern(tuesday + dt.timedelta(days=1), 0, 5)) == 1
+    assert (await week.queued(1))[-1].split("\n")[1] == "Tue 12 Mar 2024 · 1 paper"
+
+
+async def test_a_digest_from_before_the_upgrade_counts_as_naming_its_day(week: Week) -> None:
+    """A digest recorded without the day it named (composed before the upgrade) is taken
+    to have named the last announcement day on or before the day it was composed."""
+    store = week.services.store
+    await store.ensure_chat(1, dt.time(8, 0), "UTC")
+    await follow(week.services, 1, "diffusion")
+    thursday, monday = dt.date(2024, 3, 7), dt.date(2024, 3, 11)
+    week.clock.now = eastern(thursday, 9).timestamp()
+    await store.compose_digest(1, [("an old digest", [])], visible=1)  # no day recorded
+    inputs = (await store.digest_inputs([1]))[1]
+    assert inputs.last_through is None
+    assert composer.covered_before(inputs) == thursday
+    await week.feed(monday, announced(1, monday))
+    assert await week.run(1, eastern(monday)) == 1
+    assert (await week.queued(1))[-1].split("\n")[1] == "Fri 8 Mar \u2013 Mon 11 Mar 2024 · 1 paper"
+
+
+NOTE = "Nothing in arXiv's announcement of {} matched your keywords."
+
+
+async def test_the_line_that_nothing_matched_is_off_by_default_and_once_a_day(
+    week: Week, tmp_path: Path
+) -> None:
+    """A chat that turned the line on gets it on each announcement day its daily run finds
+    nothing: once a day (a second run, a restart: no second line), never on the weekend,
+    never from /digest; chats that did not turn it on, or follow nothing, get nothing."""
+    store = week.services.store
+    for chat_id in (1, 2, 3, 4):
+        await store.ensure_chat(chat_id, dt.time(8, 0), "UTC")
+    for chat_id in (1, 2, 4):
+        await follow(week.services, chat_id, "zebra crossing")
+    for chat_id in (2, 3, 4):
+        chat = await store.toggle_announcements(chat_id, "nomatch")
+        assert chat is not None
+        assert chat.tell_no_match
+    await store.set_language(4, "zh")
+    wednesday = dt.date(2025, 8, 20)
+    await week.feed(wednesday, announced(1, wednesday))
+    for chat_id in (1, 2, 3, 4):
+        assert await week.run(chat_id, eastern(wednesday, 8)) == 0
+    assert await week.queued(2) == [NOTE.format("Wed 20 Aug")]
+    assert await week.queued(4) == ["arXiv 8月20日周三的公告中没有与你的关键词匹配的论文。"]
+    assert await week.queued(1) == []
+    assert await week.queued(3) == []
+    assert await week.run(2, eastern(wednesday, 9)) == 0  # a catch-up, the same day
+    assert await week.run(2, eastern(wednesday, 10), daily=False) == 0  # /digest
+    assert len(await week.queued(2)) == 1
+    config = week.services.config
+    async with pipeline(config, week.clock) as restarted:
+        again = Week(restarted, week.clock)
+        assert await again.run(2, eastern(wednesday, 11)) == 0
+        assert len(await again.queued(2)) == 1
+        await restarted.store.ensure_chat(5, dt.time(8, 0), "UTC")  # turns it on on Sunday
+        await follow(restarted, 5, "zebra crossing")
+        await restarted.store.toggle_announcements(5, "nomatch")
+        for offset in range(1, 6):  # Thursday to Monday
+            day = wednesday + dt.timedelta(days=offset)
+            await again.feed(day)
+            for chat_id in (2, 5) if offset >= 4 else (2,):
+                await again.run(chat_id, eastern(day, 8))
+        days = ["Wed 20 Aug", "Thu 21 Aug", "Fri 22 Aug", "Mon 25 Aug"]
+        assert await again.queued(2) == [NOTE.format(day) for day in days]
+        assert await again.queued(5) == [NOTE.format("Mon 25 Aug")]
+
+
+async def test_no_line_for_the_empty_day_after_an_arxiv_holiday(week: Week) -> None:
+    """Thanksgiving evening has no announcement: the Friday after it, and the weekend, get
+    no line; the days around them do."""
+    store = week.services.store
+    await store.ensure_chat(1, dt.time(8, 0), "America/New_York")
+    await follow(week.services, 1, "zebra crossing")
+    await store.toggle_announcements(1, "nomatch")
+    wednesday = dt.date(2025, 11, 26)
+    for offset in range(6):  # Wednesday to Monday
+        day = wednesday + dt.timedelta(days=offset)
+        await week.feed(day)
+        await week.run(1, eastern(day, 8))
+    days = ["Wed 26 Nov", "Thu 27 Nov", "Mon 1 Dec"]
+    assert await week.queued(1) == [NOTE.format(day) for day in days]
+
+
+async def test_a_run_before_the_feed_gets_the_line_the_next_morning(week: Week) -> None:
+    """A chat whose run comes before arXiv's rebuild in New York sees each day's feed the
+    next morning: Thursday's line comes on Friday, Friday's on Saturday, and Sunday's and
+    Monday's runs (Monday's feed not in yet) have none; the line names the day it is about."""
+    store = week.services.store
+    await store.ensure_chat(1, dt.time(6, 5), "Europe/Berlin")
+    await follow(week.services, 1, "zebra crossing")
+    await store.toggle_announcements(1, "nomatch")
+    thursday = dt.date(2025, 8, 21)
+    await week.feed(thursday, announced(1, thursday))
+    for offset in (1, 2, 3, 4):  # the runs of Friday to Monday, at 00:05 in New York
+        day = thursday + dt.timedelta(days=offset)
+        await week.run(1, eastern(day, 0, 5))
+        await week.feed(day, at=eastern(day, 0, 10))  # then the poll
+    assert await week.queued(1) == [NOTE.format("Thu 21 Aug"), NOTE.format("Fri 22 Aug")]

@@ -18,7 +18,7 @@ from bot.arxiv.calendar import ARXIV_TZ, next_poll_time
 from bot.arxiv.feeds import parse_feed
 from bot.arxiv.fetcher import FEED_ITEM_LIMIT
 from bot.config import Config
-from bot.models import Chat, Paper
+from bot.models import Hit, Paper
 from bot.pipeline import composer as composer_mod
 from bot.pipeline.composer import digest_days
 from bot.pipeline.polls import FeedStatus, PollPlan, ingest, ingest_feed, plan_next_poll, run_poll
@@ -525,16 +525,19 @@ def test_safety_repoll_never_more_often_than_configured() -> None:
     assert plan.when == first + dt.timedelta(hours=2)
 
 
-def test_digest_days_cover_every_day_since_the_last_digest() -> None:
-    """A Monday digest after Thursday's covers Fri to Mon in the chat's zone; a first digest,
-    today only; a long absence, at most the look-back."""
-    chat = Chat(1, dt.time(8), "Europe/Berlin")
-    monday = dt.datetime(2024, 3, 11, 7, 0, tzinfo=dt.UTC)
-    thursday = dt.datetime(2024, 3, 7, 7, 0, tzinfo=dt.UTC)
-    days = digest_days(chat, thursday, monday, 7)
-    assert days == [dt.date(2024, 3, d) for d in (8, 9, 10, 11)]
-    assert digest_days(chat, None, monday, 7) == [dt.date(2024, 3, 11)]
-    assert len(digest_days(chat, monday - dt.timedelta(days=40), monday, 7)) == 7
+def test_digest_days_name_the_announcement_days_since_the_last_digest() -> None:
+    """A Monday digest after one that named Thursday names Friday and Monday; a first digest,
+    its papers' days; a long absence, the announcement days of the look-back only."""
+    monday, thursday = dt.date(2024, 3, 11), dt.date(2024, 3, 7)
+    friday = dt.date(2024, 3, 8)
+    hits = [
+        Hit(dataclasses.replace(DAY_ONE[0], announced=friday)),
+        Hit(dataclasses.replace(DAY_ONE[1], announced=None)),
+    ]
+    assert digest_days(thursday, monday, hits, 7) == [friday, monday]
+    assert digest_days(None, monday, hits, 7) == [friday]
+    long_ago = digest_days(monday - dt.timedelta(days=40), monday, [], 7)
+    assert long_ago == [dt.date(2024, 3, d) for d in (5, 6, 7, 8, 11)]
 
 
 async def test_same_bytes_under_a_new_etag_are_not_parsed_but_remembered(

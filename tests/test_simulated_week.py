@@ -280,7 +280,10 @@ async def test_a_week_delivers_every_paper_once_and_never_hammers_arxiv(
         "Co",
     )
 
-    # After the weekend and the holiday, Monday's digest names the days since Thursday's.
+    # After the weekend and the holiday, Monday's digest names the announcement days since
+    # Thursday's: Monday alone (Friday's feed was empty after Thanksgiving). In Tokyo, whose
+    # mornings come before arXiv's midnight rebuild, Tuesday's digest names Monday's too.
     monday_digest = telegram.messages_to(101)[-1].plain_text
-    assert "Fri 27 Nov \u2013 Mon 30 Nov 2026" in monday_digest
+    assert "\nMon 30 Nov 2026 · " in monday_digest
+    assert "\nMon 30 Nov 2026 · " in telegram.messages_to(102)[-1].plain_text
     assert "cross-list from math.ST" in telegram.messages_to(103)[0].plain_text

@@ -187,21 +187,48 @@ def stale_retry_delay(attempt: int) -> dt.timedelta | None:
     return None
 
 
-def covered_days(
-    last_digest: dt.date | None, today: dt.date, *, max_days: int = 31
-) -> list[dt.date]:
-    """The calendar days a digest sent `today` covers: every day after the last digest.
+def last_announcement_day(day: dt.date) -> dt.date:
+    """The latest announcement day (a feed with papers) on or before `day`."""
+    for _ in range(_SEARCH_DAYS):
+        if is_announcement_day(day):
+            return day
+        day -= dt.timedelta(days=1)
+    raise RuntimeError(f"no arXiv announcement within {_SEARCH_DAYS} days before {day}")
 
-    A first digest, or a second one on the same day, covers today only. After a weekend or a
-    holiday that means several days ("Fri 8 Mar – Mon 11 Mar"). At most `max_days` days,
-    the most recent ones, so a chat back after months does not get a year-long header.
+
+def announced_through(now: dt.datetime, feed_day: dt.date | None) -> dt.date:
+    """The newest announcement day whose papers the bot has at `now`: the last announcement
+    day on or before both today (US/Eastern) and `feed_day`, the newest feed day ingested
+    (None: not known, taken as today). Until a day's feed is polled, its papers are not in."""
+    today = eastern_date(now)
+    return last_announcement_day(today if feed_day is None else min(today, feed_day))
+
+
+def covered_days(
+    covered: dt.date | None,
+    through: dt.date,
+    announced: Iterable[dt.date] = (),
+    *,
+    max_days: int = 31,
+) -> list[dt.date]:
+    """The announcement days a digest names, in order: every announcement day after
+    `covered` (the last one its chat's previous digest named; None: it has none) up to
+    `through` (`announced_through`), within the last `max_days` days, and the days its
+    papers were announced (`announced`: a new keyword brings earlier ones).
+
+    After Thursday's digest, Monday's names Friday and Monday ("Fri 8 Mar – Mon 11 Mar"):
+    weekends and the day after an arXiv holiday have no announcement. A chat's first
+    digest, or a second one after the same announcement, names its papers' days only.
     """  # noqa: RUF002 - the en dash is the typographic range sign the header uses
     if max_days < 1:
         raise ValueError("max_days must be at least 1")
-    if last_digest is None or last_digest >= today:
-        return [today]
-    count = min((today - last_digest).days, max_days)
-    return [today - dt.timedelta(days=offset) for offset in range(count - 1, -1, -1)]
+    days = set(announced)
+    if covered is not None:
+        day = max(covered, through - dt.timedelta(days=max_days))
+        while (day := day + dt.timedelta(days=1)) <= through:
+            if is_announcement_day(day):
+                days.add(day)
+    return sorted(days)
 
 
 def format_day(day: dt.date, *, with_year: bool = False) -> str:

@@ -380,6 +380,7 @@ def composed_digest(
     *,
     read: tuple[int, str] | None = None,
     daily_at: dt.datetime | None = None,
+    through: dt.date | None = None,
 ) -> ComposedDigest:
     """A digest's parts as the outbox records them: held ones (always the last) without text."""
     return ComposedDigest(
@@ -388,6 +389,7 @@ def composed_digest(
         read=read,
         daily_at=daily_at,
         held=[(part.held, part.arxiv_ids) for part in parts if part.held is not None],
+        through=through,
     )
 
 

@@ -68,7 +68,8 @@ HELP = N_(
     "/latest [N] — the N newest stored papers matching your keywords (default 5, at most 20)\n"
     "/latest <i>query</i> — search stored papers without subscribing\n"
     "/search <i>query</i> — search all of arXiv (older papers too), newest first\n"
-    "/digest — send my pending digest now\n"
+    "/digest — send my pending digest now, or say why there is none and when arXiv's next "
+    "announcement comes\n"
     "/export [<i>days</i>] — a Markdown file of the papers that matched your keywords "
     "(default 7 days, at most 90)\n"
     "/categories — which arXiv categories your digest and /latest read; "
@@ -76,7 +77,8 @@ HELP = N_(
     "to go back to {default}\n"
     "/time <i>HH:MM</i> — when the daily digest comes (24-hour clock)\n"
     "/timezone <i>Area/City</i> — its time zone, e.g. <code>Europe/Berlin</code>\n"
-    "/settings — which announcements your digest carries (new, cross-lists, revisions)\n"
+    "/settings — which announcements your digest carries (new, cross-lists, revisions), "
+    "and a line on days when nothing matched\n"
     "/lang — my language: English or 中文 (Simplified Chinese)\n"
     "/id — your Telegram user id and this chat's id\n"
     "/help — this list; /start — the welcome message\n\n"
@@ -147,9 +149,17 @@ DIGESTS_PAUSED = N_(
     "I cannot send digests right now: my database cannot be written (its disk may be full). "
     "Your papers wait and come as soon as it can be written again."
 )
-NOTHING_PENDING = N_(
-    "Nothing new for you since your last digest: no stored paper that you have not received "
-    "matches your keywords. I poll arXiv after each daily announcement."
+# /digest with nothing to send: {day} is arXiv's (US/Eastern) date, {next_day} {time} when its
+# next announcement reaches the bot, in the chat's {timezone}.
+NO_ANNOUNCEMENT_TODAY = N_(
+    "Nothing new today: arXiv makes no announcement on {day} (none on weekends and arXiv "
+    "holidays, by New York's calendar). The next one reaches me on {next_day} at {time} "
+    "({timezone})."
+)
+NOTHING_MATCHED_TODAY = N_(
+    "Nothing new for you: no paper in arXiv's announcement of {day} matched your keywords, "
+    "and you have received every earlier match. The next announcement reaches me on "
+    "{next_day} at {time} ({timezone})."
 )
 UNKNOWN_COMMAND = N_("I don't know the command {command}. /help lists what I can do.")
 NOT_A_COMMAND = N_("I understand commands only. /help lists them.")
@@ -158,6 +168,10 @@ SETTINGS = N_(
     "<b>Which announcements go into your digest?</b>\n"
     "New papers and cross-lists from other categories are on by default; turn on revisions "
     "to hear about new versions of papers. Tap to switch."
+)
+SETTINGS_NO_MATCH = N_(
+    "The last switch sends one line on announcement days when none of your keywords "
+    "matched (off by default)."
 )
 
 
@@ -231,6 +245,9 @@ BAD_TIMEZONE = N_("Unknown time zone {given} (use a name like Europe/Berlin).")
 SETTING_NEW = N_("New papers")
 SETTING_CROSS = N_("Cross-lists")
 SETTING_REVISIONS = N_("Revisions")
+SETTING_NO_MATCH = N_("Tell me when nothing matched")
+# A daily run that found nothing, for a chat that turned on SETTING_NO_MATCH ({day}: arXiv's).
+NO_MATCH_NOTE = N_("Nothing in arXiv's announcement of {day} matched your keywords.")
 BUTTON_EXPIRED = N_("This button is no longer valid.")
 SAVED = N_("Saved.")
 DIGEST_COMPLETE = N_("That was all of this digest.")

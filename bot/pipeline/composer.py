@@ -6,9 +6,13 @@ and records every run. A digest's messages after the visible ones are held witho
 
 A chat's digest is its pending matches (read from the matches stored at ingest: nothing is
 matched here), in the chat's categories, ranked and rendered in its language under a header
-naming the days since its previous digest. A chat whose queries, settings, categories and
-lookback are those its previous digest read with reads only the matches written since
-(`bot.storage.digest_runs`).
+naming the arXiv announcement days since its previous digest. A chat whose queries,
+settings, categories and lookback are those its previous digest read with reads only the
+matches written since (`bot.storage.digest_runs`).
+
+A daily run that finds nothing for a chat that asked for it (`Chat.tell_no_match`) queues a
+one-line note instead, recorded as a digest of no papers naming the announcement day: once
+per announcement day, never for a day without one.
 """
 
 from __future__ import annotations
@@ -21,12 +25,17 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from bot.arxiv.calendar import covered_days
+from bot.arxiv.calendar import (
+    announced_through,
+    covered_days,
+    eastern_date,
+    last_announcement_day,
+)
 from bot.arxiv.categories import covers
 from bot.delivery.digest import DigestPart, render_parts
 from bot.delivery.outbox import LedgerUnavailable, composed_digest
+from bot.i18n import texts
 from bot.i18n.translate import Translator, translator
 from bot.index.runs import before_digests
 from bot.matching.ranking import broken_queries, rank
@@ -63,6 +72,15 @@ class DigestRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Composed:
+    """What a request queued: its digest's papers (0: no digest), or (`note`) the line
+    saying that nothing matched the announcement."""
+
+    papers: int = 0
+    note: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class _Plan:
     """What a chat's digest is made of, but its matches."""
 
@@ -73,25 +91,26 @@ class _Plan:
     categories: tuple[str, ...]
     lookback_days: int
     tr: Translator
+    through: dt.date  # the newest announcement day whose papers are in
+    covered: dt.date | None  # the last one the chat's previous digest named (None: none)
 
 
-def digest_batches(services: Services) -> Coalescer[DigestRequest, int]:
-    """The services' digest coalescer: each request's result is the papers its digest
-    carries (0: nothing queued)."""
+def digest_batches(services: Services) -> Coalescer[DigestRequest, Composed]:
+    """The services' digest coalescer: each request's result is what it queued."""
     found = services.batches.get(_BATCHES)
     if found is None:
         serve = functools.partial(compose_batch, services)
         found = Coalescer(serve, limit=BATCH_LIMIT, workers=WORKERS)
         services.batches[_BATCHES] = found
-    coalescer: Coalescer[DigestRequest, int] = found
+    coalescer: Coalescer[DigestRequest, Composed] = found
     return coalescer
 
 
 async def compose_batch(
     services: Services, requests: Sequence[DigestRequest]
-) -> list[int | BaseException]:
-    """Compose the requested digests into the outbox; per request, the papers it carries or
-    the exception its caller gets. A chat asked for twice is composed twice, in turn."""
+) -> list[Composed | BaseException]:
+    """Compose the requested digests into the outbox; per request, what it queued or the
+    exception its caller gets. A chat asked for twice is composed twice, in turn."""
     first_of: dict[int, DigestRequest] = {}
     for request in requests:
         first_of.setdefault(request.chat_id, request)
@@ -105,7 +124,7 @@ async def compose_batch(
 
 async def _compose(
     services: Services, requests: Sequence[DigestRequest]
-) -> list[int | BaseException]:
+) -> list[Composed | BaseException]:
     plans, batch = await _read(services, requests)
     # Ranking and rendering thousands of papers is CPU work: off the event loop, in one go.
     drafting = services.drafting.run if len(plans) >= PROCESS_FROM else asyncio.to_thread
@@ -115,7 +134,7 @@ async def _compose(
         await services.outbox.enqueue_runs(rows)
     except LedgerUnavailable as exc:  # nothing was queued, for any of them
         results = {chat_id: exc for chat_id in results}
-    return [results.get(request.chat_id, 0) for request in requests]
+    return [results.get(request.chat_id, Composed()) for request in requests]
 
 
 async def _read(
@@ -126,8 +145,9 @@ async def _read(
     store = services.store
     await before_digests(services, min(request.now for request in requests))
     inputs = await store.digest_inputs([request.chat_id for request in requests])
+    feed_day = await store.newest_feed_day()  # one for the batch
     plans = {
-        request.chat_id: _plan(services, request, inputs[request.chat_id])
+        request.chat_id: _plan(services, request, inputs[request.chat_id], feed_day)
         for request in requests
         if request.chat_id in inputs
     }
@@ -143,26 +163,52 @@ async def plan_of(services: Services, request: DigestRequest) -> tuple[_Plan | N
 
 def _composed(
     plans: Sequence[_Plan], batch: PendingBatch, visible: int
-) -> tuple[dict[int, int | BaseException], DigestRows]:
-    """Each chat's result (the papers its digest carries, or why it could not be made) and
-    the rows that queue the digests made and record their runs, encoded for the transaction
-    (CPU work, for the worker process or a thread)."""
+) -> tuple[dict[int, Composed | BaseException], DigestRows]:
+    """Each chat's result (what it queued, or why its digest could not be made) and the
+    rows that queue the digests and notes made and record their runs, encoded for the
+    transaction (CPU work, for the worker process or a thread)."""
     by_chat = {plan.inputs.chat.chat_id: plan for plan in plans}
     records: list[ComposedDigest] = []
-    results: dict[int, int | BaseException] = {}
+    results: dict[int, Composed | BaseException] = {}
     for chat_id, draft in _draft_all(plans, batch, visible).items():
         if isinstance(draft, BaseException):
             results[chat_id] = draft
             continue
-        results[chat_id] = len({arxiv_id for part in draft for arxiv_id in part.arxiv_ids})
         plan = by_chat[chat_id]
+        note = not draft and _note_due(plan)
+        if note:
+            text = plan.tr(texts.NO_MATCH_NOTE, day=plan.tr.day(plan.through))
+            draft = [DigestPart(text, ())]
+        papers = len({arxiv_id for part in draft for arxiv_id in part.arxiv_ids})
+        results[chat_id] = Composed(papers, note)
         daily_at = plan.request.now if plan.request.daily else None
         read = (batch.run, plan.fingerprint)
-        records.append(composed_digest(chat_id, draft, read=read, daily_at=daily_at))
+        records.append(
+            composed_digest(chat_id, draft, read=read, daily_at=daily_at, through=plan.through)
+        )
     return results, encode_digests(records, visible)
 
 
-def _plan(services: Services, request: DigestRequest, inputs: DigestInputs) -> _Plan:
+def _note_due(plan: _Plan) -> bool:
+    """Whether the chat's run, which found nothing, owes it the line that nothing matched:
+    its daily run, the chat asked for it and follows queries, and an announcement came
+    since its last digest (or note) that is today's or yesterday's (US/Eastern; a run
+    before the day's feed is in sees it the next day): once per announcement day, and
+    never on a day without one."""
+    chat = plan.inputs.chat
+    recent = plan.through >= eastern_date(plan.request.now) - dt.timedelta(days=1)
+    return (
+        plan.request.daily
+        and chat.tell_no_match
+        and plan.read is not None
+        and (plan.covered is None or plan.covered < plan.through)
+        and recent
+    )
+
+
+def _plan(
+    services: Services, request: DigestRequest, inputs: DigestInputs, feed_day: dt.date | None
+) -> _Plan:
     chat = inputs.chat
     categories = services.categories_of(chat)
     lookback = services.config.digest_lookback_days
@@ -173,7 +219,26 @@ def _plan(services: Services, request: DigestRequest, inputs: DigestInputs) -> _
         after = inputs.read_run if inputs.read_for == fingerprint else 0
         read = PendingRead(chat, request.now - dt.timedelta(days=lookback), after)
     language = translator(inputs.language)
-    return _Plan(request, inputs, fingerprint, read, categories, lookback, language)
+    through = announced_through(request.now, feed_day)
+    return _Plan(
+        request,
+        inputs,
+        fingerprint,
+        read,
+        categories,
+        lookback,
+        language,
+        through,
+        covered_before(inputs),
+    )
+
+
+def covered_before(inputs: DigestInputs) -> dt.date | None:
+    """The last announcement day the chat's previous digest named (None: it had none). A
+    digest composed before digests recorded it named the last one on or before its day."""
+    if inputs.last_through is None and inputs.last_composed is not None:
+        return last_announcement_day(eastern_date(inputs.last_composed))
+    return inputs.last_through
 
 
 def read_fingerprint(
@@ -203,9 +268,7 @@ def _draft_all(
         chat_id = plan.inputs.chat.chat_id
         try:
             hits = chat_hits(plan, batch, memo)
-            days = digest_days(
-                plan.inputs.chat, plan.inputs.last_composed, plan.request.now, plan.lookback_days
-            )
+            days = digest_days(plan.covered, plan.through, hits, plan.lookback_days)
             drafts[chat_id] = (
                 render_parts(hits, days=days, tr=plan.tr, rendered=visible) if hits else []
             )
@@ -247,10 +310,10 @@ def _match(query: str, mask: int) -> Match:
 
 
 def digest_days(
-    chat: Chat, last_digest: dt.datetime | None, now: dt.datetime, max_days: int
+    covered: dt.date | None, through: dt.date, hits: Sequence[Hit], max_days: int
 ) -> list[dt.date]:
-    """The days a digest sent `now` covers, in the chat's time zone: every day since its last
-    digest (after a weekend or a holiday, several), at most `max_days`."""
-    zone = ZoneInfo(chat.timezone)
-    last = last_digest.astimezone(zone).date() if last_digest is not None else None
-    return covered_days(last, now.astimezone(zone).date(), max_days=max(1, max_days))
+    """The announcement days a digest names: those since the one its chat's previous digest
+    named last (`covered`) up to `through`, at most `max_days` days' worth, and its papers'
+    (`bot.arxiv.calendar.covered_days`)."""
+    announced = [hit.paper.announced for hit in hits if hit.paper.announced is not None]
+    return covered_days(covered, through, announced, max_days=max(1, max_days))

@@ -11,9 +11,8 @@ from telegram import Bot
 
 from bot.delivery.outbox import LedgerUnavailable, Outcome
 from bot.models import Hit
-from bot.pipeline.composer import DigestRequest, chat_hits, digest_batches, plan_of
+from bot.pipeline.composer import Composed, DigestRequest, chat_hits, digest_batches, plan_of
 from bot.services import Services
-from bot.storage.store import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +20,13 @@ log = logging.getLogger(__name__)
 async def daily_digest(
     bot: Bot, services: Services, chat_id: int, now: dt.datetime | None = None
 ) -> int:
-    """A chat's daily run: send what is pending (often nothing), and record the run."""
+    """A chat's daily run: send what is pending (often nothing, or the chat's line that
+    nothing matched the announcement), and record the run."""
     try:
         # The run is recorded with its digest, in one transaction: a process killed before
         # leaves the slot missed, and the restart catches it up; killed after, the outbox
         # sends what was queued.
-        return await send_digest(bot, services, chat_id, now=now or utcnow(), daily=True)
+        return await send_digest(bot, services, chat_id, now=now or services.clock(), daily=True)
     except LedgerUnavailable as exc:  # a full disk: the papers wait for the next digest
         log.warning("Digest for chat %s not sent: sending is paused (%s)", chat_id, exc)
         return 0
@@ -42,10 +42,16 @@ async def send_digest(
 ) -> int:
     """Send the chat its pending digest now; returns how many papers it carried (0: none).
 
-    Its header names the days since the chat's previous digest ("Fri 8 Mar – Mon 11 Mar").
+    Its header names the arXiv announcement days since the chat's previous digest ("Fri 8
+    Mar – Mon 11 Mar"). A daily run with nothing sends the chat's line that nothing matched,
+    if it asked for it.
     """  # noqa: RUF002 - the en dash is the typographic range sign the header uses
     async with services.digest_locks[chat_id]:
-        papers = await compose_digest(services, chat_id, now=now, daily=daily)
+        composed = await _compose(services, chat_id, now=now, daily=daily)
+        papers = composed.papers
+        if composed.note:  # no digest, but its line
+            outcome = await services.outbox.flush_chat(bot, chat_id)
+            log.info("Nothing matched for chat %s: its note %s", chat_id, outcome.value)
         if not papers:
             return 0
         outcome = await services.outbox.flush_chat(bot, chat_id)
@@ -58,9 +64,15 @@ async def compose_digest(
     services: Services, chat_id: int, *, now: dt.datetime | None = None, daily: bool = False
 ) -> int:
     """Queue the chat's pending digest in the outbox; returns how many papers it carries
-    (0: nothing queued). With `daily`, the chat's daily run is recorded with it. Callers
-    hold the chat's digest lock."""
-    request = DigestRequest(chat_id, now or utcnow(), daily)
+    (0: no digest). With `daily`, the chat's daily run is recorded with it (and a chat that
+    asked for it gets its line that nothing matched). Callers hold the chat's digest lock."""
+    return (await _compose(services, chat_id, now=now, daily=daily)).papers
+
+
+async def _compose(
+    services: Services, chat_id: int, *, now: dt.datetime | None, daily: bool
+) -> Composed:
+    request = DigestRequest(chat_id, now or services.clock(), daily)
     return await digest_batches(services).submit(request)
 
 
@@ -69,6 +81,6 @@ async def pending_hits(
 ) -> list[Hit]:
     """The chat's matching papers that it has not received yet, most relevant first, as its
     digest at `now` would read them (nothing is recorded)."""
-    plan, batch = await plan_of(services, DigestRequest(chat_id, now or utcnow()))
+    plan, batch = await plan_of(services, DigestRequest(chat_id, now or services.clock()))
     # Decoding the read and ranking it is CPU work: off the event loop.
     return await asyncio.to_thread(chat_hits, plan, batch) if plan is not None else []

@@ -14,10 +14,11 @@ from bot.storage.base import StoreBase, timestamp
 
 CHAT_COLUMNS = (
     "chat_id, digest_time, timezone, active, last_digest_at,"
-    " want_new, want_cross, want_revisions, categories"
+    " want_new, want_cross, want_revisions, categories, tell_no_match"
 )
 # Settings a chat can toggle, by the name the handlers use.
 ANNOUNCEMENT_SETTINGS = {"new": "want_new", "cross": "want_cross", "revisions": "want_revisions"}
+TOGGLES = {**ANNOUNCEMENT_SETTINGS, "nomatch": "tell_no_match"}
 
 
 class ChatStore(StoreBase):
@@ -80,8 +81,9 @@ class ChatStore(StoreBase):
         await self._write("UPDATE chats SET timezone = ? WHERE chat_id = ?", (timezone, chat_id))
 
     async def toggle_announcements(self, chat_id: int, setting: str) -> Chat | None:
-        """Flip one of the chat's announcement choices ("new", "cross", "revisions")."""
-        column = ANNOUNCEMENT_SETTINGS[setting]  # a fixed column name, never user text
+        """Flip one of the chat's announcement choices ("new", "cross", "revisions"), or its
+        note on days that matched nothing ("nomatch")."""
+        column = TOGGLES[setting]  # a fixed column name, never user text
         await self._write(f"UPDATE chats SET {column} = 1 - {column} WHERE chat_id = ?", (chat_id,))
         return await self.get_chat(chat_id)
 
@@ -195,9 +197,11 @@ class ChatStore(StoreBase):
         async with self._transaction():
             await self._db.execute(
                 "INSERT INTO chats (chat_id, active, digest_time, timezone, created_at,"
-                " last_digest_at, want_new, want_cross, want_revisions, categories)"
+                " last_digest_at, want_new, want_cross, want_revisions, categories,"
+                " tell_no_match)"
                 " SELECT ?, active, digest_time, timezone, created_at, last_digest_at,"
-                " want_new, want_cross, want_revisions, categories FROM chats WHERE chat_id = ?"
+                " want_new, want_cross, want_revisions, categories, tell_no_match"
+                " FROM chats WHERE chat_id = ?"
                 " ON CONFLICT (chat_id) DO NOTHING",
                 (new_id, old_id),
             )
@@ -225,7 +229,7 @@ class ChatStore(StoreBase):
 
 
 def chat_from_row(row: Sequence[Any]) -> Chat:
-    chat_id, digest_time, timezone, active, last_digest_at, new, cross, revisions, cats = row
+    chat_id, digest_time, timezone, active, last_digest_at, new, cross, revisions, cats, note = row
     return Chat(
         chat_id=int(chat_id),
         digest_time=dt.time.fromisoformat(digest_time),
@@ -236,4 +240,5 @@ def chat_from_row(row: Sequence[Any]) -> Chat:
         want_cross=bool(cross),
         want_revisions=bool(revisions),
         categories=tuple(cats.split()) if cats else None,
+        tell_no_match=bool(note),
     )

@@ -105,8 +105,9 @@ class DeliveryStore(StoreBase):
             found = await self._fetchall("SELECT COALESCE(MAX(digest_id), 0) FROM digests")
             before = int(found[0][0])
             await self._db.execute(
-                "INSERT INTO digests (chat_id, created_at, parts_total, papers)"
-                f" SELECT {_at('r', 0)}, ?, {_at('r', 1)}, {_at('r', 2)} FROM json_each(?) AS r",
+                "INSERT INTO digests (chat_id, created_at, parts_total, papers, through_day)"
+                f" SELECT {_at('r', 0)}, ?, {_at('r', 1)}, {_at('r', 2)}, {_at('r', 3)}"
+                " FROM json_each(?) AS r",
                 (now, rows.digests),
             )
             # The rows after `before` are these, one per chat: one writer, in its transaction.

@@ -27,7 +27,8 @@ from bot.storage.base import timestamp
 class ComposedDigest:
     """A chat's digest to record: its parts (text, arxiv ids; none when nothing was pending,
     and then only the marks are recorded), the run of matches and fingerprint it read with
-    (None: leave the chat's mark), and when its daily run was (None: not the daily run)."""
+    (None: leave the chat's mark), when its daily run was (None: not the daily run), and the
+    last arXiv announcement day it names (None: not known)."""
 
     chat_id: int
     parts: Sequence[tuple[str, Sequence[str]]]
@@ -36,6 +37,7 @@ class ComposedDigest:
     # Parts after `parts`, held without their text: what they are rendered from on release
     # (bot.delivery.digest.render_held), and their arxiv ids.
     held: Sequence[tuple[str, Sequence[str]]] = ()
+    through: dt.date | None = None
 
     @property
     def papers(self) -> list[str]:
@@ -58,7 +60,9 @@ class DigestRows:
     """A batch of digests as JSON arrays of rows, one per statement of the transaction, and
     the outbox rows' texts beside them."""
 
-    digests: str  # [chat id, parts in all, papers]: the digests queued (with a part)
+    # [chat id, parts in all, papers, last announcement day named (or null)]: the digests
+    # queued (with a part)
+    digests: str
     # [chat id, part number, [arxiv ids], is held, text at, text length, held at, held
     # length (-1: none)]: where in `texts` (bytes, from 0) the part's text and held recipe are.
     parts: str
@@ -78,7 +82,15 @@ def encode_digests(digests: Sequence[ComposedDigest], visible: int) -> DigestRow
     parts, texts = _outbox_rows(queued, visible)
     return DigestRows(
         digests=as_json(
-            [[d.chat_id, len(d.parts) + len(d.held), len(papers[d.chat_id])] for d in queued]
+            [
+                [
+                    d.chat_id,
+                    len(d.parts) + len(d.held),
+                    len(papers[d.chat_id]),
+                    d.through.isoformat() if d.through else None,
+                ]
+                for d in queued
+            ]
         ),
         parts=as_json(parts),
         texts=b"".join(texts),

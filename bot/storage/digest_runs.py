@@ -44,6 +44,9 @@ class DigestInputs:
     last_composed: dt.datetime | None  # when its last digest was composed
     read_run: int  # the last run of matches its previous digest read (0: none)
     read_for: str | None  # the fingerprint of what decided what that digest read
+    # The last announcement day its last digest named (None: no digest, or one composed
+    # before digests recorded it: then its `last_composed` tells).
+    last_through: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +142,8 @@ class DigestRunStore(StoreBase):
     """
 
     async def digest_inputs(self, chat_ids: Sequence[int]) -> dict[int, DigestInputs]:
-        """The chats' settings, queries, language, last digest and read marks (unknown chats
-        are left out)."""
+        """The chats' settings, queries, language, last digest (when, and the last
+        announcement day it named) and read marks (unknown chats are left out)."""
         ids = json.dumps(list(chat_ids))
         chats = await self._json(
             f"SELECT json_group_array(json_array({CHAT_COLUMNS}, language, read_run, read_for))"
@@ -153,15 +156,19 @@ class DigestRunStore(StoreBase):
             (ids,),
         )
         last = await self._json(
-            "SELECT json_group_array(json_array(chat_id, created_at)) FROM"
-            " (SELECT chat_id, MAX(created_at) AS created_at FROM digests"
-            "  WHERE chat_id IN (SELECT value FROM json_each(?)) GROUP BY chat_id)",
+            # Each chat's latest digest, found by one seek in digests_by_chat (its digests
+            # are never pruned: a scan of them all would grow by one row a day).
+            "SELECT json_group_array(json_array(g.chat_id, g.created_at, g.through_day))"
+            " FROM json_each(?) AS c JOIN digests g ON g.digest_id ="
+            " (SELECT d.digest_id FROM digests d WHERE d.chat_id = c.value"
+            "  ORDER BY d.created_at DESC, d.digest_id DESC LIMIT 1)",
             (ids,),
         )
         followed: dict[int, list[tuple[str, str, str]]] = {}
         for chat_id, created, keyword, key in keywords:
             followed.setdefault(int(chat_id), []).append((created, keyword, key))
-        composed = {int(chat_id): dt.datetime.fromisoformat(at) for chat_id, at in last}
+        composed = {int(chat_id): dt.datetime.fromisoformat(at) for chat_id, at, _ in last}
+        through = {int(chat_id): dt.date.fromisoformat(day) for chat_id, _, day in last if day}
         found = {}
         for row in chats:
             chat = chat_from_row(row[:-3])
@@ -172,6 +179,7 @@ class DigestRunStore(StoreBase):
                 composed.get(chat.chat_id),
                 int(row[-2]),
                 row[-1],
+                through.get(chat.chat_id),
             )
         return found
 

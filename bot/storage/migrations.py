@@ -219,4 +219,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    # 13: the last arXiv announcement day (a US/Eastern date) each digest named, so that the
+    # next one names the announcement days since (NULL for earlier digests: the last
+    # announcement day on or before the day they were composed); a chat's switch for a
+    # one-line note on an announcement day that matched none of its keywords (off), recorded
+    # as a digest of no papers.
+    (
+        "ALTER TABLE digests ADD COLUMN through_day TEXT",
+        "ALTER TABLE chats ADD COLUMN tell_no_match INTEGER NOT NULL DEFAULT 0",
+    ),
 )

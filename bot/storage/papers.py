@@ -210,6 +210,11 @@ class PaperStore(StoreBase):
             for url, etag, last_modified, sha256, day in rows
         }
 
+    async def newest_feed_day(self) -> dt.date | None:
+        """The newest feed day ingested from any feed URL (None: none yet)."""
+        rows = await self._fetchall("SELECT MAX(feed_day) FROM fetch_state")
+        return dt.date.fromisoformat(rows[0][0]) if rows and rows[0][0] else None
+
     async def save_fetch_state(
         self, url: str, state: UrlState, feed_day: dt.date | None = None
     ) -> None:

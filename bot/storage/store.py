@@ -121,7 +121,10 @@ class Store(
             "active_chats": ("SELECT COUNT(*) FROM chats WHERE active = 1", ()),
             "subscriptions": ("SELECT COUNT(*) FROM subscriptions", ()),
             "papers": ("SELECT COUNT(*) FROM papers", ()),
-            "digests": ("SELECT COUNT(*) FROM digests WHERE created_at >= ?", (timestamp(since),)),
+            "digests": (  # notes of a day that matched nothing (no papers) are not digests
+                "SELECT COUNT(*) FROM digests WHERE created_at >= ? AND papers > 0",
+                (timestamp(since),),
+            ),
             "messages": (
                 "SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND sent_at >= ?",
                 (timestamp(since),),

@@ -1,18 +1,24 @@
-"""The digest on demand: /digest sends the pending one now, and a press on a digest's
-"More (k/n)" button releases its next page."""
+"""The digest on demand: /digest sends the pending one now (or says why there is none, and
+when arXiv's next announcement comes), and a press on a digest's "More (k/n)" button
+releases its next page."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
 import re
+from zoneinfo import ZoneInfo
 
 from telegram import Chat as TelegramChat
 from telegram import Update
 from telegram.error import BadRequest
 
+from bot.arxiv.calendar import announced_through, eastern_date, is_announcement_day, next_poll_time
 from bot.delivery.outbox import MORE_PREFIX, LedgerUnavailable
 from bot.i18n import texts
+from bot.i18n.translate import Translator
+from bot.models import Chat
 from bot.pipeline.digests import send_digest
 from bot.services import Services
 from bot.telegram.common import Context, chat_translator, current_chat, reply, services_of
@@ -24,7 +30,7 @@ _DIGEST_ID = re.compile(r"[1-9][0-9]{0,17}")
 
 
 async def digest_now(update: Update, context: Context) -> None:
-    """/digest: send the pending digest now, or say that nothing is pending."""
+    """/digest: send the pending digest now, or say why nothing is pending."""
     chat = await current_chat(update, context)
     services = services_of(context)
     tr = await chat_translator(update, context)
@@ -32,17 +38,42 @@ async def digest_now(update: Update, context: Context) -> None:
     if not keywords:
         await reply(update, tr(texts.NO_SUBSCRIPTIONS))
         return
+    now = services.clock()
     try:
-        sent = await send_digest(context.bot, services, chat.chat_id)
+        sent = await send_digest(context.bot, services, chat.chat_id, now=now)
     except LedgerUnavailable:  # a full disk: nothing was queued or sent, the papers wait
         await reply(update, tr(texts.DIGESTS_PAUSED))
         return
     if sent == 0:
-        await reply(update, tr(texts.NOTHING_PENDING))
+        feed_day = await services.store.newest_feed_day()
+        delay = services.config.poll_delay_minutes
+        await reply(update, why_nothing(chat, tr, now, feed_day, delay))
         return
     link = await services.store.channel_link(chat.chat_id)
     if link is not None and link.active:  # else the user sees nothing happen here
         await reply(update, tr(texts.DIGEST_POSTED, channel=html.escape(link.title)))
+
+
+def why_nothing(
+    chat: Chat, tr: Translator, now: dt.datetime, feed_day: dt.date | None, delay_minutes: int
+) -> str:
+    """Why /digest has nothing at `now`: arXiv announces nothing today (a weekend or an arXiv
+    holiday, by its calendar), or nothing in its latest announcement in (the newest feed day
+    ingested is `feed_day`) matched; and when its next announcement reaches the bot (its poll
+    `delay_minutes` after the feed's rebuild), in the chat's time zone."""
+    due = next_poll_time(now, dt.timedelta(minutes=delay_minutes)).astimezone(
+        ZoneInfo(chat.timezone)
+    )
+    when = {
+        "next_day": tr.day(due.date()),
+        "time": f"{due:%H:%M}",
+        "timezone": html.escape(chat.timezone),
+    }
+    today = eastern_date(now)
+    if not is_announcement_day(today):
+        return tr(texts.NO_ANNOUNCEMENT_TODAY, day=tr.day(today), **when)
+    latest = announced_through(now, feed_day)
+    return tr(texts.NOTHING_MATCHED_TODAY, day=tr.day(latest), **when)
 
 
 async def more_button(update: Update, context: Context) -> None:

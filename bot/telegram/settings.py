@@ -1,5 +1,6 @@
 """A chat's settings: when its digest comes (/time, /timezone), which announcements go into
-it (/settings and its buttons) and the language the bot speaks there (/lang and its buttons)."""
+it and whether a day that matched nothing gets a line (/settings and its buttons), and the
+language the bot speaks there (/lang and its buttons)."""
 
 from __future__ import annotations
 
@@ -74,12 +75,19 @@ _SETTING_LABELS = (
     ("new", texts.SETTING_NEW),
     ("cross", texts.SETTING_CROSS),
     ("revisions", texts.SETTING_REVISIONS),
+    ("nomatch", texts.SETTING_NO_MATCH),
 )
 
 
 def settings_keyboard(chat: Chat, tr: Translator) -> InlineKeyboardMarkup:
-    """One toggle button per announcement kind; the callback data names the setting."""
-    state = {"new": chat.want_new, "cross": chat.want_cross, "revisions": chat.want_revisions}
+    """One toggle button per announcement kind, and one for the line on a day that matched
+    nothing; the callback data names the setting."""
+    state = {
+        "new": chat.want_new,
+        "cross": chat.want_cross,
+        "revisions": chat.want_revisions,
+        "nomatch": chat.tell_no_match,
+    }
     return InlineKeyboardMarkup(
         [
             [
@@ -94,12 +102,15 @@ def settings_keyboard(chat: Chat, tr: Translator) -> InlineKeyboardMarkup:
 
 
 async def settings(update: Update, context: Context) -> None:
-    """/settings: which announcements (new, cross-lists, revisions) go into the digest."""
+    """/settings: which announcements (new, cross-lists, revisions) go into the digest, and
+    whether a day that matched nothing gets a line."""
     chat = await current_chat(update, context)
     tr = await chat_translator(update, context)
     if update.effective_message is not None:
         await update.effective_message.reply_text(
-            tr(texts.SETTINGS), parse_mode=ParseMode.HTML, reply_markup=settings_keyboard(chat, tr)
+            f"{tr(texts.SETTINGS)}\n{tr(texts.SETTINGS_NO_MATCH)}",
+            parse_mode=ParseMode.HTML,
+            reply_markup=settings_keyboard(chat, tr),
         )
 
 

@@ -6,12 +6,15 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.arxiv.calendar import (
     ARXIV_HOLIDAYS,
     ARXIV_TZ,
     HOLIDAYS_KNOWN_THROUGH,
     STALE_RETRY_DELAYS,
+    announced_through,
     announces_on_evening,
     calendar_out_of_date,
     covered_days,
@@ -19,6 +22,7 @@ from bot.arxiv.calendar import (
     eastern_date,
     is_announcement_day,
     is_stale,
+    last_announcement_day,
     next_daily_poll,
     next_poll_time,
     stale_retry_delay,
@@ -256,38 +260,110 @@ def test_stale_retries_are_bounded() -> None:
 # Digest coverage and header -------------------------------------------------------------------
 
 
-def test_monday_digest_covers_the_weekend() -> None:
-    """After Thursday's digest, Monday's covers Friday to Monday and says so."""
-    days = covered_days(dt.date(2024, 3, 7), dt.date(2024, 3, 11))
-    assert days == [dt.date(2024, 3, n) for n in (8, 9, 10, 11)]
+def march(day: int) -> dt.date:
+    return dt.date(2024, 3, day)
+
+
+def test_monday_digest_after_thursdays_names_friday_to_monday() -> None:
+    """After Thursday's digest, Monday's names the announcement days since: Friday and
+    Monday, as the example digest's heading does ("2024-03-08--2024-03-11"); the weekend has
+    no announcement."""
+    days = covered_days(march(7), march(11))
+    assert days == [march(8), march(11)]
     assert days_label(days) == "Fri 8 Mar \u2013 Mon 11 Mar"
 
 
-def test_digest_after_a_holiday_covers_it() -> None:
-    """After Wednesday's digest, the next is Monday's (Thanksgiving and the empty Friday):
-    it covers Thursday to Monday."""
+def test_monday_digest_after_fridays_names_monday() -> None:
+    """After a digest that named Friday, Monday's names Monday alone (not the weekend), and
+    Tuesday's after Monday's names Tuesday."""
+    assert covered_days(march(8), march(11)) == [march(11)]
+    assert days_label(covered_days(march(8), march(11))) == "Mon 11 Mar"
+    assert covered_days(march(11), march(12)) == [march(12)]
+
+
+def test_digest_after_a_holiday_skips_the_empty_day() -> None:
+    """Thanksgiving evening has no announcement, so the next day's feed is empty: after
+    Wednesday's digest, Monday's names Thursday and Monday; after Thursday's, Monday alone.
+    An arXiv holiday on a Monday evening empties Tuesday likewise."""
     days = covered_days(dt.date(2025, 11, 26), dt.date(2025, 12, 1))
+    assert days == [dt.date(2025, 11, 27), dt.date(2025, 12, 1)]
     assert days_label(days) == "Thu 27 Nov \u2013 Mon 1 Dec"
+    assert covered_days(dt.date(2025, 11, 27), dt.date(2025, 12, 1)) == [dt.date(2025, 12, 1)]
+    # 20 January 2025 (a Monday evening): no feed on Tuesday the 21st.
+    assert covered_days(dt.date(2025, 1, 20), dt.date(2025, 1, 22)) == [dt.date(2025, 1, 22)]
 
 
-def test_first_digest_covers_today() -> None:
-    """A chat that never had a digest, or already had one today, gets today only."""
-    assert covered_days(None, dt.date(2025, 8, 20)) == [dt.date(2025, 8, 20)]
-    assert covered_days(dt.date(2025, 8, 20), dt.date(2025, 8, 20)) == [dt.date(2025, 8, 20)]
-    assert days_label([dt.date(2025, 8, 20)]) == "Wed 20 Aug"
+def test_first_digest_names_its_papers_days() -> None:
+    """A chat's first digest, or a second one after the same announcement, names the days
+    its papers were announced, earliest to latest; one day is one date."""
+    assert covered_days(None, march(11), [march(8), march(11), march(8)]) == [march(8), march(11)]
+    assert covered_days(march(11), march(11), [march(7)]) == [march(7)]
+    assert days_label(covered_days(None, march(11), [march(11)])) == "Mon 11 Mar"
+    assert covered_days(None, march(11)) == []
 
 
-def test_coverage_is_capped() -> None:
-    """A chat back after months is covered for the last max_days days only."""
-    days = covered_days(dt.date(2025, 1, 1), dt.date(2025, 8, 20), max_days=7)
-    assert days == [dt.date(2025, 8, 14) + dt.timedelta(days=n) for n in range(7)]
+def test_a_new_keywords_earlier_papers_widen_the_range() -> None:
+    """Papers announced before the previous digest (a new keyword's look-back) are named."""
+    days = covered_days(march(8), march(11), [march(5)])
+    assert days_label(days) == "Tue 5 Mar \u2013 Mon 11 Mar"
+
+
+def test_a_paused_chat_gets_every_announcement_day_since_within_max_days() -> None:
+    """A chat back after two weeks gets every announcement day since its last digest; after
+    months, those of the last `max_days` days only."""
+    days = covered_days(march(4), march(18))
+    assert days == [march(d) for d in (5, 6, 7, 8, 11, 12, 13, 14, 15, 18)]
+    assert covered_days(march(4), march(18), max_days=7) == [march(d) for d in (12, 13, 14, 15, 18)]
+    long_ago = covered_days(dt.date(2023, 12, 1), march(18), max_days=7)
+    assert long_ago == [march(d) for d in (12, 13, 14, 15, 18)]
     with pytest.raises(ValueError, match="max_days"):
-        covered_days(None, dt.date(2025, 8, 20), max_days=0)
+        covered_days(None, march(18), max_days=0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    covered=st.none() | st.dates(dt.date(2023, 12, 1), dt.date(2026, 12, 31)),
+    through=st.dates(dt.date(2024, 1, 1), dt.date(2026, 12, 31)),
+    announced=st.lists(st.dates(dt.date(2024, 1, 1), dt.date(2026, 12, 31)), max_size=4),
+    max_days=st.integers(1, 40),
+)
+def test_covered_days_are_announcements_since_and_the_papers_days(
+    covered: dt.date | None, through: dt.date, announced: list[dt.date], max_days: int
+) -> None:
+    """Whatever the dates: sorted and distinct; every paper's day; besides those, only
+    announcement days after `covered`, up to `through`, within `max_days` days of it; and
+    all of those."""
+    days = covered_days(covered, through, announced, max_days=max_days)
+    assert days == sorted(set(days))
+    assert set(announced) <= set(days)
+    span = set(days) - set(announced)
+    assert all(is_announcement_day(day) for day in span)
+    if covered is None:
+        assert not span
+        return
+    window = [through - dt.timedelta(days=n) for n in range(max_days)]
+    expected = {day for day in window if day > covered and is_announcement_day(day)}
+    assert set(days) == expected | set(announced)
+
+
+def test_announced_through_is_the_newest_announcement_polled() -> None:
+    """The newest announcement day whose papers are in: not before its feed was polled,
+    never a weekend or the day after a holiday, today's when no feed day is known."""
+    monday = eastern(2024, 3, 11, 8, 0)
+    assert announced_through(monday, march(11)) == march(11)
+    assert announced_through(eastern(2024, 3, 11, 0, 5), march(10)) == march(8)  # not polled
+    assert announced_through(eastern(2024, 3, 9, 12, 0), march(9)) == march(8)  # Saturday
+    assert announced_through(monday, None) == march(11)
+    assert announced_through(monday, march(12)) == march(11)  # a feed day ahead of the clock
+    assert last_announcement_day(dt.date(2025, 11, 28)) == dt.date(2025, 11, 27)
+    assert last_announcement_day(march(11)) == march(11)
 
 
 def test_label_shows_years_across_new_year() -> None:
-    """A range over New Year names both years; years can also be asked for."""
-    days = covered_days(dt.date(2024, 12, 30), dt.date(2025, 1, 2))
-    assert days_label(days) == "Tue 31 Dec 2024 \u2013 Thu 2 Jan 2025"
+    """A range over New Year names both years (and skips the holidays in it); years can
+    also be asked for."""
+    days = covered_days(dt.date(2024, 12, 27), dt.date(2025, 1, 3))
+    assert days == [dt.date(2024, 12, 30), dt.date(2024, 12, 31), dt.date(2025, 1, 3)]
+    assert days_label(days) == "Mon 30 Dec 2024 \u2013 Fri 3 Jan 2025"
     assert days_label([dt.date(2025, 8, 20)], with_year=True) == "Wed 20 Aug 2025"
     assert days_label([]) == ""

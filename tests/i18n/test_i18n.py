@@ -220,7 +220,8 @@ async def test_chinese_user_gets_chinese_replies(bot: BotUnderTest) -> None:
     assert listing.plain_text.startswith("你关注了 1 个关键词：\n1. diffusion")
     (settings,) = await bot.ask("/settings", **ZH)
     assert settings.plain_text.startswith("推送中包含哪些公告？")
-    assert [b["text"] for b in settings.buttons] == ["✅ 新论文", "✅ 交叉列出", "⬜ 修订版"]
+    buttons = [b["text"] for b in settings.buttons]
+    assert buttons == ["✅ 新论文", "✅ 交叉列出", "⬜ 修订版", "⬜ 无匹配时告诉我"]
     (error,) = await bot.ask("/subscribe diffusion, (flow", **ZH)
     unbalanced = "在“(flow”中：括号不成对：第 1 个字符处的 ( 没有闭合。"
     assert error.plain_text.startswith(unbalanced + "\n用法：")

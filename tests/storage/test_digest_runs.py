@@ -142,7 +142,24 @@ async def test_inputs_of_many_chats_come_in_one_read(store: Store, clock: Clock)
     assert found[2].keywords == ()
     assert found[2].language == "zh"
     assert found[2].last_composed == clock.now
+    assert found[2].last_through is None  # a digest that named no day
     assert found[2].chat == await store.get_chat(2)
+
+
+async def test_inputs_carry_the_day_the_latest_digest_named(store: Store, clock: Clock) -> None:
+    """A chat's inputs carry the last announcement day its latest digest named (a note
+    that nothing matched, a digest of no papers, counts)."""
+    await chat_following(store, 1)
+    for day, papers in ((7, ["2508.00001"]), (8, []), (11, ["2508.00002"])):
+        clock.now += dt.timedelta(days=1)
+        named = ComposedDigest(1, [("text", papers)], through=dt.date(2024, 3, day))
+        await store.compose_digests([named], visible=3)
+    inputs = (await store.digest_inputs([1]))[1]
+    assert inputs.last_through == dt.date(2024, 3, 11)
+    assert inputs.last_composed == clock.now
+    clock.now += dt.timedelta(days=1)
+    await store.compose_digests([ComposedDigest(1, [("note", [])], through=None)], visible=3)
+    assert (await store.digest_inputs([1]))[1].last_through is None
 
 
 async def test_one_transaction_queues_every_digest_and_records_every_run(

@@ -250,6 +250,38 @@ async def test_papers_newest_first_pages_through_everything(store: Store) -> Non
     assert dates == sorted(dates, reverse=True)  # type: ignore[type-var]
 
 
+async def test_digests_from_before_migration_12_name_no_day(tmp_path: Path) -> None:
+    """A database whose digests were composed before they recorded the day they named keeps
+    them, with no day (the pipeline then goes by when they were composed); its chats have
+    the line that nothing matched off."""
+    path = tmp_path / "eleven.sqlite3"
+    async with aiosqlite.connect(path) as db:
+        await db.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        for number, statements in enumerate(MIGRATIONS[:11], start=1):
+            for statement in statements:
+                await db.execute(statement)
+            await db.execute("INSERT INTO schema_migrations VALUES (?, '2025-01-01')", (number,))
+        await db.execute(
+            "INSERT INTO chats (chat_id, digest_time, timezone, created_at)"
+            " VALUES (5, '08:00', 'UTC', '2025-01-01')"
+        )
+        await db.execute(
+            "INSERT INTO digests (chat_id, created_at, parts_total, papers)"
+            " VALUES (5, '2025-08-20T08:00:00+00:00', 1, 1)"
+        )
+        await db.commit()
+    store = await Store.open(path)
+    try:
+        inputs = (await store.digest_inputs([5]))[5]
+        assert inputs.last_composed == dt.datetime(2025, 8, 20, 8, 0, tzinfo=dt.UTC)
+        assert inputs.last_through is None
+        assert not inputs.chat.tell_no_match
+    finally:
+        await store.close()
+
+
 async def test_version_one_database_is_upgraded_in_place(tmp_path: Path) -> None:
     """A database left by the first release gains the new columns and keeps its rows."""
     path = tmp_path / "old.sqlite3"
@@ -273,6 +305,7 @@ async def test_version_one_database_is_upgraded_in_place(tmp_path: Path) -> None
         chat = await store.get_chat(5)
         assert chat is not None
         assert (chat.want_new, chat.want_cross, chat.want_revisions) == (True, True, False)
+        assert not chat.tell_no_match
         pending = await store.undelivered_papers(chat, utcnow() - dt.timedelta(days=1))
         assert [p.arxiv_id for p in pending] == ["2508.00001"]
     finally:
@@ -336,6 +369,28 @@ async def test_fetch_state_round_trips_and_keeps_the_last_feed_day(store: Store)
     assert await store.fetch_state() == {
         url: (UrlState('"e2"', "Mon, 11 Mar 2024 04:00:00 GMT", "cd"), dt.date(2024, 3, 8))
     }
+
+
+async def test_a_line_that_nothing_matched_is_not_counted_as_a_digest(store: Store) -> None:
+    """/stats counts digests with papers; a chat's line that nothing matched has none."""
+    await store.add_papers([paper("2508.00001")])
+    await store.compose_digest(1, [("digest", ["2508.00001"])], visible=1)
+    await store.compose_digest(1, [("nothing matched", [])], visible=1)
+    assert (await store.counts(utcnow() - dt.timedelta(hours=1)))["digests"] == 1
+
+
+async def test_newest_feed_day_is_the_latest_of_any_feed(store: Store) -> None:
+    """The newest feed day ingested, whichever feed URL it came from; None before any."""
+    assert await store.newest_feed_day() is None
+    await store.save_fetch_state("https://rss.arxiv.org/atom/cs.AI", UrlState(), None)
+    assert await store.newest_feed_day() is None
+    await store.save_fetch_state(
+        "https://rss.arxiv.org/atom/hep-th", UrlState(), dt.date(2024, 3, 11)
+    )
+    await store.save_fetch_state(
+        "https://rss.arxiv.org/atom/cs.AI", UrlState(), dt.date(2024, 3, 8)
+    )
+    assert await store.newest_feed_day() == dt.date(2024, 3, 11)
 
 
 async def test_withdrawn_flag_round_trips_and_follows_the_newest_version(store: Store) -> None:

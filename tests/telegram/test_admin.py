@@ -3,6 +3,7 @@ and the 429 and retry counts survive a restart."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
 
@@ -14,6 +15,7 @@ from bot.services import Services
 from bot.storage.deliveries import REFUSED
 from bot.telegram.admin import local_midnight, stats_text
 from tests.conftest import StartBot, noon_zone, pipeline
+from tests.excerpt import excerpt_papers
 from tests.fakes import FakeBotAPI
 from tests.fakes.clock import FakeClock
 
@@ -68,9 +70,16 @@ async def busy_day(services: Services, clock: FakeClock) -> None:
     some counts flushed to the database, the latest ones still in memory."""
     store, stats = services.store, services.outbox.stats
     await store.ensure_chat(CHAT, dt.time(8, 0), "UTC")
+    first = excerpt_papers()[0]
+    papers = [dataclasses.replace(first, arxiv_id=f"2403.0500{n}") for n in range(4)]
+    await store.add_papers(papers)
+    shown = iter(papers)
 
     async def digest(parts: int) -> None:
-        await store.compose_digest(CHAT, [(f"part {n}", []) for n in range(parts)], visible=9)
+        # Only digests that carry papers count (a "nothing matched" line is a digest of none).
+        paper = next(shown).arxiv_id
+        parts_of = [(f"part {n}", [paper] if n == 0 else []) for n in range(parts)]
+        await store.compose_digest(CHAT, parts_of, visible=9)
         for part in await store.pending_parts(CHAT):
             await store.mark_part_sent(part)
 
@@ -86,7 +95,7 @@ async def busy_day(services: Services, clock: FakeClock) -> None:
     stats.note("network_retries")  # noted at 23:50 in Shanghai; still in memory
     clock.now = at(16, 5).timestamp()  # 00:05 in Shanghai
     await digest(parts=1)
-    await store.compose_digest(CHAT, [("refused", [])], visible=9)
+    await store.compose_digest(CHAT, [("refused", [next(shown).arxiv_id])], visible=9)
     await store.end_parts(await store.pending_parts(CHAT), REFUSED)
     stats.note("too_many", 2)
     await stats.flush(store)
