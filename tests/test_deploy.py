@@ -6,10 +6,16 @@ import os
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+
+# packaging comes with pytest (it is one of pytest's own requirements).
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from bot import config as config_mod
 from bot.config import Config, load_config
@@ -21,6 +27,7 @@ UNIT = DEPLOY / "arxiv-digest-bot.service"
 README = DEPLOY.parent / "README.md"
 # systemd-analyze's scale: 0 (locked down) to 10 (everything allowed); "OK" is 2.0 to 4.9.
 MAX_EXPOSURE = 2.5
+LOCK = DEPLOY / "requirements.lock"
 SETTING_RE = re.compile(r"^#? ?([A-Z][A-Z0-9_]*)=(.*)$")
 
 
@@ -88,6 +95,68 @@ def test_dockerfile_is_slim_non_root_with_a_data_volume_and_health_check() -> No
     assert match is not None
     module = Path(*match.group(1).split(".")).with_suffix(".py")
     assert (DEPLOY.parent / module).is_file()
+
+
+def lock_pins() -> dict[str, tuple[Version, list[str]]]:
+    """Each pin of the lock: canonical name → (version, its hashes)."""
+    logical = re.sub(r"\\\n", " ", LOCK.read_text())
+    pins = {}
+    for line in logical.splitlines():
+        line = line.partition("#")[0].strip()
+        if not line:
+            continue
+        pin, *options = line.split()
+        name, sep, version = pin.partition("==")
+        assert sep, f"not a name==version pin: {pin}"
+        pins[canonicalize_name(name)] = (Version(version), options)
+    return pins
+
+
+def test_lock_pins_every_runtime_dependency_within_its_range_with_hashes() -> None:
+    """deploy/requirements.lock pins each runtime dependency pyproject declares at one version
+    its range allows, and every pin carries the hashes of its files."""
+    pins = lock_pins()
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]
+    for requirement in map(Requirement, project["dependencies"]):
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in the lock"
+        assert requirement.specifier.contains(pins[name][0]), f"{name}: locked outside its range"
+    for name, (_, options) in pins.items():
+        assert options, f"{name} has no hashes"
+        assert all(o.startswith("--hash=sha256:") for o in options), name
+
+
+def test_lock_holds_what_the_telegram_extras_bring_at_or_above_their_floors() -> None:
+    """The packages python-telegram-bot's extras bring (the job queue's scheduler, the rate
+    limiter), which pip check does not look for, are locked too, none below its tested floor
+    (.ci/floors.txt)."""
+    pins = lock_pins()
+    floors = (DEPLOY.parent / ".ci" / "floors.txt").read_text()
+    extras = re.findall(r"^([\w.-]+)==(\S+)\s+# via python-telegram-bot\[", floors, re.M)
+    assert extras
+    for name, floor in extras:
+        assert canonicalize_name(name) in pins, f"{name} is not in the lock"
+        assert pins[canonicalize_name(name)][0] >= Version(floor), name
+
+
+def test_dockerfile_installs_the_lock_then_the_bot_alone() -> None:
+    """The image's build stage installs the dependencies from the lock, hashes required, and
+    then the bot without resolving anything further (so two builds give the same image)."""
+    build = (DEPLOY / "Dockerfile").read_text().split("\nFROM ")[1].replace("\\\n", " ")
+    assert "COPY deploy/requirements.lock ./" in build
+    commands = [
+        command.split()
+        for line in build.splitlines()
+        if line.startswith("RUN ")
+        for command in line.removeprefix("RUN ").split("&&")
+        if "pip install" in command
+    ]
+    assert len(commands) == 2
+    dependencies, bot = commands
+    assert "--require-hashes" in dependencies
+    assert dependencies[dependencies.index("-r") + 1] == "requirements.lock"
+    assert "--no-deps" in bot
+    assert bot[-1] == "."
 
 
 def test_systemd_unit_reads_the_env_file_and_may_write_the_database() -> None:
