@@ -12,7 +12,7 @@ from bot.delivery.digest import render_parts
 from bot.i18n import category_texts
 from bot.i18n.translate import CHINESE, translator
 from bot.models import Hit, Match, Paper
-from tests.i18n.test_i18n import TAG, zh_catalog
+from tests.i18n.test_i18n import TAG, paper, zh_catalog
 
 # Typed or read as they are, in any language.
 PROPER_NAMES = {
@@ -102,18 +102,18 @@ def test_digest_is_called_tuisong_and_abstract_zhaiyao() -> None:
     assert catalog["arXiv digest"] == "arXiv 论文速递"
 
 
+# Content in Chinese, so that any English left in a digest is the bot's.
+CHINESE_CONTENT: dict[str, object] = {
+    "title": "扩散模型的一切",
+    "authors": ("张三", "李四", "王五", "赵六"),
+    "abstract": "我们研究扩散。",
+    "categories": ("cs.CV", "cs.LG"),
+}
+
+
 def _paper(arxiv_id: str, **changes: object) -> Paper:
-    """A paper whose own content is Chinese, so that any English left is the bot's."""
-    fields: dict[str, object] = {
-        "arxiv_id": arxiv_id,
-        "title": "扩散模型的一切",
-        "authors": ("张三", "李四", "王五", "赵六"),
-        "abstract": "我们研究扩散。",
-        "categories": ("cs.CV", "cs.LG"),
-        "announced": dt.date(2024, 3, 8),
-    }
-    fields.update(changes)
-    return Paper(**fields)  # type: ignore[arg-type]
+    """A paper whose own content is Chinese (test_i18n's `paper`, its texts replaced)."""
+    return paper(arxiv_id, dt.date(2024, 3, 8), **(CHINESE_CONTENT | changes))
 
 
 def test_a_chinese_digest_shows_no_english_beyond_the_papers() -> None:
