@@ -185,20 +185,11 @@ async def _export(options: argparse.Namespace) -> int:
 
 def _backup(options: argparse.Namespace) -> int:
     target: Path = options.file
-    if target.is_dir():
-        raise CommandError(f"{target} is a folder: give a file name", EXIT_USAGE)
-    if not target.parent.is_dir():
-        raise CommandError(
-            f"{target}: the folder {target.parent} does not exist (create it first)", EXIT_USAGE
-        )
+    _check_output(target, "")
     if target.exists() and not options.force:
         raise CommandError(f"{target} already exists (give --force to replace it)", EXIT_USAGE)
     config = _config()
-    if not config.database_path.exists():
-        raise CommandError(
-            f"no database at {config.database_path} (DATABASE_URL)", EXIT_UNAVAILABLE
-        )
-    try:
+    try:  # no database (DATABASE_URL names none), or SQLite failing: status 1
         summary = backup_database(config.database_path, target, replace=options.force)
     except BackupError as exc:
         raise CommandError(str(exc), EXIT_UNAVAILABLE) from None
@@ -219,15 +210,19 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def _check_output(path: Path) -> None:
-    """Refuse, before any work, an --output that names a folder or lies in a missing one."""
+def _check_output(path: Path, option: str = "--output ") -> None:
+    """Refuse, before any work, a file to write (`option` names how it was given) that is a
+    folder or lies in a missing one."""
     if path.is_dir():
         raise CommandError(
-            f"--output {path} is a folder: give a file name, e.g. {path / 'export.md'}", EXIT_USAGE
+            f"{option}{path} is a folder: give a file name, e.g. {path / 'export.md'}"
+            if option
+            else f"{path} is a folder: give a file name",
+            EXIT_USAGE,
         )
     if not path.parent.is_dir():
         raise CommandError(
-            f"--output {path}: the folder {path.parent} does not exist (create it first)",
+            f"{option}{path}: the folder {path.parent} does not exist (create it first)",
             EXIT_USAGE,
         )
 

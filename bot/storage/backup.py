@@ -10,6 +10,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.storage.files import PRIVATE_FILE
+
 # The bot writes in short transactions; a snapshot waits this long for one to end.
 BUSY_TIMEOUT_S = 30.0
 
@@ -59,7 +61,7 @@ def backup_database(source: Path, target: Path, *, replace: bool = False) -> Bac
 def _create_private(path: Path) -> None:
     """An empty file only its owner may read: a backup holds every chat's data."""
     path.unlink(missing_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE))
 
 
 def _copy(source: Path, partial: Path) -> BackupSummary:

@@ -13,9 +13,8 @@ from bot.i18n import texts
 from bot.i18n.translate import Translator
 from bot.services import Services
 from bot.storage.deliveries import EXPIRED, REFUSED
-from bot.storage.store import utcnow
 from bot.telegram.basics import unknown_command
-from bot.telegram.common import Context, chat_translator, reply, services_of
+from bot.telegram.common import Context, chat_translator, current_chat, reply, services_of
 
 
 async def stats(update: Update, context: Context) -> None:
@@ -25,11 +24,9 @@ async def stats(update: Update, context: Context) -> None:
     if user is None or user.id not in services.config.admin_ids:
         await unknown_command(update, context)
         return
-    chat = update.effective_chat
-    stored = await services.store.get_chat(chat.id) if chat is not None else None
+    chat = await current_chat(update, context)  # "today" is in its time zone
     tr = await chat_translator(update, context)
-    zone = stored.timezone if stored is not None else "UTC"
-    await reply(update, await stats_text(services, tr, zone, utcnow()))
+    await reply(update, await stats_text(services, tr, chat.timezone, services.clock()))
 
 
 def local_midnight(now: dt.datetime, zone: str) -> dt.datetime:
