@@ -29,6 +29,7 @@ from bot.services import Services
 from bot.storage.store import Store
 from tests.fakes import FakeBotAPI, FeedServer, SentMessage
 from tests.fakes.clock import FakeClock
+from tests.fakes.telegram_api import WAIT  # the one bound on waits, for the fakes' too
 
 # Opt in to python-telegram-bot's timedelta durations (RetryAfter.retry_after); the int form
 # warns, and warnings are errors here. The bot's entry point sets the same.
@@ -38,8 +39,6 @@ FIXTURES = Path(__file__).parent / "fixtures" / "arxiv"
 TRUNCATED_ATOM = FIXTURES / "atom-cs.AI-2025-08-20-truncated.xml"
 TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuv"
 USER = 1001
-# Upper bound on waiting for a condition (never a pause): generous, for a slow, shared machine.
-WAIT = 30.0
 TEST_USER_AGENT = "arxiv-digest-bot/0.1.0 (tests; mailto:tests@example.org)"
 
 
@@ -189,7 +188,7 @@ class BotUnderTest:
             self.telegram.press_button(chat_id, message.message_id, message.callback_data[0])
             await self.telegram.wait_for_call("editMessageReplyMarkup", count=edits + 1)
 
-    async def wait_for_papers(self, count: int, timeout: float = 10.0) -> None:
+    async def wait_for_papers(self, count: int, timeout: float = WAIT) -> None:
         """Wait until the start-up poll has stored at least `count` papers, and has ended
         (indexed and matched them, planned the next poll)."""
         async with asyncio.timeout(timeout):
@@ -247,7 +246,7 @@ def ids_in(messages: list[SentMessage]) -> list[str]:
     return found
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = WAIT) -> None:
     async with asyncio.timeout(timeout):
         while not await check():
             await asyncio.sleep(0.05)

@@ -29,6 +29,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from tests.fakes.loopback import LoopbackServer
+from tests.fakes.telegram_api import WAIT
 
 __all__ = [
     "Answer",
@@ -219,7 +220,7 @@ class FeedServer(LoopbackServer):
     async def wait_for_requests(
         self,
         n: int,
-        timeout: float = 5.0,
+        timeout: float = WAIT,
         *,
         path: str | None = None,
     ) -> list[RecordedRequest]:

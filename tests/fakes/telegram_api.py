@@ -43,6 +43,9 @@ JSONDict = dict[str, Any]
 
 DEFAULT_TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuv"
 BOT_USERNAME = "arxiv_digest_test_bot"
+# Upper bound on waiting for what the bot sends (never a pause): generous, for a slow, shared
+# machine running two suites at once; a wait ends as soon as its condition holds.
+WAIT = 30.0
 BOT_FIRST_NAME = "arXiv Digest (test)"
 # The sender of group messages when a test does not name one.
 DEFAULT_GROUP_USER_ID = 1_000_001
@@ -1079,7 +1082,7 @@ class FakeBotAPI(LoopbackServer):
         self,
         chat_id: int,
         count: int,
-        timeout: float = 10.0,
+        timeout: float = WAIT,
     ) -> list[SentMessage]:
         """Wait until at least ``count`` messages were sent to the chat; return them all."""
         try:
@@ -1102,7 +1105,7 @@ class FakeBotAPI(LoopbackServer):
         self,
         method: str,
         count: int = 1,
-        timeout: float = 10.0,
+        timeout: float = WAIT,
     ) -> list[JSONDict]:
         """Wait until ``method`` was called at least ``count`` times; return their params."""
         try:
@@ -1857,7 +1860,7 @@ class FakeBotAPI(LoopbackServer):
         return [d for d in self.documents if d.chat_id == chat_id]
 
     async def wait_for_documents(
-        self, chat_id: int, count: int, timeout: float = 10.0
+        self, chat_id: int, count: int, timeout: float = WAIT
     ) -> list[SentDocument]:
         """Wait until at least ``count`` files were sent to the chat; return them all."""
         try:
